@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ApprovalsConfig(AppConfig):
+    name = "approvals"
+    verbose_name = _("Approvals")
+
+    def ready(self) -> None:
+        from approvals import cards, policies, schemas, services
+        from erp.events import register
+        from im.cards import register_card_kind
+        from sso.authz import register_policy
+        from widgets.topics import register_topic
+
+        register_policy("approvals.view", policies.VIEW)
+        register_policy("approvals.decide", policies.DECIDE)
+        register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)
+        register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
+        register_card_kind("approval", cards.build, cards.handle_action)
+        register_topic("approval", policies.may_subscribe_document)
+        register_topic("inbox", policies.may_subscribe_inbox)

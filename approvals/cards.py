@@ -1,0 +1,82 @@
+"""The IM card of an approval document, built for one recipient when it is sent or edited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+
+from approvals.models import ApprovalDocument
+from approvals.services import DecisionError, decide, describe_decision
+from im.cards import Card, CardAction, CardField
+from sso.authz import authorize
+from sso.models import language_of, time_zone_of
+from sso.tokens import make_link_url
+
+KIND_LABELS = {
+    "purchase_requisition": "Purchase requisition",
+    "expense_claim": "Expense claim",
+}
+
+
+def _document(topic: str) -> ApprovalDocument | None:
+    _kind, _, ident = topic.partition(".")
+    return ApprovalDocument.objects.filter(pk=int(ident)).first() if ident.isdigit() else None
+
+
+def format_amount(amount, currency: str) -> str:
+    return f"{currency} {formats.number_format(amount, 2, use_l10n=True, force_grouping=True)}"
+
+
+def build(topic: str, recipient: Any) -> Card | None:
+    document = _document(topic)
+    if document is None or not authorize(recipient, "approvals.view", document):
+        return None
+    with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
+        pending = document.status == ApprovalDocument.Status.PENDING
+        may_decide = pending and authorize(recipient, "approvals.decide", document).allowed
+        fields = [
+            CardField(_("Number"), document.external_id),
+            CardField(_("Requester"), document.requester_login),
+        ]
+        if document.project:
+            fields.append(CardField(_("Project"), document.project))
+        if document.urgent:
+            fields.append(CardField(_("Priority"), _("Urgent")))
+        actions = (
+            [CardAction("approve", _("Approve"), "primary"), CardAction("reject", _("Reject"), "danger")]
+            if may_decide
+            else []
+        )
+        return Card(
+            topic=topic,
+            title=f"{_(KIND_LABELS.get(document.kind, document.kind))}: {document.title}",
+            status=document.status,
+            status_label=_("Waiting for your decision") if may_decide else (
+                document.get_status_display() if pending else describe_decision(document)
+            ),
+            link=make_link_url(recipient, document.get_absolute_url()),
+            link_label=_("Open"),
+            locale=translation.get_language(),
+            amount=format_amount(document.amount, document.currency),
+            fields=fields,
+            actions=actions,
+        )
+
+
+def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
+    """A card button: the same ``decide()`` and ``authorize()`` as the page."""
+    document = _document(topic)
+    outcome = {"approve": "approved", "reject": "rejected"}.get(action_id)
+    if document is None or outcome is None:
+        return _("This action is no longer available.")
+    with translation.override(language_of(actor)), timezone.override(time_zone_of(actor)):
+        try:
+            result = decide(actor, document.pk, outcome, idempotency_key=idempotency_key, via="card")
+        except DecisionError as exc:
+            return exc.message
+        document.refresh_from_db()
+        return describe_decision(document) if result.replayed else (
+            _("Approved.") if outcome == "approved" else _("Rejected.")
+        )

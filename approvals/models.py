@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class ApprovalDocument(models.Model):
+    """The portal's mirror of an ERP document waiting for (or past) a decision."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        CANCELLED = "cancelled", _("cancelled")
+
+    connector = models.ForeignKey("erp.Connector", on_delete=models.PROTECT, related_name="documents")
+    external_id = models.CharField(_("ERP number"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=50)
+    title = models.CharField(_("title"), max_length=300)
+    amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    project = models.CharField(_("project"), max_length=100, blank=True)
+    urgent = models.BooleanField(_("urgent"), default=False)
+    requester_login = models.CharField(_("requester (ERP login)"), max_length=150)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Bumped on every change; pages send it back so that a stale page cannot decide.
+    version = models.PositiveIntegerField(default=1)
+    decided_by_name = models.CharField(_("decided by"), max_length=150, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("approval document")
+        verbose_name_plural = _("approval documents")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "external_id"], name="approvals_doc_once_per_erp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("approvals:detail", args=[self.pk])
+
+    @property
+    def topic(self) -> str:
+        return f"approval.{self.pk}"
+
+
+class ApprovalLine(models.Model):
+    document = models.ForeignKey(ApprovalDocument, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    sku = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=300)
+    qty = models.DecimalField(max_digits=16, decimal_places=4)
+    unit_price = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        ordering = ["position"]
+
+    @property
+    def total(self):
+        return (self.qty * self.unit_price).quantize(self.unit_price)
+
+
+class ApprovalAssignment(models.Model):
+    """An approver named by the ERP. ``user`` is empty while the ERP login is linked to nobody."""
+
+    document = models.ForeignKey(ApprovalDocument, on_delete=models.CASCADE, related_name="assignments")
+    erp_login = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "erp_login"], name="approvals_assignment_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.erp_login} on {self.document.external_id}"
+
+
+class Decision(models.Model):
+    """The one decision on a document, and the state of writing it back to the ERP."""
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", _("approve")
+        REJECTED = "rejected", _("reject")
+
+    class Writeback(models.TextChoices):
+        PENDING = "pending", _("writing back")
+        DONE = "done", _("written back")
+        FAILED = "failed", _("writeback failed")
+        CONFLICT = "conflict", _("conflict in the ERP")
+
+    document = models.OneToOneField(ApprovalDocument, on_delete=models.CASCADE, related_name="decision")
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    comment = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor_erp_login = models.CharField(max_length=150)
+    via = models.CharField(max_length=30, default="page", help_text=_("page, api or an IM platform"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    writeback_status = models.CharField(
+        max_length=10, choices=Writeback.choices, default=Writeback.PENDING, db_index=True
+    )
+    writeback_attempts = models.PositiveIntegerField(default=0)
+    writeback_error = models.TextField(blank=True)
+    writeback_next_at = models.DateTimeField(null=True, blank=True)
+    written_back_at = models.DateTimeField(null=True, blank=True)
+    erp_reference = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("decision")
+        verbose_name_plural = _("decisions")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} {self.document.external_id}"
+
+
+class HistoryEntry(models.Model):
+    """What happened to a document, for its page: requested, decided, written back, …"""
+
+    document = models.ForeignKey(ApprovalDocument, on_delete=models.CASCADE, related_name="history")
+    at = models.DateTimeField(auto_now_add=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=30)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    ACTION_LABELS = {
+        "requested": _("requested"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "erp_approved": _("approved in the ERP"),
+        "erp_rejected": _("rejected in the ERP"),
+        "erp_cancelled": _("cancelled in the ERP"),
+        "writeback_done": _("written back to the ERP"),
+        "writeback_failed": _("writeback to the ERP failed"),
+        "writeback_conflict": _("conflict in the ERP"),
+        "unrouted": _("could not notify"),
+        "ignored": _("ignored"),
+    }
+
+    @property
+    def action_label(self) -> str:
+        return str(self.ACTION_LABELS.get(self.action, self.action))

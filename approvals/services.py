@@ -1,0 +1,422 @@
+"""State changes of approval documents: mirror ERP events, decide, write back.
+
+Views, API, card buttons, the bot and tasks all come through here. Side effects (writeback task,
+card edits, live pages) are queued with ``transaction.on_commit`` so they see committed state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
+from erp.connectors import get_connector
+from erp.connectors.base import ConnectorError, DecisionConflict
+from erp.events import ErpEvent, EventDataError
+from im.services import Recipient, enqueue_cards, refresh_cards
+from portal.retry import backoff_seconds, next_attempt_at
+from sso.authz import authorize
+from sso.models import ErpIdentity, display_name
+from widgets.live import publish
+
+logger = logging.getLogger(__name__)
+
+
+class DecisionError(Exception):
+    """A decision that cannot be made; ``message`` is safe to show to the person who tried."""
+
+    def __init__(self, message: str, *, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class NotFoundOrForbidden(DecisionError):
+    """Deliberately the same answer for "no such document" and "not yours": nothing leaks."""
+
+    def __init__(self) -> None:
+        super().__init__(_("Not found."), status=404)
+
+
+# --- ERP events -------------------------------------------------------------------------------
+
+
+def _text(data: dict, key: str, *, required: bool = True, max_length: int = 300) -> str:
+    value = data.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str | int):
+        raise EventDataError(f"{key} must be a string")
+    value = str(value).strip()
+    if required and not value:
+        raise EventDataError(f"{key} is required")
+    if len(value) > max_length:
+        raise EventDataError(f"{key} is longer than {max_length} characters")
+    return value
+
+
+def _decimal(data: dict, key: str) -> Decimal:
+    raw = data.get(key)
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise EventDataError(f"{key} must be a decimal string such as \"12800.00\"")
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation as exc:
+        raise EventDataError(f"{key} is not a number: {raw!r}") from exc
+    if not value.is_finite() or abs(value) >= Decimal("1e14"):
+        raise EventDataError(f"{key} is out of range")
+    return value
+
+
+def _user_for_login(connector, login: str):
+    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
+    return identity.user if identity and identity.user.is_active else None
+
+
+def handle_approval_requested(event: ErpEvent) -> None:
+    """``erp.approval.requested``: mirror the document and tell its approvers."""
+    data = event.data
+    doc_data = data.get("document")
+    approvers = data.get("approvers")
+    if not isinstance(doc_data, dict):
+        raise EventDataError("document must be an object")
+    if not isinstance(approvers, list) or not approvers or not all(isinstance(a, str) and a for a in approvers):
+        raise EventDataError("approvers must be a non-empty list of ERP logins")
+    lines = doc_data.get("lines", [])
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise EventDataError("document.lines must be a list of objects")
+    currency = _text(doc_data, "currency", required=False, max_length=3).upper() or "CNY"
+    fields = {
+        "kind": _text(doc_data, "kind", max_length=50),
+        "title": _text(doc_data, "title"),
+        "amount": _decimal(doc_data, "amount"),
+        "currency": currency,
+        "project": _text(doc_data, "project", required=False, max_length=100),
+        "urgent": bool(doc_data.get("urgent", False)),
+        "requester_login": _text(doc_data, "requester", max_length=150),
+    }
+    parsed_lines = [
+        {
+            "position": i,
+            "sku": _text(line, "sku", required=False, max_length=100),
+            "name": _text(line, "name"),
+            "qty": _decimal(line, "qty"),
+            "unit_price": _decimal(line, "unit_price"),
+        }
+        for i, line in enumerate(lines, start=1)
+    ]
+    external_id = _text(doc_data, "id", max_length=100)
+    connector = event.connector
+    fields["requester"] = _user_for_login(connector, fields["requester_login"])
+
+    document, created = ApprovalDocument.objects.select_for_update().get_or_create(
+        connector=connector, external_id=external_id, defaults=fields
+    )
+    if not created:
+        if document.status != ApprovalDocument.Status.PENDING:
+            HistoryEntry.objects.create(
+                document=document, action="ignored", note=_("The ERP asked again after the decision.")
+            )
+            return
+        for name, value in fields.items():
+            setattr(document, name, value)
+        document.version += 1
+        document.save()
+        document.lines.all().delete()
+    ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
+    HistoryEntry.objects.create(
+        document=document,
+        actor_name=fields["requester_login"],
+        action="requested",
+        note=_("Approval requested in the ERP."),
+    )
+
+    recipients = []
+    for login in dict.fromkeys(approvers):
+        user = _user_for_login(connector, login)
+        assignment, _new = ApprovalAssignment.objects.update_or_create(
+            document=document, erp_login=login, defaults={"user": user}
+        )
+        if user is None:
+            # Never skipped silently: the page and admin show who could not be told.
+            HistoryEntry.objects.create(
+                document=document,
+                action="unrouted",
+                note=_("ERP login %(login)s is not linked to a portal user; nobody was notified.")
+                % {"login": login},
+            )
+            logger.warning("approver %s of %s has no portal user", login, external_id)
+            continue
+        recipients.append(Recipient(user=user, reason=_("named approver in the ERP (%s)") % login))
+    enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
+    _announce(document)
+
+
+def handle_approval_decided(event: ErpEvent) -> None:
+    """``erp.approval.decided``: a decision made in the ERP itself."""
+    data = event.data
+    doc_data = data.get("document")
+    if not isinstance(doc_data, dict):
+        raise EventDataError("document must be an object")
+    external_id = _text(doc_data, "id", max_length=100)
+    outcome = _text(data, "outcome", max_length=20)
+    if outcome not in {"approved", "rejected", "cancelled"}:
+        raise EventDataError("outcome must be approved, rejected or cancelled")
+    decided_by = _text(data, "decided_by", required=outcome != "cancelled", max_length=150)
+    decided_at = _parse_time(data.get("decided_at")) or timezone.now()
+    document = (
+        ApprovalDocument.objects.select_for_update()
+        .filter(connector=event.connector, external_id=external_id)
+        .first()
+    )
+    if document is None:
+        raise EventDataError(f"unknown document {external_id}")
+    if document.status == outcome:
+        return  # our own writeback echoed by the ERP, or a repeat
+    actor = _user_for_login(event.connector, decided_by) if decided_by else None
+    document.status = outcome
+    document.decided_by_name = display_name(actor) if actor else decided_by
+    document.decided_at = decided_at
+    document.version += 1
+    document.save()
+    HistoryEntry.objects.create(
+        document=document,
+        actor_name=document.decided_by_name,
+        action=f"erp_{outcome}",
+        note=_text(data, "comment", required=False, max_length=2000) or _("Decided in the ERP."),
+    )
+    _announce(document)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise EventDataError("decided_at must be an ISO 8601 timestamp") from exc
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+
+
+# --- Decisions --------------------------------------------------------------------------------
+
+
+def describe_decision(document: ApprovalDocument) -> str:
+    """"Already approved by 李四 at 10:02", in the active language and time zone."""
+    when = formats.time_format(timezone.localtime(document.decided_at), "H:i") if document.decided_at else ""
+    if document.status == ApprovalDocument.Status.APPROVED:
+        return _("Already approved by %(name)s at %(time)s.") % {"name": document.decided_by_name, "time": when}
+    if document.status == ApprovalDocument.Status.REJECTED:
+        return _("Already rejected by %(name)s at %(time)s.") % {"name": document.decided_by_name, "time": when}
+    return _("This request was cancelled in the ERP.")
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    decision: Decision
+    replayed: bool
+
+
+def decide(
+    user: Any,
+    document_id: int,
+    outcome: str,
+    *,
+    comment: str = "",
+    idempotency_key: str,
+    expected_version: int | None = None,
+    via: str = "page",
+) -> DecideResult:
+    """Record ``user``'s decision on a document, once.
+
+    The same idempotency key again returns the first decision (a double tap, a retried request).
+    A decision on a document that changed since the page was shown, or was decided elsewhere,
+    raises DecisionError with a message saying who decided and when.
+    """
+    if outcome not in Decision.Outcome.values:
+        raise DecisionError(_("Unknown decision %(outcome)s.") % {"outcome": outcome}, status=400)
+    if not idempotency_key or len(idempotency_key) > 100:
+        raise DecisionError(_("A decision needs an idempotency key of at most 100 characters."), status=400)
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        raise DecisionError(_("The comment is longer than 2000 characters."), status=400)
+
+    try:
+        with transaction.atomic():
+            document = (
+                ApprovalDocument.objects.select_for_update().select_related("connector").filter(pk=document_id).first()
+            )
+            if document is None or not authorize(user, "approvals.view", document):
+                raise NotFoundOrForbidden()
+            existing = Decision.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                if existing.document_id != document.pk or existing.actor_id != user.pk:
+                    raise DecisionError(_("This idempotency key was used for another decision."), status=422)
+                return DecideResult(existing, replayed=True)
+            if document.status != ApprovalDocument.Status.PENDING:
+                raise DecisionError(describe_decision(document))
+            if expected_version is not None and expected_version != document.version:
+                raise DecisionError(_("This request changed since you opened it. Please review it again."))
+            verdict = authorize(user, "approvals.decide", document)
+            if not verdict:
+                raise DecisionError(verdict.reason, status=403)
+            assignment = document.assignments.filter(user=user).first()
+            decision = Decision.objects.create(
+                document=document,
+                idempotency_key=idempotency_key,
+                outcome=outcome,
+                comment=comment,
+                actor=user,
+                actor_erp_login=assignment.erp_login if assignment else user.get_username(),
+                via=via,
+            )
+            document.status = outcome
+            document.decided_by_name = display_name(user)
+            document.decided_at = decision.created_at
+            document.version += 1
+            document.save()
+            HistoryEntry.objects.create(
+                document=document, actor_name=document.decided_by_name, action=outcome, note=comment
+            )
+            _announce(document)
+            transaction.on_commit(lambda: _queue_writeback(decision.pk))
+    except IntegrityError:
+        # Two requests with the same key raced; the loser returns the winner's decision.
+        existing = Decision.objects.filter(idempotency_key=idempotency_key, actor=user).first()
+        if existing is None:
+            raise
+        return DecideResult(existing, replayed=True)
+    return DecideResult(decision, replayed=False)
+
+
+def _queue_writeback(decision_id: int) -> None:
+    from approvals.tasks import write_back
+
+    write_back.delay(decision_id)
+
+
+def _announce(document: ApprovalDocument) -> None:
+    """After commit: every open page of the document, the involved people's lists, and every
+    sent card of it on every platform show the new state."""
+    publish(document.topic, document.version)
+    for user_id in _involved_user_ids(document):
+        publish(f"inbox.{user_id}", document.version)
+    refresh_cards(document.topic)
+
+
+def _involved_user_ids(document: ApprovalDocument) -> set[int]:
+    ids = set(document.assignments.exclude(user=None).values_list("user_id", flat=True))
+    if document.requester_id:
+        ids.add(document.requester_id)
+    return ids
+
+
+# --- Writeback --------------------------------------------------------------------------------
+
+
+def write_back(decision_id: int) -> float | None:
+    """Write one decision to its ERP. Returns seconds until a retry, or None when finished.
+
+    Safe to run twice, concurrently or after a crash: the ERP connector applies an idempotency
+    key at most once, and a finished writeback is never attempted again.
+    """
+    decision = Decision.objects.select_related("document__connector").filter(pk=decision_id).first()
+    if decision is None or decision.writeback_status != Decision.Writeback.PENDING:
+        return None
+    Decision.objects.filter(pk=decision_id).update(writeback_attempts=decision.writeback_attempts + 1)
+    decision.writeback_attempts += 1
+    document = decision.document
+    try:
+        result = get_connector(document.connector.kind).decide(
+            document.external_id,
+            decision.outcome,
+            actor=decision.actor_erp_login,
+            comment=decision.comment,
+            idempotency_key=decision.idempotency_key,
+        )
+    except DecisionConflict as conflict:
+        _finish_writeback(
+            decision,
+            Decision.Writeback.CONFLICT,
+            error=_("The ERP already holds: %(outcome)s by %(name)s.")
+            % {"outcome": conflict.outcome, "name": conflict.decided_by},
+            conflict=conflict,
+        )
+        return None
+    except ConnectorError as exc:
+        if exc.permanent or decision.writeback_attempts >= settings.WRITEBACK_MAX_ATTEMPTS:
+            _finish_writeback(decision, Decision.Writeback.FAILED, error=str(exc))
+            return None
+        delay = backoff_seconds(decision.writeback_attempts)
+        Decision.objects.filter(pk=decision_id).update(
+            writeback_error=str(exc), writeback_next_at=next_attempt_at(delay)
+        )
+        logger.warning("writeback of decision %s failed, retry in %.0fs: %s", decision_id, delay, exc)
+        publish(document.topic, document.version)
+        return delay
+    _finish_writeback(decision, Decision.Writeback.DONE, erp_reference=result.erp_reference)
+    return None
+
+
+def _finish_writeback(
+    decision: Decision,
+    status: str,
+    *,
+    error: str = "",
+    erp_reference: str = "",
+    conflict: DecisionConflict | None = None,
+) -> None:
+    with transaction.atomic():
+        updated = Decision.objects.filter(pk=decision.pk, writeback_status=Decision.Writeback.PENDING).update(
+            writeback_status=status,
+            writeback_error=error,
+            writeback_next_at=None,
+            erp_reference=erp_reference,
+            written_back_at=timezone.now() if status == Decision.Writeback.DONE else None,
+        )
+        if not updated:
+            return
+        document = ApprovalDocument.objects.select_for_update().get(pk=decision.document_id)
+        if conflict is not None:
+            # The ERP is the system of record: show its decision, keep ours visible as a conflict.
+            document.status = conflict.outcome
+            document.decided_by_name = conflict.decided_by
+            document.decided_at = conflict.decided_at or timezone.now()
+        document.version += 1
+        document.save()
+        HistoryEntry.objects.create(
+            document=document,
+            action=f"writeback_{status}",
+            note=error or erp_reference,
+        )
+        _announce(document)
+
+
+def retry_writeback(decision: Decision) -> None:
+    """Admin action: try a failed writeback again."""
+    Decision.objects.filter(pk=decision.pk, writeback_status=Decision.Writeback.FAILED).update(
+        writeback_status=Decision.Writeback.PENDING, writeback_attempts=0, writeback_error=""
+    )
+    transaction.on_commit(lambda: _queue_writeback(decision.pk))
+
+
+def link_erp_login(user: Any, connector, erp_login: str, roles: list[str] | None = None) -> ErpIdentity:
+    """Link a portal user to an ERP login, and hand them the documents already waiting for it."""
+    identity, _ = ErpIdentity.objects.update_or_create(
+        connector=connector, erp_login=erp_login, defaults={"user": user, "roles": roles or []}
+    )
+    ApprovalAssignment.objects.filter(document__connector=connector, erp_login=erp_login, user=None).update(
+        user=user
+    )
+    ApprovalDocument.objects.filter(connector=connector, requester_login=erp_login, requester=None).update(
+        requester=user
+    )
+    return identity

@@ -1,0 +1,90 @@
+"""Mini-app pages: thin views over selectors and services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals import selectors, services
+from approvals.cards import format_amount
+from approvals.models import ApprovalDocument, Decision
+from sso.authz import authorize
+
+
+@login_required
+@require_GET
+def mine(request: HttpRequest) -> HttpResponse:
+    context = {
+        "pending": list(selectors.pending_for(request.user)),
+        "recent": list(selectors.recent_for(request.user)),
+    }
+    template = "approvals/_list.html" if request.GET.get("partial") else "approvals/mine.html"
+    return render(request, template, context)
+
+
+def _panel_context(request: HttpRequest, document: ApprovalDocument, error: str = "") -> dict:
+    decision = Decision.objects.filter(document=document).first()
+    pending = document.status == ApprovalDocument.Status.PENDING
+    return {
+        "document": document,
+        "amount": format_amount(document.amount, document.currency),
+        "decision": decision,
+        "may_decide": pending and authorize(request.user, "approvals.decide", document).allowed,
+        "decided_text": "" if pending else services.describe_decision(document),
+        # One key per rendered form: a double tap or a resubmitted form makes one decision.
+        "idempotency_key": uuid.uuid4().hex,
+        "error": error,
+    }
+
+
+def _document_or_404(request: HttpRequest, pk: int) -> ApprovalDocument:
+    document = selectors.document_for(request.user, pk)
+    if document is None:
+        raise Http404()
+    return document
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _document_or_404(request, pk)
+    return render(request, "approvals/detail.html", _panel_context(request, document))
+
+
+@login_required
+@require_GET
+def panel(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _document_or_404(request, pk)
+    return render(request, "approvals/_panel.html", _panel_context(request, document))
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, pk: int) -> HttpResponse:
+    version = request.POST.get("version", "")
+    error = ""
+    try:
+        services.decide(
+            request.user,
+            pk,
+            request.POST.get("outcome", ""),
+            comment=request.POST.get("comment", ""),
+            idempotency_key=request.POST.get("idempotency_key", ""),
+            expected_version=int(version) if version.isdigit() else None,
+            via="page",
+        )
+    except services.NotFoundOrForbidden as exc:
+        raise Http404() from exc
+    except services.DecisionError as exc:
+        error = exc.message
+    document = _document_or_404(request, pk)
+    if not request.headers.get("HX-Request"):
+        if error:
+            messages.error(request, error)
+        return redirect(document)
+    return render(request, "approvals/_panel.html", _panel_context(request, document, error))

@@ -1,0 +1,149 @@
+"""The demo ERP's outgoing events, sent exactly as an external ERP sends them.
+
+Each event is a CloudEvents 1.0 envelope, signed with the connector's Standard Webhooks secret and
+handed to ``erp.intake.receive`` — the function behind the HTTP intake view, so the demo takes no
+side door. An event type the portal has no handler for makes ``receive`` raise IntakeError(400);
+that propagates and the caller decides what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from erp.intake import IntakeResult, receive
+from erp.models import Connector
+from erp.signing import make_cloudevent, signed_request
+
+from .models import ApprovalDocument, ExpenseClaim, PurchaseRequisition, SalesOrder, Stock
+
+CONNECTOR_SLUG = "demo"
+SOURCE = "urn:erp:demo"
+
+APPROVAL_REQUESTED = "erp.approval.requested"
+APPROVAL_DECIDED = "erp.approval.decided"
+STOCK_CHANGED = "erp.stock.changed"
+ORDER_STATUS_CHANGED = "erp.order.status_changed"
+EVENT_TYPES = (APPROVAL_REQUESTED, APPROVAL_DECIDED, STOCK_CHANGED, ORDER_STATUS_CHANGED)
+
+
+def money(value: Decimal) -> str:
+    """Amounts travel as strings with two decimals ("12800.00"): no float rounding on the way."""
+    return format(Decimal(value).quantize(Decimal("0.01")), "f")
+
+
+def quantity(value: Decimal) -> str:
+    """Quantities travel as strings without trailing zeros ("4", "2.5")."""
+    text = format(Decimal(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def timestamp(value: dt.datetime) -> str:
+    """ISO 8601 with the offset, in the ERP's local time zone (as a Chinese ERP would send it)."""
+    return timezone.localtime(value).isoformat()
+
+
+def send(event_type: str, data: dict[str, Any], subject: str = "") -> IntakeResult:
+    """Build, sign and deliver one event through the portal's intake."""
+    envelope = build_envelope(event_type, data, subject)
+    connector = Connector.objects.get(slug=CONNECTOR_SLUG)
+    headers, body = signed_request(connector.webhook_secret, envelope)
+    return receive(CONNECTOR_SLUG, headers, body)
+
+
+def build_envelope(event_type: str, data: dict[str, Any], subject: str = "") -> dict[str, Any]:
+    return make_cloudevent(event_type, SOURCE, data, subject)
+
+
+# --- event data -----------------------------------------------------------------------------
+
+
+def approval_requested_data(doc: ApprovalDocument) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": doc.number,
+        "kind": doc.kind,
+        "title": doc.title,
+        "amount": money(doc.amount),
+        "currency": doc.currency,
+        "requester": doc.requester,
+        "project": doc.project.name if doc.project else "",
+        "urgent": bool(getattr(doc, "urgent", False)),
+        "lines": [],
+    }
+    if isinstance(doc, PurchaseRequisition):
+        document["lines"] = [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "qty": quantity(line.qty),
+                "unit_price": money(line.unit_price),
+            }
+            for line in doc.lines.all()
+        ]
+    if isinstance(doc, ExpenseClaim):
+        document["category"] = doc.category
+    return {"document": document, "approvers": list(doc.approvers)}
+
+
+def approval_decided_data(doc: ApprovalDocument) -> dict[str, Any]:
+    if doc.state not in ("approved", "rejected") or doc.decided_at is None:
+        raise ValueError(f"{doc.number} has no decision to announce (state {doc.state})")
+    return {
+        "document": {"id": doc.number, "kind": doc.kind},
+        "outcome": doc.state,
+        "decided_by": doc.decided_by,
+        "decided_at": timestamp(doc.decided_at),
+        "comment": doc.decision_comment,
+    }
+
+
+def stock_changed_data(stock: Stock) -> dict[str, Any]:
+    return {
+        "sku": stock.item.sku,
+        "name": stock.item.name,
+        "warehouse": stock.warehouse.code,
+        "warehouse_name": stock.warehouse.name,
+        "quantity": quantity(stock.quantity),
+        "reserved": quantity(stock.reserved),
+        "safety_level": quantity(stock.item.safety_level),
+        "unit": stock.item.unit,
+    }
+
+
+def order_status_changed_data(order: SalesOrder, previous_status: str) -> dict[str, Any]:
+    return {
+        "order": {
+            "id": order.number,
+            "customer": order.customer.name,
+            "status": order.status,
+            "previous_status": previous_status,
+            "amount": money(order.amount),
+            "currency": order.currency,
+            "sales_rep": order.sales_rep,
+            "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
+        }
+    }
+
+
+# --- emitters ------------------------------------------------------------------------------
+
+
+def emit_approval_requested(doc: ApprovalDocument) -> IntakeResult:
+    return send(APPROVAL_REQUESTED, approval_requested_data(doc), subject=doc.number)
+
+
+def emit_approval_decided(doc: ApprovalDocument) -> IntakeResult:
+    return send(APPROVAL_DECIDED, approval_decided_data(doc), subject=doc.number)
+
+
+def emit_stock_changed(stock: Stock) -> IntakeResult:
+    return send(STOCK_CHANGED, stock_changed_data(stock), subject=f"{stock.item.sku}@{stock.warehouse.code}")
+
+
+def emit_order_status_changed(order: SalesOrder, previous_status: str) -> IntakeResult:
+    return send(ORDER_STATUS_CHANGED, order_status_changed_data(order, previous_status), subject=order.number)

@@ -1,0 +1,41 @@
+"""Internal event bus: apps register a handler per ERP event type (in AppConfig.ready).
+
+The erp app knows nothing about approvals, inventory or IM; they subscribe here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from erp.models import Connector
+
+
+@dataclass(frozen=True)
+class ErpEvent:
+    connector: Connector
+    id: str
+    type: str
+    source: str
+    subject: str
+    data: dict[str, Any]
+
+
+class EventDataError(ValueError):
+    """The event's ``data`` does not match its type's schema; the intake answers 400."""
+
+
+Handler = Callable[[ErpEvent], None]
+_handlers: dict[str, Handler] = {}
+# JSON Schema (as published at /api/events/) per event type, registered with its handler.
+EVENT_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+def register(event_type: str, handler: Handler, schema: dict[str, Any]) -> None:
+    _handlers[event_type] = handler
+    EVENT_SCHEMAS[event_type] = schema
+
+
+def handler_for(event_type: str) -> Handler | None:
+    return _handlers.get(event_type)

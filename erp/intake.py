@@ -1,0 +1,136 @@
+"""Event intake: verify, de-duplicate, normalise, hand to the registered handler.
+
+The integrator's contract (docs/integration.md, /api/events/): CloudEvents 1.0 structured JSON,
+signed per Standard Webhooks. Both the HTTP view and the built-in demo ERP come through
+``receive()``: there is no side door.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.dateparse import parse_datetime
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from erp.events import ErpEvent, EventDataError, handler_for
+from erp.models import Connector, InboundEvent
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+
+
+class IntakeError(Exception):
+    """A refused event. Rendered as application/problem+json with ``status``."""
+
+    def __init__(self, status: int, title: str, detail: str = "") -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    event_id: str
+    duplicate: bool
+
+
+def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+    """Accept one signed CloudEvent for ``connector_slug`` or raise IntakeError.
+
+    Nothing is written unless the event is valid and its handler succeeds: the event row and
+    every change it causes commit together.
+    """
+    if len(body) > settings.INTAKE_MAX_BODY_BYTES:
+        raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
+    connector = Connector.objects.filter(slug=connector_slug, enabled=True).first()
+    if connector is None:
+        raise IntakeError(404, "Unknown connector", f"no enabled ERP connector {connector_slug!r}")
+
+    _verify_signature(connector, headers, body)
+    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    envelope = _parse_cloudevent(body)
+
+    if InboundEvent.objects.filter(connector=connector, webhook_id=webhook_id).exists():
+        return IntakeResult(event_id=envelope["id"], duplicate=True)
+
+    handler = handler_for(envelope["type"])
+    if handler is None:
+        raise IntakeError(400, "Unsupported event type", f"type {envelope['type']!r} is not handled")
+    event = ErpEvent(
+        connector=connector,
+        id=envelope["id"],
+        type=envelope["type"],
+        source=envelope["source"],
+        subject=str(envelope.get("subject") or ""),
+        data=envelope["data"],
+    )
+    try:
+        with transaction.atomic():
+            InboundEvent.objects.create(
+                connector=connector,
+                webhook_id=webhook_id,
+                event_id=event.id,
+                type=event.type,
+                source=event.source,
+                subject=event.subject,
+                occurred_at=_parse_time(envelope.get("time")),
+                data=event.data,
+                status=InboundEvent.Status.PROCESSED,
+            )
+            handler(event)
+    except IntegrityError:
+        # A concurrent delivery of the same webhook-id won the race; this one changes nothing.
+        if InboundEvent.objects.filter(connector=connector, webhook_id=webhook_id).exists():
+            return IntakeResult(event_id=event.id, duplicate=True)
+        raise
+    except EventDataError as exc:
+        raise IntakeError(400, "Invalid event data", str(exc)) from exc
+    logger.info("erp event accepted", extra={"event_id": event.id, "event_type": event.type})
+    return IntakeResult(event_id=event.id, duplicate=False)
+
+
+def _verify_signature(connector: Connector, headers: Mapping[str, str], body: bytes) -> None:
+    try:
+        Webhook(connector.webhook_secret).verify(body, dict(headers), json_parse=False)
+    except (WebhookVerificationError, ValueError, binascii.Error) as exc:
+        # ValueError covers a body that is not UTF-8 and a malformed signature header.
+        raise IntakeError(401, "Invalid signature", str(exc) or "signature check failed") from exc
+
+
+def _parse_cloudevent(body: bytes) -> dict:
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntakeError(400, "Malformed JSON", str(exc)) from exc
+    if not isinstance(envelope, dict):
+        raise IntakeError(400, "Not a CloudEvent", "the body must be a JSON object")
+    missing = [a for a in REQUIRED_ATTRIBUTES if not isinstance(envelope.get(a), str) or not envelope[a]]
+    if missing:
+        raise IntakeError(400, "Not a CloudEvent", "missing or empty attributes: " + ", ".join(missing))
+    if envelope["specversion"] != "1.0":
+        raise IntakeError(400, "Unsupported specversion", "only CloudEvents 1.0 is accepted")
+    content_type = envelope.get("datacontenttype", "application/json")
+    if content_type != "application/json" or not isinstance(envelope.get("data"), dict):
+        raise IntakeError(400, "Invalid event data", "data must be a JSON object (application/json)")
+    if "time" in envelope and _parse_time(envelope["time"]) is None:
+        raise IntakeError(400, "Not a CloudEvent", "time must be an RFC 3339 timestamp")
+    return envelope
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None

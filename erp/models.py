@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def new_webhook_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class Connector(models.Model):
+    """One configured ERP. Its slug is the path segment of the event intake URL."""
+
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=30, help_text=_("Which connector module talks to it."))
+    enabled = models.BooleanField(_("enabled"), default=True)
+    webhook_secret = models.CharField(
+        _("webhook secret"),
+        max_length=200,
+        default=new_webhook_secret,
+        help_text=_("Standard Webhooks secret (whsec_…) the ERP signs its events with."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("ERP connector")
+        verbose_name_plural = _("ERP connectors")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class InboundEvent(models.Model):
+    """An ERP event accepted by the intake. ``webhook_id`` makes a redelivery a no-op."""
+
+    class Status(models.TextChoices):
+        PROCESSED = "processed", _("processed")
+        IGNORED = "ignored", _("ignored (no handler)")
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="events")
+    webhook_id = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=200)
+    type = models.CharField(max_length=200, db_index=True)
+    source = models.CharField(max_length=500)
+    subject = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("inbound ERP event")
+        verbose_name_plural = _("inbound ERP events")
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "webhook_id"], name="erp_event_once_per_webhook_id"),
+        ]
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,0 +1,178 @@
+"""Delivery: put cards in the outbox, send them, keep their references, edit them when things change.
+
+Permissions are not decided here: card builders (registered per topic kind) call ``authorize()``
+and return None for a recipient who may see nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from im.adapters import enabled_platforms, get_adapter
+from im.adapters.base import TransportError
+from im.cards import action_handler_for, build_card
+from im.models import Delivery, MessageRef
+from portal.retry import backoff_seconds, next_attempt_at
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user: Any
+    reason: str
+
+
+def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[Delivery]:
+    """One outbox row per (recipient, platform), in the caller's transaction; sent after commit.
+
+    The same ``dedupe_prefix`` twice (a redelivered event) adds nothing.
+    """
+    from im import tasks
+
+    created = []
+    for recipient in recipients:
+        for platform in enabled_platforms():
+            delivery, is_new = Delivery.objects.get_or_create(
+                dedupe_key=f"{dedupe_prefix}:{recipient.user.pk}:{platform}",
+                defaults={
+                    "topic": topic,
+                    "recipient": recipient.user,
+                    "platform": platform,
+                    "reason": recipient.reason[:200],
+                },
+            )
+            if is_new:
+                created.append(delivery)
+                transaction.on_commit(lambda pk=delivery.pk: tasks.send_delivery.delay(pk))
+    return created
+
+
+def send_delivery(delivery_id: int) -> float | None:
+    """Send one outbox row. Returns seconds to wait before trying again, or None when finished."""
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .select_related("recipient")
+            .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
+            .first()
+        )
+        if delivery is None:
+            return None  # sent already, dead, or being sent by another worker right now
+        delivery.attempts += 1
+        adapter = get_adapter(delivery.platform)
+        card = build_card(delivery.topic, delivery.recipient)
+        if card is None:
+            delivery.status = Delivery.Status.SKIPPED
+            delivery.last_error = "the recipient may no longer see this"
+            delivery.save()
+            return None
+        delivery.card = card.to_dict()
+        address = adapter.address_of(delivery.recipient)
+        if address is None:
+            return _give_up(delivery, f"{delivery.recipient} has no linked {delivery.platform} account")
+        try:
+            # The delivery's key makes the platform call idempotent where the platform allows it,
+            # so a retry after a crash does not post the card twice.
+            sent = adapter.send_card(address, card, idempotency_key=delivery.dedupe_key)
+        except TransportError as exc:
+            return _failed(delivery, exc)
+        delivery.status = Delivery.Status.SENT
+        delivery.sent_at = timezone.now()
+        delivery.last_error = ""
+        delivery.next_attempt_at = None
+        delivery.save()
+        MessageRef.objects.update_or_create(
+            delivery=delivery,
+            defaults={
+                "topic": delivery.topic,
+                "platform": delivery.platform,
+                "address": address,
+                "message_id": sent.message_id,
+            },
+        )
+    return None
+
+
+def _failed(delivery: Delivery, exc: TransportError) -> float | None:
+    if exc.permanent or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        return _give_up(delivery, str(exc))
+    delay = backoff_seconds(delivery.attempts, exc.retry_after)
+    delivery.last_error = str(exc)
+    delivery.next_attempt_at = next_attempt_at(delay)
+    delivery.save()
+    logger.warning("delivery %s failed, retry in %.0fs: %s", delivery.pk, delay, exc)
+    return delay
+
+
+def _give_up(delivery: Delivery, reason: str) -> None:
+    delivery.status = Delivery.Status.DEAD
+    delivery.last_error = reason
+    delivery.next_attempt_at = None
+    delivery.save()
+    logger.error("delivery %s is a dead letter: %s", delivery.pk, reason)
+    return None
+
+
+def resend(delivery: Delivery) -> None:
+    """Put a dead letter back in the outbox (admin action)."""
+    from im import tasks
+
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.QUEUED, attempts=0, next_attempt_at=None
+    )
+    transaction.on_commit(lambda: tasks.send_delivery.delay(delivery.pk))
+
+
+def refresh_cards(topic: str) -> None:
+    """Every sent card of ``topic``, on every platform, is edited to show the current state."""
+    from im import tasks
+
+    MessageRef.objects.filter(topic=topic).update(needs_update=True)
+    for ref_id in MessageRef.objects.filter(topic=topic).values_list("pk", flat=True):
+        transaction.on_commit(lambda pk=ref_id: tasks.update_message.delay(pk))
+
+
+def update_message(ref_id: int) -> float | None:
+    """Edit one sent card. Returns seconds until a retry, or None when done."""
+    claimed = MessageRef.objects.filter(pk=ref_id, needs_update=True).update(needs_update=False)
+    if not claimed:
+        return None  # nothing changed since the last edit, or another worker has it
+    ref = MessageRef.objects.select_related("delivery__recipient").get(pk=ref_id)
+    card = build_card(ref.topic, ref.delivery.recipient)
+    if card is None:
+        return None
+    try:
+        get_adapter(ref.platform).update_card(ref.address, ref.message_id, card)
+    except TransportError as exc:
+        ref.update_attempts += 1
+        ref.update_error = str(exc)
+        retry = not exc.permanent and ref.update_attempts < settings.DELIVERY_MAX_ATTEMPTS
+        ref.needs_update = retry
+        ref.save(update_fields=["update_attempts", "update_error", "needs_update", "updated_at"])
+        return backoff_seconds(ref.update_attempts, exc.retry_after) if retry else None
+    MessageRef.objects.filter(pk=ref_id).update(update_attempts=0, update_error="")
+    Delivery.objects.filter(pk=ref.delivery_id).update(card=card.to_dict())
+    return None
+
+
+def handle_card_action(platform: str, message_id: str, actor: Any, action_id: str) -> str:
+    """A button pressed on a sent card. Returns the text the platform shows the presser.
+
+    ``actor`` is the portal user the platform says pressed it (verified by the adapter). The
+    action goes through the topic's own handler, which decides with ``authorize()``.
+    """
+    ref = MessageRef.objects.filter(platform=platform, message_id=message_id).first()
+    if ref is None:
+        raise LookupError("unknown message")
+    handler = action_handler_for(ref.topic)
+    if handler is None:
+        raise LookupError("this card has no actions")
+    key = f"card:{platform}:{message_id}:{action_id}"
+    return handler(ref.topic, actor, action_id, key)

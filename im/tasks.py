@@ -1,0 +1,18 @@
+from celery import shared_task
+
+from im import services
+from portal.retry import schedule
+
+
+@shared_task(acks_late=True)
+def send_delivery(delivery_id: int) -> None:
+    delay = services.send_delivery(delivery_id)
+    if delay is not None:
+        schedule(send_delivery, [delivery_id], delay)
+
+
+@shared_task(acks_late=True)
+def update_message(ref_id: int) -> None:
+    delay = services.update_message(ref_id)
+    if delay is not None:
+        schedule(update_message, [ref_id], delay)

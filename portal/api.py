@@ -1,0 +1,34 @@
+"""API errors as RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from rest_framework.views import exception_handler
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str = "", **extra) -> JsonResponse:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+
+
+def problem_exception_handler(exc, context):
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    detail = data.get("detail") if isinstance(data, dict) else None
+    body = {
+        "type": "about:blank",
+        "title": str(detail) if detail else response.status_text,
+        "status": response.status_code,
+    }
+    if not detail:
+        body["errors"] = data
+    response.data = body
+    response.content_type = PROBLEM
+    return response

@@ -1,0 +1,65 @@
+"""One command demo: migrate, seed, and serve with Daphne on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from portal.demo import ADMIN_USERNAME, DEMO_PASSWORD, setup_demo
+
+
+def _sweep_forever(interval: float) -> None:
+    """What Celery beat does in production: retry due work, recover lost tasks."""
+    from django.db import close_old_connections
+
+    from portal.tasks import requeue_stale_work
+
+    while True:
+        time.sleep(interval)
+        try:
+            requeue_stale_work()
+        except Exception as exc:  # keep sweeping; the next round may succeed
+            print(f"sweeper: {exc}")
+        finally:
+            close_old_connections()
+
+
+class Command(BaseCommand):
+    help = "Run the demo: SQLite, in-memory channel layer, in-process tasks, demo ERP and dev inbox."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-serve", action="store_true", help="set up only")
+
+    def handle(self, *args, host: str, port: int, no_serve: bool, **options):
+        if not os.environ.get("PORTAL_BASE_URL"):
+            settings.PORTAL_BASE_URL = f"http://{host}:{port}"  # card links point at this server
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        summary = setup_demo()
+        base = f"http://{host}:{port}"
+        out = self.stdout.write
+        out("")
+        out("ERP ↔ IM portal demo")
+        out(f"  My approvals:   {base}/approvals/")
+        out(f"  Dev inbox:      {base}/dev/inbox/    (what each person's IM shows)")
+        out(f"  Demo ERP:       {base}/erp/demo/     (sign in as {ADMIN_USERNAME}; make new events)")
+        out(f"  Admin:          {base}/admin/        ({ADMIN_USERNAME} / admin)")
+        out(f"  API schema:     {base}/api/schema/   event types: {base}/api/events/")
+        out(f"  Demo users (password {DEMO_PASSWORD!r}):")
+        for login, name, title in summary.users:
+            out(f"    {login:<10} {name} {title}")
+        out("")
+        if no_serve:
+            return
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            threading.Thread(target=_sweep_forever, args=(10.0,), daemon=True).start()
+        from daphne.cli import CommandLineInterface
+
+        CommandLineInterface().run(["-b", host, "-p", str(port), "portal.asgi:application"])

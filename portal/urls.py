@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
+
+from approvals import api as approvals_api
+from erp import views as erp_views
+from portal import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="approvals:mine", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("sso.urls")),
+    path("approvals/", include("approvals.urls")),
+    # Integration API
+    path("api/erp/<slug:connector>/events", erp_views.EventIntakeView.as_view(), name="erp-intake"),
+    path("api/events/", erp_views.event_types, name="event-types"),
+    path("api/approvals/pending/", approvals_api.PendingList.as_view(), name="api-pending"),
+    path("api/approvals/<int:pk>/", approvals_api.DocumentDetail.as_view(), name="api-document"),
+    path("api/approvals/<int:pk>/decision", approvals_api.Decide.as_view(), name="api-decide"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+]
+
+if settings.DEV_INBOX_ENABLED:
+    urlpatterns.append(path("dev/inbox/", include("im.adapters.devinbox.urls")))
+if settings.DEMO_ERP_ENABLED:
+    urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))
