@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
@@ -26,7 +26,7 @@ def _document(topic: str) -> ApprovalDocument | None:
 
 
 def format_amount(amount, currency: str) -> str:
-    return f"{currency} {formats.number_format(amount, 2, use_l10n=True, force_grouping=True)}"
+    return f"{currency} {amount:,.2f}"
 
 
 def build(topic: str, recipient: Any) -> Card | None:

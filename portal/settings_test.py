@@ -1,0 +1,11 @@
+"""Test settings: the production settings with the dev inbox and the demo ERP switched on."""
+
+import os
+
+os.environ.setdefault("DEV_INBOX_ENABLED", "1")
+os.environ.setdefault("DEMO_ERP_ENABLED", "1")
+os.environ.setdefault("PORTAL_BASE_URL", "http://testserver")
+
+from portal.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
