@@ -65,6 +65,9 @@ class ApprovalLine(models.Model):
     class Meta:
         ordering = ["position"]
 
+    def __str__(self) -> str:
+        return f"{self.name} × {self.qty}"
+
     @property
     def total(self):
         return (self.qty * self.unit_price).quantize(self.unit_price)
@@ -138,6 +141,9 @@ class HistoryEntry(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.document.external_id} {self.action}"
 
     ACTION_LABELS = {
         "requested": _("requested"),

@@ -63,8 +63,10 @@ def handle_order_status_changed(event: ErpEvent) -> None:
     delivery_raw = _str(order_data, "delivery_date", required=False, max_length=10)
     try:
         delivery_date = parse_date(delivery_raw) if delivery_raw else None
-    except ValueError as exc:
-        raise EventDataError("delivery_date must be YYYY-MM-DD") from exc
+    except ValueError:
+        delivery_date = None
+    if delivery_raw and delivery_date is None:
+        raise EventDataError("delivery_date must be a date, YYYY-MM-DD")
     amount = _dec(order_data, "amount") if order_data.get("amount") not in (None, "") else None
     order, created = SalesOrder.objects.select_for_update().get_or_create(
         connector=event.connector,

@@ -125,7 +125,8 @@ def order_status_changed_data(order: SalesOrder, previous_status: str) -> dict[s
             "amount": money(order.amount),
             "currency": order.currency,
             "sales_rep": order.sales_rep,
-            "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
+            # "" rather than null when unknown: the key is always there and always a string.
+            "delivery_date": order.delivery_date.isoformat() if order.delivery_date else "",
         }
     }
 

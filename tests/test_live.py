@@ -1,0 +1,92 @@
+"""Live updates over the Channels consumer: subscriptions are checked, decisions are pushed."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from approvals import services
+from approvals.models import ApprovalDocument
+from portal.asgi import application
+from widgets.consumers import LiveConsumer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def connect(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+@pytest.fixture
+def world(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    from portal.demo import setup_demo
+
+    setup_demo()
+    users = {u.username: u for u in get_user_model().objects.all()}
+    return users, ApprovalDocument.objects.get(external_id="PR-2026-0042")
+
+
+async def test_decision_is_pushed_to_every_subscriber(world):
+    users, document = world
+    watchers = [await connect(users["li.si"]), await connect(users["zhang.san"])]
+    for ws in watchers:
+        await ws.send_json_to({"subscribe": document.topic})
+        assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+
+    await sync_to_async(services.decide)(users["li.si"], document.pk, "approved", idempotency_key="live-1")
+
+    for ws in watchers:
+        pushed = await ws.receive_json_from(timeout=2)
+        assert pushed["topic"] == document.topic and pushed["version"] > document.version
+        await ws.disconnect()
+
+
+async def test_subscription_to_someone_elses_document_is_refused_like_a_missing_one(world):
+    users, document = world
+    ws = await connect(users["chen.qi"])
+    await ws.send_json_to({"subscribe": document.topic})
+    refused = await ws.receive_json_from(timeout=2)
+    await ws.send_json_to({"subscribe": "approval.999999"})
+    missing = await ws.receive_json_from(timeout=2)
+    assert refused == {"refused": document.topic} and missing == {"refused": "approval.999999"}
+    await sync_to_async(services.decide)(users["li.si"], document.pk, "approved", idempotency_key="live-2")
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_anonymous_and_malformed_subscriptions(world):
+    users, document = world
+    ws = await connect(AnonymousUser())
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"refused": document.topic}
+    await ws.send_json_to({"subscribe": f"inbox.{users['li.si'].pk}"})
+    assert (await ws.receive_json_from(timeout=2))["refused"]
+    await ws.send_json_to({"subscribe": "../../etc"})
+    assert await ws.receive_json_from(timeout=2) == {"error": "bad topic"}
+    await ws.send_json_to(["not", "an", "object"])
+    assert await ws.receive_json_from(timeout=2) == {"error": "expected an object"}
+    await ws.disconnect()
+
+
+async def test_own_inbox_only(world):
+    users, _document = world
+    ws = await connect(users["li.si"])
+    await ws.send_json_to({"subscribe": f"inbox.{users['li.si'].pk}"})
+    assert "subscribed" in await ws.receive_json_from(timeout=2)
+    await ws.send_json_to({"subscribe": f"inbox.{users['zhang.san'].pk}"})
+    assert "refused" in await ws.receive_json_from(timeout=2)
+    await ws.disconnect()
+
+
+async def test_websocket_from_a_foreign_origin_is_rejected(world):
+    communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"https://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected
