@@ -87,6 +87,7 @@ class LiveServer:
 
 def server_env(port: int, db: dict[str, Any], secret_key: str) -> dict[str, str]:
     env = dict(os.environ)  # REDIS_URL and the rest as the parent has them
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set in the test process for Playwright only
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings_test",

@@ -419,8 +419,7 @@ def test_stock_and_order_services(seeded: dict[str, int], captured: list) -> Non
 
 @pytest.fixture
 def console_url(settings: Any) -> str:
-    settings.DEMO_ERP_ENABLED = True
-    settings.ROOT_URLCONF = "erp.connectors.demo.urls_for_tests"
+    settings.DEMO_ERP_ENABLED = True  # portal.settings_test mounts the console
     return reverse("demo_erp:console")
 
 

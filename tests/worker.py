@@ -1,0 +1,162 @@
+"""Helpers for the worker tests: a real ``celery -A portal worker`` subprocess on the Redis broker,
+serving the pytest-django test database.
+
+Each test gets its own queue (``CELERY_QUEUE``), so messages left over from other runs or other
+tests never reach its worker, and the test process publishes to that queue too
+(:func:`publish_to`). The worker runs in its own session so that :meth:`Worker.kill` can SIGKILL
+the whole process group (main process and pool child) the way a lost machine does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.live_server import BASE_DIR, database_url
+
+READY_TIMEOUT = 20.0
+VISIBILITY_TIMEOUT = 5  # seconds; CELERY_VISIBILITY_TIMEOUT of the worker
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05,
+             details: Callable[[], str] = lambda: "") -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{details()}")
+        time.sleep(interval)
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def log(self, chars: int = 6000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited with {self.process.returncode}:\n{self.log()}")
+            return " ready." in self.log(chars=1_000_000)
+
+        wait_for(ready, timeout, f"worker {self.name} to be ready", interval=0.1, details=self.log)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children: no shutdown, no acknowledgement."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
+
+
+def worker_env(*, queue: str, redis_url: str, db: dict[str, Any], **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+            "REDIS_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "CELERY_QUEUE": queue,
+            "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            "DATABASE_URL": database_url(db),
+            "RETRY_BASE_SECONDS": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env: dict[str, str], log_dir: Path) -> Worker:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / f"celery-{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "portal", "worker",
+                "--pool", "prefork", "--concurrency", "1",
+                "-Q", env["CELERY_QUEUE"], "-n", f"{name}@%h",
+                "--without-heartbeat", "--without-gossip", "--without-mingle",
+                "-l", "INFO",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for killpg
+        )
+    return Worker(name=name, process=process, log_path=log_path)
+
+
+@contextmanager
+def publish_to(app: Any, *, broker_url: str, queue: str) -> Iterator[None]:
+    """Make ``app`` (the test process's Celery app) publish for real to ``queue`` on ``broker_url``.
+
+    Undone afterwards. ``app.amqp`` caches the queues and router built from the configuration, and
+    ``app.pool`` the broker connections: both are dropped so that the new values take effect.
+    """
+    conf = app.conf
+    saved = {key: conf[key] for key in ("task_always_eager", "broker_url", "task_default_queue")}
+
+    def reset_caches() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        del app.amqp  # rebuilt lazily from conf
+
+    conf.update(task_always_eager=False, broker_url=broker_url, task_default_queue=queue)
+    reset_caches()
+    try:
+        yield
+    finally:
+        conf.update(saved)
+        reset_caches()
+
+
+def unacked_for_queue(client: Any, queue: str) -> dict[str, float]:
+    """kombu's Redis ack emulation: ``{delivery tag: delivered at}`` of messages of ``queue`` that a
+    worker took but did not acknowledge (``unacked`` hash + ``unacked_index`` sorted set)."""
+    found = {}
+    for tag, raw in client.hgetall("unacked").items():
+        try:
+            _message, _exchange, routing_key = json.loads(raw)
+        except (ValueError, TypeError):
+            continue
+        if routing_key == queue:
+            score = client.zscore("unacked_index", tag)
+            found[tag.decode() if isinstance(tag, bytes) else tag] = score or 0.0
+    return found
+
+
+def forget_queue(client: Any, queue: str) -> None:
+    """Remove what a test's queue left in Redis (its lists, bindings and unacked messages)."""
+    for tag in unacked_for_queue(client, queue):
+        client.pipeline().zrem("unacked_index", tag).hdel("unacked", tag).execute()
+    keys = list(client.scan_iter(match=f"*{queue}*"))
+    if keys:
+        client.delete(*keys)
