@@ -175,8 +175,9 @@ STORAGES = {
     # Compressed copies are written by collectstatic; {% static %} works without it (tests, dev).
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Serve straight from the app folders when collectstatic has not run (demo, tests).
-WHITENOISE_USE_FINDERS = True
+# Serve straight from the app folders only when collectstatic has not run (unit tests, a bare
+# checkout); otherwise the collected, pre-compressed copies (gzip) are what goes over the wire.
+WHITENOISE_USE_FINDERS = not STATIC_ROOT.is_dir()
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {

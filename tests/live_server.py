@@ -85,7 +85,16 @@ class LiveServer:
             return ""
 
 
-def server_env(port: int, db: dict[str, Any], secret_key: str) -> dict[str, str]:
+def collect_static(static_root: Path) -> None:
+    """What a deployment does before it serves: collect and pre-compress the static files, so that
+    the browser tests measure what goes over the wire in production."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings_test", STATIC_ROOT=str(static_root))
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True
+    )
+
+
+def server_env(port: int, db: dict[str, Any], secret_key: str, static_root: Path) -> dict[str, str]:
     env = dict(os.environ)  # REDIS_URL and the rest as the parent has them
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set in the test process for Playwright only
     env.update(
@@ -96,6 +105,7 @@ def server_env(port: int, db: dict[str, Any], secret_key: str) -> dict[str, str]
             "DATABASE_URL": database_url(db),
             # Link tokens are signed in the test process and checked in the server.
             "SECRET_KEY": secret_key,
+            "STATIC_ROOT": str(static_root),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "HTTPS": "0",
             "PYTHONUNBUFFERED": "1",
@@ -138,6 +148,8 @@ def _stop(process: subprocess.Popen) -> None:
 def run_live_server(db: dict[str, Any], secret_key: str, log_dir: Path, attempts: int = 3) -> Iterator[LiveServer]:
     """Start Daphne on a free port against ``db``; wait for /healthz; stop it afterwards."""
     error: Exception | None = None
+    static_root = log_dir / "staticfiles"
+    collect_static(static_root)
     for attempt in range(attempts):
         port = free_port()  # another process may grab it before Daphne binds: then try again
         log_path = log_dir / f"daphne-{port}-{attempt}.log"
@@ -145,7 +157,7 @@ def run_live_server(db: dict[str, Any], secret_key: str, log_dir: Path, attempts
             process = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
                 cwd=BASE_DIR,
-                env=server_env(port, db, secret_key),
+                env=server_env(port, db, secret_key, static_root),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

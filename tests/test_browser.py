@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DOC_NUMBER = "PR-2026-0042"
 DOC_TITLE = "紧急采购: 伺服电机"
 PAGE_WEIGHT_TARGET = 40 * 1024
+T = TypeVar("T")
 LIVE_BUDGET_MS = 2000
 WAIT_MS = 10_000  # how long to wait for something that should take well under LIVE_BUDGET_MS
 
@@ -85,7 +87,7 @@ def world(daphne_server, settings):
     from portal.demo import setup_demo
 
     settings.PORTAL_BASE_URL = daphne_server.url
-    setup_demo()
+    outside_playwright_loop(setup_demo)
     return daphne_server
 
 
@@ -110,6 +112,21 @@ def new_page(chromium, daphne_server) -> Iterator:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def outside_playwright_loop(function: Callable[[], T]) -> T:
+    """Run ``function`` in a thread of its own, away from the asyncio loop that Playwright's sync
+    API keeps on the main thread: there live publishes (async_to_sync) work as in a server."""
+    from django.db import connections
+
+    def run() -> T:
+        try:
+            return function()
+        finally:
+            connections.close_all()  # this thread's connections; none may outlive it
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=60)
 
 
 def wait_live(page) -> None:
@@ -142,29 +159,50 @@ def card_selector(topic: str) -> str:
 
 
 def measure_page_weight(page, path: str) -> dict[str, int]:
-    """Load ``path`` with the browser cache off; sum what every request of the page cost."""
+    """Load ``path`` with the browser cache off and add up what every request of the page cost on
+    the wire (DevTools' "transferred": headers + encoded body) and decoded. The websocket is not
+    counted."""
     cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    requests: list = []
-    page.on("requestfinished", requests.append)
+    seen: dict[str, dict] = {}
+
+    def entry(request_id: str) -> dict:
+        return seen.setdefault(request_id, {"url": "", "encoding": "", "headers": 0, "wire": 0, "decoded": 0})
+
+    def on_response(event: dict) -> None:
+        response = entry(event["requestId"])
+        response["url"] = event["response"]["url"]
+        headers = {k.lower(): v for k, v in event["response"]["headers"].items()}
+        response["encoding"] = headers.get("content-encoding", "identity")
+        response["headers"] = int(event["response"].get("encodedDataLength", 0))
+
+    def on_data(event: dict) -> None:
+        entry(event["requestId"])["decoded"] += event["dataLength"]
+
+    def on_finished(event: dict) -> None:
+        entry(event["requestId"])["wire"] = int(event["encodedDataLength"])
+
+    cdp.on("Network.responseReceived", on_response)
+    cdp.on("Network.dataReceived", on_data)
+    cdp.on("Network.loadingFinished", on_finished)
     page.goto(path)
     wait_live(page)
-    page.remove_listener("requestfinished", requests.append)
+    page.wait_for_load_state("load")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
-    totals = {"requests": 0, "body_encoded": 0, "headers": 0, "body_decoded": 0}
-    for request in requests:
-        sizes = request.sizes()
-        response = request.response()
-        totals["requests"] += 1
-        totals["body_encoded"] += sizes["responseBodySize"]
-        totals["headers"] += sizes["responseHeadersSize"]
-        totals["body_decoded"] += len(response.body()) if response else 0
+    cdp.detach()
+    finished = [r for r in seen.values() if r["url"] and r["wire"]]
+    for r in finished:
         print(
-            f"    {request.method} {request.url.split('/', 3)[-1]}"
-            f" → {sizes['responseBodySize']} B encoded, {len(response.body()) if response else 0} B decoded"
-            f" ({(response.headers.get('content-encoding') if response else None) or 'identity'})"
+            f"    {r['url'].split('/', 3)[-1]}: {r['wire']} B on the wire ({r['headers']} B headers),"
+            f" {r['decoded']} B decoded, {r['encoding']}"
         )
-    return totals
+    return {
+        "requests": len(finished),
+        "wire": sum(r["wire"] for r in finished),
+        "headers": sum(r["headers"] for r in finished),
+        "decoded": sum(r["decoded"] for r in finished),
+    }
 
 
 def post_events_over_http(server: LiveServer):
@@ -212,12 +250,13 @@ def test_card_link_approve_updates_every_open_page_live(world, new_page, monkeyp
     sign_in(page_b, "li.si")
     print(f"\n[browser] approval page {detail_path}, cold cache:")
     weight = measure_page_weight(page_b, detail_path)
+    verdict = "within" if weight["wire"] <= PAGE_WEIGHT_TARGET else "OVER"
     print(
-        f"[browser] page weight: {weight['requests']} requests, {weight['body_encoded']} B bodies over the"
-        f" wire (+{weight['headers']} B headers), {weight['body_decoded']} B decoded;"
-        f" target {PAGE_WEIGHT_TARGET} B compressed:"
-        f" {'OK' if weight['body_encoded'] + weight['headers'] <= PAGE_WEIGHT_TARGET else 'OVER'}"
+        f"[browser] page weight: {weight['requests']} requests, {weight['wire']} B on the wire"
+        f" (of which {weight['headers']} B headers), {weight['decoded']} B decoded;"
+        f" {verdict} the {PAGE_WEIGHT_TARGET} B target"
     )
+    assert weight["wire"] <= PAGE_WEIGHT_TARGET, f"the approval page costs {weight['wire']} B over the wire"
     assert page_b.locator("button[name=outcome][value=approved]").count() == 1
 
     # C: li.si's inbox, open before the decision.
@@ -273,7 +312,7 @@ def test_card_link_approve_updates_every_open_page_live(world, new_page, monkeyp
     print(f"[browser] event posted → new card in the open inbox: {to_card:.0f} ms ({new_requisition.number})")
     new_card = page_c.locator(card_selector(new_document.topic))
     assert new_card.count() == 1
-    assert new_card.locator(".title").inner_text() == new_requisition.title
+    assert new_requisition.title in new_card.locator(".title").inner_text()
     assert new_card.locator("button").count() == 2
     assert to_card < LIVE_BUDGET_MS, f"event → card took {to_card:.0f} ms"
 

@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,10 +66,8 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL the worker and its pool children: no shutdown, no acknowledgement."""
         if self.process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=10)
 
 
@@ -118,15 +116,14 @@ def publish_to(app: Any, *, broker_url: str, queue: str) -> Iterator[None]:
     """Make ``app`` (the test process's Celery app) publish for real to ``queue`` on ``broker_url``.
 
     Undone afterwards. ``app.amqp`` caches the queues and router built from the configuration, and
-    ``app.pool`` the broker connections: both are dropped so that the new values take effect.
+    ``app.pool`` the broker connection pool: both are dropped so that the new values take effect
+    (pools are shared per broker URL by kombu's registry, so they are not closed here).
     """
     conf = app.conf
     saved = {key: conf[key] for key in ("task_always_eager", "broker_url", "task_default_queue")}
 
     def reset_caches() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        app._pool = None
         del app.amqp  # rebuilt lazily from conf
 
     conf.update(task_always_eager=False, broker_url=broker_url, task_default_queue=queue)
@@ -138,18 +135,30 @@ def publish_to(app: Any, *, broker_url: str, queue: str) -> Iterator[None]:
         reset_caches()
 
 
-def unacked_for_queue(client: Any, queue: str) -> dict[str, float]:
-    """kombu's Redis ack emulation: ``{delivery tag: delivered at}`` of messages of ``queue`` that a
-    worker took but did not acknowledge (``unacked`` hash + ``unacked_index`` sorted set)."""
+@dataclass(frozen=True)
+class Unacked:
+    delivered_at: float
+    task: str
+    task_id: str
+
+
+def unacked_for_queue(client: Any, queue: str) -> dict[str, Unacked]:
+    """kombu's Redis ack emulation: the messages of ``queue`` that a worker took but did not
+    acknowledge (``unacked`` hash + ``unacked_index`` sorted set), by delivery tag."""
     found = {}
     for tag, raw in client.hgetall("unacked").items():
         try:
-            _message, _exchange, routing_key = json.loads(raw)
-        except (ValueError, TypeError):
+            message, _exchange, routing_key = json.loads(raw)
+            headers = message.get("headers") or {}
+        except (ValueError, TypeError, AttributeError):
             continue
         if routing_key == queue:
-            score = client.zscore("unacked_index", tag)
-            found[tag.decode() if isinstance(tag, bytes) else tag] = score or 0.0
+            tag = tag.decode() if isinstance(tag, bytes) else tag
+            found[tag] = Unacked(
+                delivered_at=client.zscore("unacked_index", tag) or 0.0,
+                task=str(headers.get("task", "")),
+                task_id=str(headers.get("id", "")),
+            )
     return found
 
 

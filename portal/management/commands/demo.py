@@ -42,6 +42,7 @@ class Command(BaseCommand):
             settings.PORTAL_BASE_URL = f"http://{host}:{port}"  # card links point at this server
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        settings.WHITENOISE_USE_FINDERS = False  # serve the collected, pre-compressed copies
         summary = setup_demo()
         base = f"http://{host}:{port}"
         out = self.stdout.write

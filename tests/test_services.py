@@ -1,0 +1,139 @@
+"""The production shape: concurrent decisions on PostgreSQL, live updates through the Redis channel
+layer, and /readyz checking Redis. These skip without the services, and fail under REQUIRE_SERVICES=1."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from approvals import services
+from approvals.models import ApprovalDocument, Decision
+from widgets.consumers import LiveConsumer
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+DOCUMENT = "PR-2026-0042"
+
+
+def run_together(*calls: Callable[[], object]) -> list[object]:
+    """Run ``calls`` in threads released at the same moment; each result or raised exception."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except Exception as exc:  # the outcome under test, kept for the assertions
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+@pytest.fixture
+def world(transactional_db, postgres):
+    from django.contrib.auth import get_user_model
+
+    from portal.demo import setup_demo
+
+    setup_demo()
+    users = {u.username: u for u in get_user_model().objects.all()}
+    return users, ApprovalDocument.objects.get(external_id=DOCUMENT)
+
+
+def test_racing_decisions_on_postgres_make_exactly_one(world):
+    users, document = world
+    approver = users["li.si"]
+
+    results = run_together(
+        lambda: services.decide(approver, document.pk, "approved", idempotency_key="race-approve"),
+        lambda: services.decide(approver, document.pk, "rejected", comment="价格偏高", idempotency_key="race-reject"),
+    )
+
+    won = [r for r in results if isinstance(r, services.DecideResult)]
+    lost = [r for r in results if isinstance(r, services.DecisionError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert lost[0].status == 409
+    assert Decision.objects.filter(document=document).count() == 1
+    document.refresh_from_db()
+    assert document.status == won[0].decision.outcome
+    assert document.history.filter(action__in=["approved", "rejected"]).count() == 1
+
+
+def test_a_double_tap_racing_on_postgres_is_one_decision(world):
+    users, document = world
+    approver = users["li.si"]
+
+    results = run_together(
+        *[lambda: services.decide(approver, document.pk, "approved", idempotency_key="double-tap")] * 3
+    )
+
+    assert all(isinstance(r, services.DecideResult) for r in results), results
+    assert sorted(r.replayed for r in results) == [False, True, True]
+    assert len({r.decision.pk for r in results}) == 1
+    assert Decision.objects.filter(document=document).count() == 1
+
+
+@pytest.fixture
+def redis_layer(redis_url, settings):
+    """The Redis channel layer on a prefix of this test's own."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()
+
+
+async def test_live_updates_travel_through_the_redis_channel_layer(transactional_db, redis_layer):
+    from channels_redis.core import RedisChannelLayer
+    from django.contrib.auth import get_user_model
+
+    from portal.demo import setup_demo
+
+    assert isinstance(redis_layer, RedisChannelLayer)
+    await sync_to_async(setup_demo)()
+    li_si = await get_user_model().objects.aget(username="li.si")
+    document = await ApprovalDocument.objects.aget(external_id=DOCUMENT)
+
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = li_si
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"subscribe": document.topic})
+    assert await communicator.receive_json_from(timeout=2) == {"subscribed": document.topic}
+
+    await sync_to_async(services.decide)(li_si, document.pk, "approved", idempotency_key="redis-layer")
+
+    pushed = await communicator.receive_json_from(timeout=3)
+    assert pushed["topic"] == document.topic and pushed["version"] > document.version
+    await communicator.disconnect()
+
+
+def test_readyz_checks_redis_when_configured(client, db, redis_url, settings):
+    settings.REDIS_URL = redis_url
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    down = client.get("/readyz")
+    assert down.status_code == 503
+    assert down.json()["checks"]["redis"].startswith("error")
