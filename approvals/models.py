@@ -22,6 +22,8 @@ class ApprovalDocument(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     project = models.CharField(_("project"), max_length=100, blank=True)
+    cost_center = models.CharField(_("cost center"), max_length=100, blank=True)
+    department = models.CharField(_("department"), max_length=150, blank=True)
     urgent = models.BooleanField(_("urgent"), default=False)
     requester_login = models.CharField(_("requester (ERP login)"), max_length=150)
     requester = models.ForeignKey(
@@ -110,6 +112,10 @@ class Decision(models.Model):
     comment = models.TextField(blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     actor_erp_login = models.CharField(max_length=150)
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text=_("the approver who delegated this decision"),
+    )
     via = models.CharField(max_length=30, default="page", help_text=_("page, api or an IM platform"))
     created_at = models.DateTimeField(auto_now_add=True)
     writeback_status = models.CharField(

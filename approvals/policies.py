@@ -1,7 +1,9 @@
 """Who may view and decide approval documents. Registered with ``sso.authz`` at start-up.
 
-Skeleton rules (the identity issue replaces them with admin-edited mappings): the approvers the
-ERP named may view and decide; the requester may view; nobody decides their own request.
+Viewing is whatever the admin-edited rules grant (``approvals.view``). Deciding needs three things:
+the ERP named this person (or the person who delegated to them) as an approver, a rule grants
+``approvals.decide`` on this document (amount limits, projects…), and the document still waits.
+Nobody decides their own request, even as someone's delegate.
 """
 
 from __future__ import annotations
@@ -11,48 +13,60 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
 from sso.authz import Policy, Verdict
+from sso.permissions import Subject, grant, granted_queryset
 
 
 def _is_approver(user, document: ApprovalDocument) -> bool:
     return document.assignments.filter(user=user).exists()
 
 
+SUBJECT = Subject(
+    amount="amount",
+    currency="currency",
+    project="project",
+    cost_center="cost_center",
+    department="department",
+    own=lambda user: Q(requester=user) | Q(assignments__user=user),
+    is_own=lambda user, document: document.requester_id == user.pk or _is_approver(user, document),
+)
+
+
 def can_view(user, document: ApprovalDocument) -> Verdict:
     if not isinstance(document, ApprovalDocument):
         return Verdict(False, "not an approval document")
-    if document.requester_id == user.pk:
-        return Verdict(True, _("requester"))
-    if _is_approver(user, document):
-        return Verdict(True, _("named approver"))
-    return Verdict(False, _("neither the requester nor an approver"))
+    granted = grant(user, "approvals.view", document)
+    return Verdict(granted.allowed, granted.chain[-1], granted.chain)
 
 
 def restrict_view(queryset: QuerySet, user) -> QuerySet:
-    return queryset.filter(Q(requester=user) | Q(assignments__user=user)).distinct()
+    return granted_queryset(queryset, user, "approvals.view")
+
+
+def own_request(user, document) -> str | None:
+    if isinstance(document, ApprovalDocument) and document.requester_id == user.pk:
+        return _("Nobody may approve their own request.")
+    return None
 
 
 def can_decide(user, document: ApprovalDocument) -> Verdict:
     if not isinstance(document, ApprovalDocument):
         return Verdict(False, "not an approval document")
-    if document.requester_id == user.pk:
-        return Verdict(False, _("Nobody may approve their own request."))
-    if not _is_approver(user, document):
-        return Verdict(False, _("You are not an approver of this request."))
     if document.status != ApprovalDocument.Status.PENDING:
         return Verdict(False, _("This request is no longer waiting for a decision."))
-    return Verdict(True, _("named approver"))
+    if not _is_approver(user, document):
+        reason = _("%(user)s is not an approver of this request.") % {"user": user}
+        return Verdict(False, reason, (reason,))
+    granted = grant(user, "approvals.decide", document)
+    return Verdict(granted.allowed, granted.chain[-1], (_("named approver"), *granted.chain))
 
 
 def restrict_decide(queryset: QuerySet, user) -> QuerySet:
-    return (
-        queryset.filter(assignments__user=user, status=ApprovalDocument.Status.PENDING)
-        .exclude(requester=user)
-        .distinct()
-    )
+    waiting = queryset.filter(assignments__user=user, status=ApprovalDocument.Status.PENDING).exclude(requester=user)
+    return granted_queryset(waiting, user, "approvals.decide")
 
 
 VIEW = Policy(check=can_view, restrict=restrict_view)
-DECIDE = Policy(check=can_decide, restrict=restrict_decide)
+DECIDE = Policy(check=can_decide, restrict=restrict_decide, forbids=own_request)
 
 
 def may_subscribe_document(user, ident: str) -> Verdict:

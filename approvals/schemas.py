@@ -17,6 +17,9 @@ APPROVAL_REQUESTED = {
                 "currency": {"type": "string", "minLength": 3, "maxLength": 3, "default": "CNY"},
                 "requester": {"type": "string", "description": "ERP login", "examples": ["zhang.san"]},
                 "project": {"type": "string", "examples": ["项目A"]},
+                "cost_center": {"type": "string", "examples": ["CC-100"]},
+                "department": {"type": "string", "description": "defaults to the requester's ERP department",
+                               "examples": ["采购部"]},
                 "urgent": {"type": "boolean", "default": False},
                 "lines": {
                     "type": "array",

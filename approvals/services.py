@@ -100,6 +100,8 @@ def handle_approval_requested(event: ErpEvent) -> None:
         "amount": _decimal(doc_data, "amount"),
         "currency": currency,
         "project": _text(doc_data, "project", required=False, max_length=100),
+        "cost_center": _text(doc_data, "cost_center", required=False, max_length=100),
+        "department": _text(doc_data, "department", required=False, max_length=150),
         "urgent": bool(doc_data.get("urgent", False)),
         "requester_login": _text(doc_data, "requester", max_length=150),
     }
@@ -116,6 +118,14 @@ def handle_approval_requested(event: ErpEvent) -> None:
     external_id = _text(doc_data, "id", max_length=100)
     connector = event.connector
     fields["requester"] = _user_for_login(connector, fields["requester_login"])
+    if not fields["department"]:
+        # Rules like "own department only" need one; the requester's ERP department is the usual.
+        fields["department"] = (
+            ErpIdentity.objects.filter(connector=connector, erp_login=fields["requester_login"])
+            .values_list("department", flat=True)
+            .first()
+            or ""
+        )
 
     document, created = ApprovalDocument.objects.select_for_update().get_or_create(
         connector=connector, external_id=external_id, defaults=fields
@@ -268,18 +278,25 @@ def decide(
             verdict = authorize(user, "approvals.decide", document)
             if not verdict:
                 raise DecisionError(verdict.reason, status=403)
-            assignment = document.assignments.filter(user=user).first()
+            # A delegate decides in the name of the approver the ERP named: that is whose login the
+            # ERP receives; both names are kept here.
+            approver = verdict.acting_for or user
+            assignment = document.assignments.filter(user=approver).first()
             decision = Decision.objects.create(
                 document=document,
                 idempotency_key=idempotency_key,
                 outcome=outcome,
                 comment=comment,
                 actor=user,
-                actor_erp_login=assignment.erp_login if assignment else user.get_username(),
+                on_behalf_of=verdict.acting_for,
+                actor_erp_login=assignment.erp_login if assignment else approver.get_username(),
                 via=via,
             )
             document.status = outcome
             document.decided_by_name = display_name(user)
+            if verdict.acting_for is not None:
+                document.decided_by_name = _("%(delegate)s for %(approver)s") % {
+                    "delegate": display_name(user), "approver": display_name(verdict.acting_for)}
             document.decided_at = decision.created_at
             document.version += 1
             document.save()
@@ -408,10 +425,14 @@ def retry_writeback(decision: Decision) -> None:
     transaction.on_commit(lambda: _queue_writeback(decision.pk))
 
 
-def link_erp_login(user: Any, connector, erp_login: str, roles: list[str] | None = None) -> ErpIdentity:
+def link_erp_login(
+    user: Any, connector, erp_login: str, roles: list[str] | None = None, *, department: str = "", employee: str = ""
+) -> ErpIdentity:
     """Link a portal user to an ERP login, and hand them the documents already waiting for it."""
     identity, _ = ErpIdentity.objects.update_or_create(
-        connector=connector, erp_login=erp_login, defaults={"user": user, "roles": roles or []}
+        connector=connector,
+        erp_login=erp_login,
+        defaults={"user": user, "roles": roles or [], "department": department, "employee": employee},
     )
     ApprovalAssignment.objects.filter(document__connector=connector, erp_login=erp_login, user=None).update(
         user=user

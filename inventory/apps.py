@@ -7,8 +7,32 @@ class InventoryConfig(AppConfig):
     verbose_name = _("Inventory and orders")
 
     def ready(self) -> None:
+        from django.db.models import Q
+
+        from inventory.models import SalesOrder, StockLevel
+        from sso.permissions import Subject, register_action, register_subject
+
+        register_action("inventory.view", _("view stock"))
+        register_action("orders.view", _("view sales orders"))
+        register_subject(StockLevel, Subject(warehouse="warehouse"))
+        register_subject(
+            SalesOrder,
+            Subject(
+                amount="amount",
+                currency="currency",
+                customer="customer",
+                own=lambda user: Q(sales_rep_login__in=_erp_logins(user)),
+                is_own=lambda user, order: order.sales_rep_login in _erp_logins(user),
+            ),
+        )
         from erp.events import register
         from inventory import services
 
         register("erp.stock.changed", services.handle_stock_changed, services.STOCK_CHANGED)
         register("erp.order.status_changed", services.handle_order_status_changed, services.ORDER_STATUS_CHANGED)
+
+
+def _erp_logins(user) -> list[str]:
+    from sso.models import ErpIdentity
+
+    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))

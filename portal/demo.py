@@ -4,6 +4,7 @@ documents announced through the signed intake (as an ERP would on first connecti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -14,7 +15,7 @@ from erp.connectors.demo import emitter
 from erp.connectors.demo.models import DemoUser, DocumentState, ExpenseClaim, PurchaseRequisition
 from erp.connectors.demo.seed import seed_demo_erp
 from erp.connectors.demo.services import ensure_connector
-from sso.models import Profile
+from sso.models import PermissionRule, Profile
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - printed for the demo; production users sign in through SSO
 ADMIN_USERNAME = "admin"
@@ -41,8 +42,12 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             Profile.objects.get_or_create(user=user)
-            link_erp_login(user, connector, erp_user.login, list(erp_user.roles))
+            link_erp_login(
+                user, connector, erp_user.login, list(erp_user.roles),
+                department=erp_user.department, employee=erp_user.name,
+            )
             users.append((erp_user.login, erp_user.name, erp_user.title))
+        ensure_demo_rules(connector)
         if not User.objects.filter(username=ADMIN_USERNAME).exists():
             User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", admin_password)
     mirrored = set(ApprovalDocument.objects.filter(connector=connector).values_list("external_id", flat=True))
@@ -53,3 +58,27 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
                 emitter.emit_approval_requested(doc)
                 announced += 1
     return DemoSummary(users=users, announced=announced)
+
+
+# The demo company's mapping of ERP roles to portal permissions; admins edit these in Django admin.
+DEMO_RULES = [
+    # name, ERP roles, actions, constraints
+    ("采购员: 自己的申请 / Buyers: own requests", ["buyer"], ["approvals.view"], {"own_documents": True}),
+    ("采购经理: 本部门 / Purchase managers: own department", ["purchase_manager"], ["approvals.view"],
+     {"own_department": True}),
+    ("采购经理: 审批 ≤ 50,000 CNY / Purchase managers approve up to 50,000 CNY", ["purchase_manager"],
+     ["approvals.view", "approvals.decide"], {"max_amount": Decimal("50000"), "currency": "CNY"}),
+    ("财务经理: 审批 ≤ 200,000 CNY / Finance managers approve up to 200,000 CNY", ["finance_manager"],
+     ["approvals.view", "approvals.decide"], {"max_amount": Decimal("200000"), "currency": "CNY"}),
+    ("库存查看 / Stock", ["warehouse_keeper", "buyer", "purchase_manager"], ["inventory.view"], {}),
+    ("订单与应收 / Orders and receivables", ["sales", "finance_manager"], ["orders.view", "receivables.view"], {}),
+    ("机器人与群聊 / Bot and group chats",
+     ["buyer", "purchase_manager", "finance_manager", "warehouse_keeper", "sales"], ["bot.query", "groups.create"], {}),
+]
+
+
+def ensure_demo_rules(connector) -> None:
+    for name, roles, actions, constraints in DEMO_RULES:
+        PermissionRule.objects.get_or_create(
+            name=name, defaults={"connector": connector, "erp_roles": roles, "actions": actions, **constraints}
+        )

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
+    "sso.audit.AuditActorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -1,8 +1,9 @@
 """The only two ways the portal asks about permissions: ``authorize()`` and ``restrict()``.
 
-Pages, API, websocket subscriptions, card buttons, the bot and IM routing all call these. Each
-action's rule is registered once (by the app that owns the object) and answers both questions, so a
-list never shows what a detail page would refuse.
+Pages, API, websocket subscriptions, card buttons, the bot and IM routing all call these. An action
+is answered by the admin-edited rules (``sso.permissions``); an app that needs more (a decision must
+also come from a named approver, on a pending document) registers a ``Policy`` for it, which still
+asks the rules. Delegation is handled here, once, for every action.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     reason: str
+    chain: tuple[str, ...] = ()
+    acting_for: Any = None  # the delegator, when allowed through a delegation
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -26,8 +30,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Policy:
+    """``check`` and ``restrict`` answer for a user acting in their own name. ``forbids`` names what
+    the person actually acting may never do, delegation or not (separation of duties)."""
+
     check: Callable[[Any, Any], Verdict]
     restrict: Callable[[QuerySet, Any], QuerySet]
+    forbids: Callable[[Any, Any], str | None] | None = None
 
 
 _policies: dict[str, Policy] = {}
@@ -37,23 +45,70 @@ def register_policy(action: str, policy: Policy) -> None:
     _policies[action] = policy
 
 
+def _signed_in(user: Any) -> bool:
+    return user is not None and not isinstance(user, AnonymousUser) and user.is_authenticated and user.is_active
+
+
+def _own_verdict(user: Any, action: str, obj: Any) -> Verdict:
+    policy = _policies.get(action)
+    if policy is not None:
+        return policy.check(user, obj)
+    from sso.permissions import ACTIONS, grant
+
+    if action not in ACTIONS:
+        return Verdict(False, _("no rule grants %(action)s") % {"action": action})
+    granted = grant(user, action, obj)
+    reason = granted.chain[-1] if granted.chain else ""
+    return Verdict(granted.allowed, reason, granted.chain)
+
+
 def authorize(user: Any, action: str, obj: Any = None) -> Verdict:
     """May ``user`` do ``action`` (on ``obj``)? Unknown actions and anonymous users are refused."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
-        return Verdict(False, "not signed in")
+        return Verdict(False, _("not signed in"))
     if not user.is_active:
-        return Verdict(False, "account disabled")
+        return Verdict(False, _("account disabled"))
     policy = _policies.get(action)
-    if policy is None:
-        return Verdict(False, f"no rule grants {action}")
-    return policy.check(user, obj)
+    if policy is not None and policy.forbids is not None:
+        refusal = policy.forbids(user, obj)
+        if refusal:
+            return Verdict(False, refusal, (refusal,))
+    own = _own_verdict(user, action, obj)
+    if own.allowed:
+        return own
+    from sso.permissions import active_delegations
+
+    chain = list(own.chain) or [own.reason]
+    for delegation in active_delegations(user, action):
+        delegator = delegation.delegator
+        theirs = _own_verdict(delegator, action, obj)
+        note = _("as delegate of %(name)s until %(until)s") % {"name": delegator, "until": delegation.ends_at}
+        if theirs.allowed:
+            return Verdict(True, theirs.reason, (*chain, note, *theirs.chain), acting_for=delegator)
+        chain.extend([note, *theirs.chain])
+    return Verdict(False, own.reason, tuple(chain))
 
 
 def restrict(queryset: QuerySet, user: Any, action: str) -> QuerySet:
-    """``queryset`` narrowed to the objects ``user`` may ``action``."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+    """``queryset`` narrowed to the objects ``user`` may ``action`` (in their name or a delegator's)."""
+    if not _signed_in(user):
         return queryset.none()
+    from sso.permissions import ACTIONS, active_delegations, granted_queryset
+
     policy = _policies.get(action)
-    if policy is None:
+    if policy is None and action not in ACTIONS:
         return queryset.none()
-    return policy.restrict(queryset, user)
+
+    def own(person: Any) -> QuerySet:
+        return policy.restrict(queryset, person) if policy is not None else granted_queryset(queryset, person, action)
+
+    result = own(user)
+    delegated = [own(d.delegator) for d in active_delegations(user, action)]
+    if delegated:
+        pks = set(result.values_list("pk", flat=True))
+        for qs in delegated:
+            pks.update(qs.values_list("pk", flat=True))
+        result = queryset.filter(pk__in=pks)
+        if policy is not None and policy.forbids is not None:
+            result = queryset.filter(pk__in=[o.pk for o in result if not policy.forbids(user, o)])
+    return result

@@ -112,3 +112,92 @@ def time_zone_of(user) -> str:
 
 def display_name(user) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+class PermissionRule(models.Model):
+    """Grants ``actions`` to the users it names, the members of its groups, and everyone holding one
+    of its ERP roles; constraints narrow which objects it covers (all must hold; empty means any).
+
+    Modelled on NetBox's object permissions: actions plus constraints, assigned to users and groups,
+    applied both to single objects (``authorize``) and as restricted querysets (``restrict``).
+    """
+
+    name = models.CharField(_("name"), max_length=150)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    actions = models.JSONField(_("actions"), default=list, help_text=_("e.g. approvals.view, approvals.decide"))
+    # Who: any of these.
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="permission_rules")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="permission_rules")
+    connector = models.ForeignKey(
+        "erp.Connector", on_delete=models.CASCADE, null=True, blank=True, related_name="permission_rules",
+        help_text=_("the ERP whose roles are meant; empty means any connector"),
+    )
+    erp_roles = models.JSONField(_("ERP roles"), default=list, blank=True)
+    # On what: all of these that are set.
+    max_amount = models.DecimalField(_("amount at most"), max_digits=16, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(_("currency of the limit"), max_length=3, blank=True, default="CNY")
+    projects = models.JSONField(_("projects"), default=list, blank=True)
+    cost_centers = models.JSONField(_("cost centers"), default=list, blank=True)
+    warehouses = models.JSONField(_("warehouses"), default=list, blank=True)
+    customers = models.JSONField(_("customers"), default=list, blank=True)
+    own_department = models.BooleanField(_("own department only"), default=False)
+    own_documents = models.BooleanField(_("own documents only"), default=False)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        verbose_name = _("permission rule")
+        verbose_name_plural = _("permission rules")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Delegation(models.Model):
+    """``delegator`` lets ``delegate`` act for them (out of office) for some actions and dates.
+    Decisions made this way record both names."""
+
+    delegator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given")
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_received"
+    )
+    actions = models.JSONField(_("actions"), default=list)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delegation")
+        verbose_name_plural = _("delegations")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="sso_delegation_dates"),
+            models.CheckConstraint(condition=~models.Q(delegate=models.F("delegator")), name="sso_delegation_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} → {self.delegate}"
+
+
+class AccessChange(models.Model):
+    """One change to who may do what: a permission rule, a delegation or an identity link, with the
+    values before and after. Written by signals, so admin, commands and code paths are all covered."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True)
+    model = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=50)
+    object_repr = models.CharField(max_length=200)
+    change = models.CharField(max_length=10)  # created, updated, deleted
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("access change")
+        verbose_name_plural = _("access changes")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.change} {self.model} {self.object_repr}"

@@ -1,0 +1,244 @@
+"""Admin-edited permission rules, evaluated for one object or as a queryset filter.
+
+A rule applies to a user through the user, their groups or their ERP roles; it grants its actions on
+the objects that meet all its constraints. Each kind of object says once (``register_subject``) which
+of its fields carry amount, currency, project, cost center, warehouse, customer and department, and
+what "own" means for it. A constraint the object cannot answer refuses (fail closed).
+
+Nothing here is called by views directly: ``sso.authz.authorize``/``restrict`` and the per-action
+policies are the only callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from sso.models import Delegation, ErpIdentity, PermissionRule
+
+# The actions admins can grant, with what they allow. Apps add theirs with ``register_action``.
+ACTIONS: dict[str, str] = {}
+
+
+def register_action(action: str, label: str) -> None:
+    ACTIONS[action] = label
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Where the constraint dimensions live on one model: field paths usable in ``Q`` objects and
+    readable from an instance (``a__b`` follows relations)."""
+
+    amount: str | None = None
+    currency: str | None = None
+    project: str | None = None
+    cost_center: str | None = None
+    warehouse: str | None = None
+    customer: str | None = None
+    department: str | None = None
+    own: Callable[[Any], Q] | None = None  # Q of the objects that are the user's own
+    is_own: Callable[[Any, Any], bool] | None = None
+
+
+_subjects: dict[type, Subject] = {}
+
+
+def register_subject(model: type[Model], subject: Subject) -> None:
+    _subjects[model] = subject
+
+
+def _value(obj: Any, path: str) -> Any:
+    for part in path.split("__"):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+@dataclass
+class Principal:
+    """What the rules need to know about a user, read fresh from the database at every check, so a
+    revoked ERP role stops working at the next request, not at the end of a session."""
+
+    user: Any
+    group_ids: set[int] = field(default_factory=set)
+    roles: set[tuple[int, str]] = field(default_factory=set)  # (connector id, role)
+    departments: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, user: Any) -> Principal:
+        principal = cls(user=user, group_ids=set(user.groups.values_list("pk", flat=True)))
+        for connector_id, roles, department in ErpIdentity.objects.filter(user=user).values_list(
+            "connector_id", "roles", "department"
+        ):
+            principal.roles.update((connector_id, role) for role in roles or [])
+            if department:
+                principal.departments.add(department)
+        return principal
+
+    def holds(self, rule: PermissionRule) -> str | None:
+        """Why ``rule`` applies to this user (None when it does not)."""
+        if any(u.pk == self.user.pk for u in rule.users.all()):
+            return _("named in the rule")
+        groups = [g.name for g in rule.groups.all() if g.pk in self.group_ids]
+        if groups:
+            return _("member of %(groups)s") % {"groups": ", ".join(groups)}
+        for role in rule.erp_roles or []:
+            if any(r == role and (rule.connector_id in (None, c)) for c, r in self.roles):
+                return _("ERP role %(role)s") % {"role": role}
+        return None
+
+
+def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, str]]:
+    """The enabled rules granting ``action`` that apply to ``principal``, with why they apply."""
+    found = []
+    candidates = PermissionRule.objects.filter(enabled=True).prefetch_related("users", "groups").order_by("name")
+    for rule in candidates:
+        if action not in (rule.actions or []):
+            continue
+        why = principal.holds(rule)
+        if why:
+            found.append((rule, why))
+    return found
+
+
+def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, subject: Subject) -> list[str]:
+    """Each constraint of ``rule`` that ``obj`` does not meet, in words."""
+    failures = []
+
+    def missing(dimension: str) -> str:
+        return _("%(what)s cannot be checked on this object") % {"what": dimension}
+
+    if rule.max_amount is not None:
+        if not (subject.amount and subject.currency):
+            failures.append(missing(_("amount")))
+        else:
+            amount, currency = _value(obj, subject.amount), _value(obj, subject.currency)
+            if rule.currency and currency != rule.currency:
+                failures.append(_("currency %(currency)s is not %(limit)s") % {"currency": currency,
+                                                                              "limit": rule.currency})
+            elif amount is None or Decimal(amount) > rule.max_amount:
+                failures.append(_("amount %(amount)s is over %(limit)s") % {"amount": amount,
+                                                                           "limit": rule.max_amount})
+    for allowed, path, label in (
+        (rule.projects, subject.project, _("project")),
+        (rule.cost_centers, subject.cost_center, _("cost center")),
+        (rule.warehouses, subject.warehouse, _("warehouse")),
+        (rule.customers, subject.customer, _("customer")),
+    ):
+        if not allowed:
+            continue
+        if not path:
+            failures.append(missing(label))
+        elif _value(obj, path) not in allowed:
+            failures.append(_("%(what)s %(value)s is not in %(allowed)s") % {
+                "what": label, "value": _value(obj, path) or "—", "allowed": ", ".join(allowed)})
+    if rule.own_department:
+        if not subject.department:
+            failures.append(missing(_("department")))
+        elif _value(obj, subject.department) not in principal.departments:
+            failures.append(_("department %(value)s is not yours") % {"value": _value(obj, subject.department) or "—"})
+    if rule.own_documents:
+        if not subject.is_own:
+            failures.append(missing(_("ownership")))
+        elif not subject.is_own(principal.user, obj):
+            failures.append(_("not your own"))
+    return failures
+
+
+@dataclass(frozen=True)
+class Grant:
+    allowed: bool
+    chain: tuple[str, ...]
+
+
+def grant(user: Any, action: str, obj: Any = None) -> Grant:
+    """Does a rule grant ``action`` on ``obj`` (or the action at all, when ``obj`` is None) to ``user``?
+    The chain says, rule by rule, why or why not."""
+    principal = Principal.of(user)
+    applicable = rules_for(principal, action)
+    if not applicable:
+        return Grant(False, (_("no rule grants %(action)s to this user") % {"action": action},))
+    if obj is None:
+        rule, why = applicable[0]
+        return Grant(True, (_("rule “%(rule)s” (%(why)s)") % {"rule": rule.name, "why": why},))
+    subject = _subjects.get(type(obj))
+    if subject is None:
+        return Grant(False, (_("%(model)s objects are not covered by rules") % {"model": type(obj).__name__},))
+    chain = []
+    for rule, why in applicable:
+        failures = _constraint_failures(rule, principal, obj, subject)
+        if not failures:
+            chain.append(_("rule “%(rule)s” (%(why)s) grants it") % {"rule": rule.name, "why": why})
+            return Grant(True, tuple(chain))
+        chain.append(_("rule “%(rule)s” (%(why)s) does not: %(failures)s") % {
+            "rule": rule.name, "why": why, "failures": "; ".join(failures)})
+    return Grant(False, tuple(chain))
+
+
+def _rule_q(rule: PermissionRule, principal: Principal, subject: Subject) -> Q | None:
+    """The objects ``rule`` covers as a filter; None when a constraint cannot be expressed (refuse)."""
+    q = Q()
+    if rule.max_amount is not None:
+        if not (subject.amount and subject.currency):
+            return None
+        q &= Q(**{f"{subject.amount}__lte": rule.max_amount})
+        if rule.currency:
+            q &= Q(**{subject.currency: rule.currency})
+    for allowed, path in (
+        (rule.projects, subject.project),
+        (rule.cost_centers, subject.cost_center),
+        (rule.warehouses, subject.warehouse),
+        (rule.customers, subject.customer),
+    ):
+        if allowed:
+            if not path:
+                return None
+            q &= Q(**{f"{path}__in": list(allowed)})
+    if rule.own_department:
+        if not subject.department:
+            return None
+        q &= Q(**{f"{subject.department}__in": sorted(principal.departments)})
+    if rule.own_documents:
+        if not subject.own:
+            return None
+        q &= subject.own(principal.user)
+    return q
+
+
+def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
+    """``queryset`` narrowed to the objects some rule grants ``action`` on to ``user``."""
+    subject = _subjects.get(queryset.model)
+    if subject is None:
+        return queryset.none()
+    principal = Principal.of(user)
+    combined: Q | None = None
+    for rule, _why in rules_for(principal, action):
+        q = _rule_q(rule, principal, subject)
+        if q is not None:
+            combined = q if combined is None else combined | q
+    if combined is None:
+        return queryset.none()
+    return queryset.filter(pk__in=queryset.filter(combined).values("pk"))
+
+
+def active_delegations(delegate: Any, action: str, at=None) -> list[Delegation]:
+    """Delegations in force now that let ``delegate`` do ``action`` for someone else."""
+    at = at or timezone.now()
+    return [
+        d
+        for d in Delegation.objects.filter(delegate=delegate, starts_at__lte=at, ends_at__gt=at)
+        .select_related("delegator")
+        .order_by("starts_at")
+        if action in (d.actions or []) and d.delegator.is_active
+    ]
+
+
+def delegators_of(delegate: Any, action: str) -> Iterable[Any]:
+    return [d.delegator for d in active_delegations(delegate, action)]
