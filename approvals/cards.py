@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -31,7 +32,13 @@ def format_amount(amount, currency: str) -> str:
 
 def build(topic: str, recipient: Any) -> Card | None:
     document = _document(topic)
-    if document is None or not authorize(recipient, "approvals.view", document):
+    if document is None:
+        return None
+    if not authorize(recipient, "approvals.view", document):
+        # The ERP routed it to them but no rule lets them see it: a notice without the data, so
+        # they know to ask an admin, or nothing at all (settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS).
+        if settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS and document.assignments.filter(user=recipient).exists():
+            return _notice(topic, recipient)
         return None
     with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
         pending = document.status == ApprovalDocument.Status.PENDING
@@ -62,6 +69,19 @@ def build(topic: str, recipient: Any) -> Card | None:
             amount=format_amount(document.amount, document.currency),
             fields=fields,
             actions=actions,
+        )
+
+
+def _notice(topic: str, recipient: Any) -> Card:
+    with translation.override(language_of(recipient)):
+        return Card(
+            topic=topic,
+            title=_("A request is waiting for you"),
+            status="no_access",
+            status_label=_("You may not view it in the portal. Ask your administrator for access."),
+            link="",
+            link_label="",
+            locale=translation.get_language(),
         )
 
 

@@ -149,6 +149,10 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "portal")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-work": {"task": "portal.tasks.requeue_stale_work", "schedule": 60.0},
+    "sync-erp-identities": {
+        "task": "sso.tasks.sync_all_erp_identities",
+        "schedule": float(os.environ.get("ERP_IDENTITY_SYNC_SECONDS", "900")),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +208,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Product settings.
+# A recipient the ERP named but whom no rule lets see the document gets a card without its data
+# (True) or no card at all (False); either way the delivery is visible in admin.
+APPROVAL_CARD_NOTICE_WITHOUT_ACCESS = env_bool("APPROVAL_CARD_NOTICE_WITHOUT_ACCESS", default=True)
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
 INTAKE_TOLERANCE_SECONDS = 5 * 60

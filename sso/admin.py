@@ -1,13 +1,35 @@
 from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
-from sso.models import ErpIdentity, LinkTokenUse, Profile
+from sso.forms import DelegationForm, ExplainForm, PermissionRuleForm
+from sso.models import (
+    AccessChange,
+    Delegation,
+    ErpIdentity,
+    ImIdentity,
+    LinkTokenUse,
+    PermissionRule,
+    Profile,
+)
 
 
 @admin.register(ErpIdentity)
 class ErpIdentityAdmin(admin.ModelAdmin):
-    list_display = ["erp_login", "connector", "user", "roles"]
-    list_filter = ["connector"]
-    search_fields = ["erp_login", "user__username", "user__first_name"]
+    list_display = ["erp_login", "connector", "user", "roles", "department", "synced_at"]
+    list_filter = ["connector", "department"]
+    search_fields = ["erp_login", "employee", "user__username", "user__first_name"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(ImIdentity)
+class ImIdentityAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "platform", "tenant", "user", "display_name", "linked_by", "linked_at"]
+    list_filter = ["platform", "linked_by"]
+    search_fields = [
+        "external_id", "display_name", "email", "mobile", "user__username", "user__first_name", "user__email"
+    ]
     autocomplete_fields = ["user"]
 
 
@@ -25,4 +47,67 @@ class LinkTokenUseAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PermissionRule)
+class PermissionRuleAdmin(admin.ModelAdmin):
+    form = PermissionRuleForm
+    list_display = ["name", "enabled", "actions", "erp_roles", "connector", "max_amount", "currency"]
+    list_filter = ["enabled", "connector"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["users", "groups"]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled", "actions", "description"]}),
+        (_("Who"), {"fields": ["connector", "erp_roles", "groups", "users"]}),
+        (_("On which objects"), {"fields": ["max_amount", "currency", "projects", "cost_centers", "warehouses",
+                                            "customers", "own_department", "own_documents"]}),
+    ]
+
+    def get_urls(self):
+        explain = self.admin_site.admin_view(self.explain_view)
+        return [path("explain/", explain, name="sso_permissionrule_explain"), *super().get_urls()]
+
+    def explain_view(self, request):
+        """Why may (or may not) this user do this action on this object? The rule chain, in words."""
+        from sso.authz import authorize
+
+        form = ExplainForm(request.GET or None)
+        verdict = None
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            verdict = authorize(data["user"], data["action"], data["object"])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Explain a permission"),
+            "opts": self.model._meta,
+            "form": form,
+            "verdict": verdict,
+        }
+        return TemplateResponse(request, "admin/sso/explain.html", context)
+
+
+@admin.register(Delegation)
+class DelegationAdmin(admin.ModelAdmin):
+    form = DelegationForm
+    list_display = ["delegator", "delegate", "actions", "starts_at", "ends_at", "reason"]
+    list_filter = ["starts_at"]
+    search_fields = ["delegator__username", "delegate__username", "reason"]
+    autocomplete_fields = ["delegator", "delegate"]
+
+
+@admin.register(AccessChange)
+class AccessChangeAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor_name", "change", "model", "object_repr"]
+    list_filter = ["model", "change"]
+    search_fields = ["object_repr", "actor_name"]
+    readonly_fields = [f.name for f in AccessChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -69,6 +69,19 @@ class WritebackResult:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class ErpUser:
+    """An ERP account as the identity sync sees it (``sso.services.sync_erp_identities``)."""
+
+    login: str
+    name: str = ""
+    email: str = ""
+    roles: tuple[str, ...] = ()
+    employee: str = ""
+    department: str = ""
+    active: bool = True
+
+
 class ErpConnector(Protocol):
     slug: str
 
@@ -90,3 +103,6 @@ class ErpConnector(Protocol):
         nothing. Raises DecisionConflict when the ERP holds a different decision, ConnectorError
         otherwise.
         """
+
+    def users(self) -> list[ErpUser]:
+        """Every ERP account with its roles, for the identity and role sync."""

@@ -13,6 +13,7 @@ from erp.connectors.base import (
     DecisionConflict,
     DocumentLine,
     DocumentSnapshot,
+    ErpUser,
     Outcome,
     WritebackResult,
 )
@@ -20,6 +21,7 @@ from erp.connectors.base import (
 from .models import (
     AppliedDecision,
     ApprovalDocument,
+    DemoUser,
     DocumentState,
     ExpenseClaim,
     FaultPlan,
@@ -56,6 +58,13 @@ class DemoConnector:
     """ErpConnector for the built-in demo ERP (see erp.connectors.base)."""
 
     slug = "demo"
+
+    def users(self) -> list[ErpUser]:
+        return [
+            ErpUser(login=u.login, name=u.name, email=u.email, roles=tuple(u.roles or ()), employee=u.name,
+                    department=u.department)
+            for u in DemoUser.objects.order_by("login")
+        ]
 
     def read_document(self, external_id: str) -> DocumentSnapshot | None:
         document = find_document(external_id)

@@ -1,0 +1,323 @@
+"""Permissions come from admin-edited rules mapped from ERP roles, groups and users, and one
+``authorize()``/``restrict()`` answers for every route. Receiving a card never grants access."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from approvals import selectors, services
+from approvals.models import ApprovalDocument, Decision
+from erp.connectors.demo.models import DemoUser
+from im.models import Delivery
+from inventory.models import StockLevel
+from sso.authz import authorize, restrict
+from sso.models import AccessChange, Delegation, ErpIdentity, PermissionRule
+from sso.services import sync_erp_identities
+
+from .conftest import approval_requested
+
+pytestmark = pytest.mark.django_db
+
+PR = "PR-2026-0042"  # 12,800 CNY, requested by zhang.san (采购部), approver li.si (采购经理)
+
+
+@pytest.fixture
+def document(demo) -> ApprovalDocument:
+    return ApprovalDocument.objects.get(external_id=PR)
+
+
+@pytest.fixture
+def request_for(send_event):
+    """A new waiting request with these approvers and document fields; returns the portal document."""
+
+    def make(doc_id: str, approvers: list[str], **fields) -> ApprovalDocument:
+        response = send_event("erp.approval.requested", approval_requested(doc_id, approvers, **fields))
+        assert response.status_code == 202, response.content
+        return ApprovalDocument.objects.get(external_id=doc_id)
+
+    return make
+
+
+# --- rules and constraints -------------------------------------------------------------------
+
+
+def test_the_demo_mapping_grants_by_erp_role(users, document):
+    assert authorize(users["li.si"], "approvals.decide", document)  # 采购经理, named, ≤ 50,000 CNY
+    assert authorize(users["zhang.san"], "approvals.view", document)  # own request
+    assert not authorize(users["zhang.san"], "approvals.decide", document)
+    assert authorize(users["wang.wu"], "approvals.view", document)  # 财务经理 sees up to 200,000
+    assert not authorize(users["wang.wu"], "approvals.decide", document)  # …but the ERP did not name him
+    refused = authorize(users["chen.qi"], "approvals.view", document)
+    assert not refused and "no rule grants approvals.view" in refused.reason
+
+
+def test_an_amount_over_the_limit_can_be_seen_but_not_decided(users, request_for):
+    big = request_for("PR-2026-0900", ["li.si"], amount="80000.00")
+    assert authorize(users["li.si"], "approvals.view", big)  # own department
+    verdict = authorize(users["li.si"], "approvals.decide", big)
+    assert not verdict
+    assert any("80000.00 is over 50000.00" in step for step in verdict.chain), verdict.chain
+    with pytest.raises(services.DecisionError) as refused:
+        services.decide(users["li.si"], big.pk, "approved", idempotency_key="over-limit")
+    assert refused.value.status == 403
+    assert not Decision.objects.filter(document=big).exists()
+
+
+def test_the_limit_is_per_currency(users, request_for):
+    dollars = request_for("PR-2026-0901", ["li.si"], amount="100.00", currency="USD")
+    verdict = authorize(users["li.si"], "approvals.decide", dollars)
+    assert not verdict and any("currency USD is not CNY" in step for step in verdict.chain)
+
+
+def test_project_constraint_and_restricted_lists_agree(users, request_for):
+    PermissionRule.objects.filter(name__startswith="采购经理").update(projects=["项目B"], own_department=False)
+    in_a = request_for("PR-2026-0902", ["li.si"], project="项目A")
+    in_b = request_for("PR-2026-0903", ["li.si"], project="项目B")
+    li = users["li.si"]
+    assert not authorize(li, "approvals.view", in_a) and authorize(li, "approvals.view", in_b)
+    assert set(selectors.visible_documents(li).filter(pk__in=[in_a.pk, in_b.pk])) == {in_b}
+    assert in_b in selectors.pending_for(li) and in_a not in selectors.pending_for(li)
+
+
+def test_a_rule_can_be_granted_to_a_group_or_a_user(users, document):
+    chen = users["chen.qi"]
+    auditors = Group.objects.create(name="内审 / Internal audit")
+    rule = PermissionRule.objects.create(name="内审只读", actions=["approvals.view"])
+    rule.groups.add(auditors)
+    assert not authorize(chen, "approvals.view", document)
+    chen.groups.add(auditors)
+    assert authorize(chen, "approvals.view", document)
+    chen.groups.remove(auditors)
+    rule.users.add(chen)
+    assert authorize(chen, "approvals.view", document)
+    rule.enabled = False
+    rule.save()
+    assert not authorize(chen, "approvals.view", document)
+
+
+def demo_connector():
+    from erp.models import Connector
+
+    return Connector.objects.get(slug="demo")
+
+
+def test_warehouse_constraint_restricts_stock(users, demo):
+    keeper = users["zhao.liu"]
+    for warehouse in ("WH-SH", "WH-SZ"):
+        StockLevel.objects.create(connector=demo_connector(), sku="SKU-123", name="伺服电机", warehouse=warehouse,
+                                  quantity=Decimal("5"))
+    warehouses = ["WH-SH", "WH-SZ"]
+    rule = PermissionRule.objects.get(name__startswith="库存查看")
+    rule.warehouses = warehouses[:1]
+    rule.save()
+    visible = restrict(StockLevel.objects.all(), keeper, "inventory.view")
+    assert visible.exists()
+    assert set(visible.values_list("warehouse", flat=True)) == set(warehouses[:1])
+    other = StockLevel.objects.exclude(warehouse=warehouses[0]).first()
+    assert not authorize(keeper, "inventory.view", other)
+    assert not restrict(StockLevel.objects.all(), users["chen.qi"], "inventory.view").exists()
+
+
+def test_a_revoked_erp_role_stops_access_at_the_next_check(client, users, document):
+    client.force_login(users["li.si"])
+    assert client.get(document.get_absolute_url()).status_code == 200
+    DemoUser.objects.filter(login="li.si").update(roles=[])
+    report = sync_erp_identities(document.connector)
+    assert "li.si" in report.updated and ErpIdentity.objects.get(erp_login="li.si").roles == []
+    # Same session, next request: no longer visible, and the title does not leak.
+    page = client.get(document.get_absolute_url())
+    assert page.status_code == 404 and "伺服电机" not in page.content.decode()
+    with pytest.raises(services.NotFoundOrForbidden):
+        services.decide(users["li.si"], document.pk, "approved", idempotency_key="revoked")
+
+
+def test_identity_sync_links_creates_and_updates(demo, connector):
+    DemoUser.objects.create(login="sun.ba", name="孙八", roles=["buyer"], department="采购部",
+                            email="sun.ba@example.cn")
+    DemoUser.objects.filter(login="wang.wu").update(roles=["finance_manager", "purchase_manager"])
+    report = sync_erp_identities(connector)
+    assert report.created == ["sun.ba"] and report.updated == ["wang.wu"]
+    new = ErpIdentity.objects.get(connector=connector, erp_login="sun.ba")
+    assert new.roles == ["buyer"] and new.department == "采购部" and not new.user.has_usable_password()
+    assert ErpIdentity.objects.get(erp_login="wang.wu").roles == ["finance_manager", "purchase_manager"]
+    again = sync_erp_identities(connector)
+    assert again.created == again.updated == again.deactivated == []
+
+
+# --- delegation and separation of duties ----------------------------------------------------
+
+
+def delegate(frm, to, *, days: float = 1, starts: float = -0.01, actions=("approvals.view", "approvals.decide")):
+    now = timezone.now()
+    return Delegation.objects.create(
+        delegator=frm, delegate=to, actions=list(actions),
+        starts_at=now + dt.timedelta(days=starts), ends_at=now + dt.timedelta(days=days), reason="出差 / travelling",
+    )
+
+
+def test_a_delegate_decides_in_the_approvers_name_and_both_are_recorded(users, document, committed):
+    chen, li = users["chen.qi"], users["li.si"]
+    assert document not in selectors.pending_for(chen)
+    delegate(li, chen)
+    assert document in selectors.pending_for(chen)
+    verdict = authorize(chen, "approvals.decide", document)
+    assert verdict and verdict.acting_for == li
+    with committed():
+        decision = services.decide(chen, document.pk, "approved", idempotency_key="delegated").decision
+    assert decision.actor == chen and decision.on_behalf_of == li and decision.actor_erp_login == "li.si"
+    document.refresh_from_db()
+    assert "陈七" in document.decided_by_name and "李四" in document.decided_by_name
+
+
+def test_an_expired_or_future_delegation_grants_nothing(users, document):
+    delegate(users["li.si"], users["chen.qi"], starts=-3, days=-1)
+    delegate(users["li.si"], users["chen.qi"], starts=1, days=2)
+    assert not authorize(users["chen.qi"], "approvals.decide", document)
+    assert document not in selectors.pending_for(users["chen.qi"])
+
+
+def test_nobody_approves_their_own_request_even_as_a_delegate(users, document):
+    from django.utils import translation
+
+    delegate(users["li.si"], users["zhang.san"])  # zhang.san requested PR-2026-0042
+    with translation.override("en"):
+        refused = authorize(users["zhang.san"], "approvals.decide", document)
+    assert not refused and "own request" in refused.reason
+    assert document not in selectors.pending_for(users["zhang.san"])
+
+
+# --- card routing ----------------------------------------------------------------------------
+
+
+def test_a_named_approver_without_view_rights_gets_a_notice_without_data(users, request_for, settings):
+    from im.cards import build_card
+
+    doc = request_for("PR-2026-0904", ["chen.qi"], title="机密采购", amount="999.00")
+    card = build_card(doc.topic, users["chen.qi"])
+    assert card is not None and card.actions == [] and card.link == "" and card.amount == ""
+    assert "机密采购" not in str(card.to_dict()) and "999" not in str(card.to_dict())
+    settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS = False
+    assert build_card(doc.topic, users["chen.qi"]) is None
+    delivery = Delivery.objects.get(topic=doc.topic, recipient=users["chen.qi"])
+    assert "机密采购" not in str(delivery.card)
+
+
+# --- IDOR: every route that takes an id -------------------------------------------------------
+
+
+def test_every_route_refuses_someone_elses_document_like_a_missing_one(client, users, document):
+    chen = users["chen.qi"]
+    client.force_login(chen)
+    missing = document.pk + 1000
+    for path in ("/approvals/{}/", "/approvals/{}/panel/"):
+        for pk in (document.pk, missing):
+            response = client.get(path.format(pk))
+            assert response.status_code == 404, path
+            assert "伺服电机" not in response.content.decode() and PR not in response.content.decode()
+    posted = client.post(f"/approvals/{document.pk}/decide/", {"outcome": "approved", "idempotency_key": "x"})
+    assert posted.status_code == 404 and "伺服电机" not in posted.content.decode()
+
+    api = APIClient()
+    api.force_authenticate(chen)
+    for pk in (document.pk, missing):
+        detail = api.get(f"/api/approvals/{pk}/")
+        decided = api.post(f"/api/approvals/{pk}/decision", {"outcome": "approved"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY=f"idor-{pk}")
+        assert detail.status_code == decided.status_code == 404
+        assert "伺服电机" not in detail.content.decode() + decided.content.decode()
+    assert not Decision.objects.exists()
+
+
+def test_a_card_button_pressed_by_someone_who_may_not_decide_is_refused(users, document):
+    """A forwarded card (or a group chat) lets others press its buttons: the platform tells us who
+    pressed, and that person's permissions decide."""
+    from im.adapters.devinbox.adapter import PLATFORM
+    from im.adapters.devinbox.models import DevInboxMessage
+    from im.services import handle_card_action
+
+    message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=document.topic)
+    for presser in ("chen.qi", "zhang.san", "wang.wu"):
+        answer = handle_card_action(PLATFORM, str(message.pk), users[presser], "approve")
+        assert "伺服电机" not in answer
+    assert not Decision.objects.filter(document=document).exists()
+    handle_card_action(PLATFORM, str(message.pk), users["li.si"], "approve")
+    assert Decision.objects.get(document=document).actor == users["li.si"]
+
+
+# --- explain and audit ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(client, demo):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="admin"))
+    return client
+
+
+def test_explain_says_why_someone_cannot_approve(admin_client, users, document):
+    url = "/admin/sso/permissionrule/explain/"
+    refused = admin_client.get(url, {"user": users["wang.wu"].pk, "action": "approvals.decide",
+                                     "kind": "approvals.approvaldocument", "identifier": PR})
+    html = refused.content.decode()
+    assert refused.status_code == 200 and "Refused" in html or "拒绝" in html
+    assert "wang.wu is not an approver" in html or "不是" in html
+
+    allowed = admin_client.get(url, {"user": users["li.si"].pk, "action": "approvals.decide",
+                                     "kind": "approvals.approvaldocument", "identifier": str(document.pk)})
+    assert "采购经理: 审批" in allowed.content.decode()
+    unknown = admin_client.get(url, {"user": users["li.si"].pk, "action": "approvals.decide",
+                                     "kind": "approvals.approvaldocument", "identifier": "PR-0000"})
+    assert unknown.status_code == 200 and unknown.context["verdict"] is None
+
+
+def test_explain_is_for_staff_only(client, users):
+    client.force_login(users["li.si"])
+    assert client.get("/admin/sso/permissionrule/explain/").status_code == 302
+
+
+def test_changes_to_rules_delegations_and_links_are_audited(admin_client, users, connector):
+    AccessChange.objects.all().delete()
+    response = admin_client.post("/admin/sso/permissionrule/add/", {
+        "name": "项目B 采购经理", "enabled": "on", "actions": ["approvals.view"], "connector": connector.pk,
+        "erp_roles": "purchase_manager，buyer", "currency": "CNY", "max_amount": "1000", "projects": "项目B",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = PermissionRule.objects.get(name="项目B 采购经理")
+    assert rule.erp_roles == ["purchase_manager", "buyer"] and rule.max_amount == Decimal("1000")
+    created = AccessChange.objects.get(model="sso.PermissionRule", change="created")
+    assert created.actor_name == "admin" and created.after["projects"] == ["项目B"]
+
+    rule.max_amount = Decimal("2000")
+    rule.save()
+    updated = AccessChange.objects.filter(model="sso.PermissionRule", change="updated").latest("pk")
+    assert Decimal(updated.before["max_amount"]) == 1000 and Decimal(updated.after["max_amount"]) == 2000
+    assert updated.actor_name == "system"  # not inside a request
+
+    rule.users.add(users["chen.qi"])
+    m2m = AccessChange.objects.filter(model="sso.PermissionRule").latest("pk")
+    assert m2m.after == {"add": [users["chen.qi"].pk]}
+
+    delegation = delegate(users["li.si"], users["chen.qi"])
+    delegation.delete()
+    assert list(AccessChange.objects.filter(model="sso.Delegation").values_list("change", flat=True)) == [
+        "deleted", "created"]
+
+    identity = ErpIdentity.objects.get(erp_login="chen.qi")
+    identity.roles = ["sales", "buyer"]
+    identity.save()
+    change = AccessChange.objects.filter(model="sso.ErpIdentity").latest("pk")
+    assert change.before["roles"] == ["sales"] and change.after["roles"] == ["sales", "buyer"]
+
+
+def test_audit_records_cannot_be_edited_in_admin(admin_client, users, document):
+    PermissionRule.objects.create(name="x", actions=["approvals.view"])
+    change = AccessChange.objects.latest("pk")
+    assert admin_client.post(f"/admin/sso/accesschange/{change.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AccessChange.objects.filter(pk=change.pk).exists()
