@@ -21,6 +21,9 @@ test: $(STAMP)  ## the whole suite; CI sets DATABASE_URL, REDIS_URL and REQUIRE_
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)  ## speed and memory of the loop, as a table (DATABASE_URL/REDIS_URL honoured)
+	$(BIN)/python bench/loop.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

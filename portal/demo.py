@@ -50,6 +50,7 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
         ensure_demo_rules(connector)
         if not User.objects.filter(username=ADMIN_USERNAME).exists():
             User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", admin_password)
+    _mirror_erp_data(connector)
     mirrored = set(ApprovalDocument.objects.filter(connector=connector).values_list("external_id", flat=True))
     announced = 0
     for model in (PurchaseRequisition, ExpenseClaim):
@@ -82,3 +83,22 @@ def ensure_demo_rules(connector) -> None:
         PermissionRule.objects.get_or_create(
             name=name, defaults={"connector": connector, "erp_roles": roles, "actions": actions, **constraints}
         )
+
+
+def _mirror_erp_data(connector) -> None:
+    """On first connection the ERP sends its stock, orders and receivables once, through the intake,
+    so that widgets and the bot have data before the first change happens."""
+    from erp.connectors.demo.models import Receivable, SalesOrder, Stock
+    from finance.models import Receivable as ReceivableMirror
+    from inventory.models import SalesOrder as OrderMirror
+    from inventory.models import StockLevel
+
+    if not StockLevel.objects.filter(connector=connector).exists():
+        for stock in Stock.objects.select_related("item", "warehouse").order_by("pk"):
+            emitter.emit_stock_changed(stock)
+    if not OrderMirror.objects.filter(connector=connector).exists():
+        for order in SalesOrder.objects.select_related("customer").order_by("pk"):
+            emitter.emit_order_status_changed(order, "")
+    if not ReceivableMirror.objects.filter(connector=connector).exists():
+        for receivable in Receivable.objects.select_related("customer", "project").order_by("pk"):
+            emitter.emit_receivable_changed(receivable)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "erp.connectors.demo",
     "approvals",
     "inventory",
+    "finance",
     "im",
     "im.adapters.devinbox",
     "widgets",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -83,12 +83,12 @@ class Principal:
         return principal
 
     def holds(self, rule: PermissionRule) -> str | None:
-        """Why ``rule`` applies to this user (None when it does not)."""
-        if any(u.pk == self.user.pk for u in rule.users.all()):
+        """Why ``rule`` applies to this user (None when it does not). ``rule`` comes from
+        ``rules_for``, annotated with ``via_user`` and ``via_group``."""
+        if getattr(rule, "via_user", False):
             return _("named in the rule")
-        groups = [g.name for g in rule.groups.all() if g.pk in self.group_ids]
-        if groups:
-            return _("member of %(groups)s") % {"groups": ", ".join(groups)}
+        if getattr(rule, "via_group", False):
+            return _("member of one of its groups")
         for role in rule.erp_roles or []:
             if any(r == role and (rule.connector_id in (None, c)) for c, r in self.roles):
                 return _("ERP role %(role)s") % {"role": role}
@@ -96,9 +96,22 @@ class Principal:
 
 
 def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, str]]:
-    """The enabled rules granting ``action`` that apply to ``principal``, with why they apply."""
+    """The enabled rules granting ``action`` that apply to ``principal``, with why they apply.
+
+    One query: the rules naming the user, one of their groups, or any ERP role (roles are matched
+    here, in Python, because JSON containment is not portable across SQLite and PostgreSQL)."""
+    user = principal.user
+    through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"), user=user)
+    through_groups = PermissionRule.groups.through.objects.filter(
+        permissionrule=OuterRef("pk"), group_id__in=principal.group_ids
+    )
+    candidates = (
+        PermissionRule.objects.filter(enabled=True)
+        .annotate(via_user=Exists(through_users), via_group=Exists(through_groups))
+        .filter(Q(via_user=True) | Q(via_group=True) | ~Q(erp_roles=[]))
+        .order_by("name")
+    )
     found = []
-    candidates = PermissionRule.objects.filter(enabled=True).prefetch_related("users", "groups").order_by("name")
     for rule in candidates:
         if action not in (rule.actions or []):
             continue

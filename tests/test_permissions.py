@@ -321,3 +321,16 @@ def test_audit_records_cannot_be_edited_in_admin(admin_client, users, document):
     change = AccessChange.objects.latest("pk")
     assert admin_client.post(f"/admin/sso/accesschange/{change.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AccessChange.objects.filter(pk=change.pk).exists()
+
+
+def test_state_changes_need_a_csrf_token_with_session_auth(users, document):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(users["li.si"])
+    page = browser.post(f"/approvals/{document.pk}/decide/", {"outcome": "approved", "idempotency_key": "csrf-1"})
+    api = browser.post(f"/api/approvals/{document.pk}/decision", {"outcome": "approved"},
+                       content_type="application/json", headers={"Idempotency-Key": "csrf-2"})
+    card = browser.post("/dev/inbox/message/1/action/approve/")
+    assert page.status_code == api.status_code == card.status_code == 403
+    assert not Decision.objects.filter(document=document).exists()

@@ -18,7 +18,7 @@ from erp.intake import IntakeResult, receive
 from erp.models import Connector
 from erp.signing import make_cloudevent, signed_request
 
-from .models import ApprovalDocument, ExpenseClaim, PurchaseRequisition, SalesOrder, Stock
+from .models import ApprovalDocument, ExpenseClaim, PurchaseRequisition, Receivable, SalesOrder, Stock
 
 CONNECTOR_SLUG = "demo"
 SOURCE = "urn:erp:demo"
@@ -27,7 +27,8 @@ APPROVAL_REQUESTED = "erp.approval.requested"
 APPROVAL_DECIDED = "erp.approval.decided"
 STOCK_CHANGED = "erp.stock.changed"
 ORDER_STATUS_CHANGED = "erp.order.status_changed"
-EVENT_TYPES = (APPROVAL_REQUESTED, APPROVAL_DECIDED, STOCK_CHANGED, ORDER_STATUS_CHANGED)
+RECEIVABLE_CHANGED = "erp.receivable.changed"
+EVENT_TYPES = (APPROVAL_REQUESTED, APPROVAL_DECIDED, STOCK_CHANGED, ORDER_STATUS_CHANGED, RECEIVABLE_CHANGED)
 
 
 def money(value: Decimal) -> str:
@@ -131,6 +132,21 @@ def order_status_changed_data(order: SalesOrder, previous_status: str) -> dict[s
     }
 
 
+def receivable_changed_data(receivable: Receivable) -> dict[str, Any]:
+    return {
+        "receivable": {
+            "id": receivable.invoice_number,
+            "customer": receivable.customer.name,
+            "project": receivable.project.name if receivable.project else "",
+            "amount": money(receivable.amount),
+            "paid": money(receivable.paid_amount),
+            "currency": receivable.currency,
+            "due_date": receivable.due_date.isoformat(),
+            "sales_rep": receivable.customer.sales_rep,
+        }
+    }
+
+
 # --- emitters ------------------------------------------------------------------------------
 
 
@@ -148,3 +164,7 @@ def emit_stock_changed(stock: Stock) -> IntakeResult:
 
 def emit_order_status_changed(order: SalesOrder, previous_status: str) -> IntakeResult:
     return send(ORDER_STATUS_CHANGED, order_status_changed_data(order, previous_status), subject=order.number)
+
+
+def emit_receivable_changed(receivable: Receivable) -> IntakeResult:
+    return send(RECEIVABLE_CHANGED, receivable_changed_data(receivable), subject=receivable.invoice_number)

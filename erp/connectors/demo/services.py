@@ -27,6 +27,7 @@ from .models import (
     Item,
     Project,
     PurchaseRequisition,
+    Receivable,
     RequisitionLine,
     SalesOrder,
     Stock,
@@ -236,3 +237,24 @@ def set_faults(transient_failures: int = 0, permanent: bool = False, stall_secon
 
 def clear_faults() -> FaultPlan:
     return set_faults()
+
+
+def record_payment(invoice: str, amount: Decimal | int | str) -> Receivable:
+    """Book a customer payment against an invoice, then erp.receivable.changed."""
+    amount = Decimal(str(amount))
+    if amount <= 0:
+        raise ValueError(_("A payment must be positive."))
+    with transaction.atomic():
+        receivable = (
+            Receivable.objects.select_for_update().select_related("customer", "project")
+            .filter(invoice_number=invoice).first()
+        )
+        if receivable is None:
+            raise ValueError(_("Unknown invoice %(number)s.") % {"number": invoice})
+        if receivable.paid_amount + amount > receivable.amount:
+            raise ValueError(_("The payment is more than what is still owed."))
+        receivable.paid_amount += amount
+        receivable.save(update_fields=["paid_amount"])
+    ensure_connector()
+    emitter.emit_receivable_changed(receivable)
+    return receivable

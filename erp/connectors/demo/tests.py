@@ -323,6 +323,7 @@ def _emitted_envelopes(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, A
     services.decide_in_erp("PR-2026-0043", "approved", "li.si", "同意")
     services.adjust_stock("SKU-123", "SH", 5)
     services.set_order_status("SO-2026-0816", "shipped")
+    services.record_payment("INV-2026-0301", "6500.00")
     return sent
 
 

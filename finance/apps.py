@@ -1,0 +1,30 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class FinanceConfig(AppConfig):
+    name = "finance"
+    verbose_name = _("Receivables")
+
+    def ready(self) -> None:
+        from django.db.models import Q
+
+        from erp.events import register
+        from finance import policies, services
+        from finance.models import Receivable
+        from sso.permissions import Subject, register_subject
+        from widgets.topics import register_topic
+
+        register("erp.receivable.changed", services.handle_receivable_changed, services.RECEIVABLE_CHANGED)
+        register_subject(
+            Receivable,
+            Subject(
+                amount="amount",
+                currency="currency",
+                project="project",
+                customer="customer",
+                own=lambda user: Q(sales_rep_login__in=policies.erp_logins(user)),
+                is_own=lambda user, receivable: receivable.sales_rep_login in policies.erp_logins(user),
+            ),
+        )
+        register_topic("receivables", policies.may_subscribe_receivables)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sso.authz import Verdict, authorize
+
+
+def erp_logins(user: Any) -> list[str]:
+    from sso.models import ErpIdentity
+
+    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))
+
+
+def may_subscribe_receivables(user: Any, ident: str) -> Verdict:
+    """``receivables.project.<name>`` / ``receivables.customer.<name>``: anyone who may view some
+    receivables; what each one sees is restricted again at every render."""
+    scope, _, name = ident.partition(".")
+    if scope not in ("project", "customer") or not name:
+        return Verdict(False, "unknown topic")
+    return authorize(user, "receivables.view")
