@@ -88,3 +88,17 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, error)
         return redirect(document)
     return render(request, "approvals/_panel.html", _panel_context(request, document, error))
+
+
+def panel_context(user, pk: int) -> dict | None:
+    """The approval status a widget shows (read-only), or None when ``user`` may not see it."""
+    document = selectors.document_for(user, pk)
+    if document is None:
+        return None
+    pending = document.status == ApprovalDocument.Status.PENDING
+    return {
+        "document": document,
+        "amount": format_amount(document.amount, document.currency),
+        "decision": Decision.objects.filter(document=document).first(),
+        "decided_text": "" if pending else services.describe_decision(document),
+    }

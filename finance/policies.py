@@ -12,9 +12,9 @@ def erp_logins(user: Any) -> list[str]:
 
 
 def may_subscribe_receivables(user: Any, ident: str) -> Verdict:
-    """``receivables.project.<name>`` / ``receivables.customer.<name>``: anyone who may view some
+    """``receivables.project-<digest>`` / ``receivables.customer-<digest>``: anyone who may view some
     receivables; what each one sees is restricted again at every render."""
-    scope, _, name = ident.partition(".")
-    if scope not in ("project", "customer") or not name:
+    scope, _, digest = ident.partition("-")
+    if scope not in ("project", "customer") or not digest:
         return Verdict(False, "unknown topic")
     return authorize(user, "receivables.view")

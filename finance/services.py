@@ -8,6 +8,7 @@ from erp.events import ErpEvent, EventDataError
 from finance.models import Receivable
 from inventory.services import _dec, _str
 from widgets.live import publish
+from widgets.topics import scope_topic, version_of
 
 
 def _date(data: dict, key: str, *, required: bool = True):
@@ -43,9 +44,10 @@ def handle_receivable_changed(event: ErpEvent) -> None:
     if not created:
         receivable.version += 1
     receivable.save()
-    publish(f"receivables.customer.{receivable.customer}", receivable.version)
+    version = version_of(receivable.updated_at)
+    publish(scope_topic("receivables", "customer", receivable.customer), version)
     if receivable.project:
-        publish(f"receivables.project.{receivable.project}", receivable.version)
+        publish(scope_topic("receivables", "project", receivable.project), version)
 
 
 RECEIVABLE_CHANGED = {

@@ -9,9 +9,13 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models import Q
 
+        from inventory import policies
         from inventory.models import SalesOrder, StockLevel
         from sso.permissions import Subject, register_action, register_subject
+        from widgets.topics import register_topic
 
+        register_topic("item", policies.may_subscribe_item)
+        register_topic("order", policies.may_subscribe_order)
         register_action("inventory.view", _("view stock"))
         register_action("orders.view", _("view sales orders"))
         register_subject(StockLevel, Subject(warehouse="warehouse"))

@@ -28,8 +28,13 @@ class StockLevel(models.Model):
         return f"{self.sku} @ {self.warehouse}: {self.quantity}"
 
     @property
+    def available(self):
+        return self.quantity - self.reserved
+
+    @property
     def below_safety(self) -> bool:
-        return self.quantity < self.safety_level
+        """Available stock under the safety level (the same test as ``selectors.below_safety_level``)."""
+        return self.safety_level > 0 and self.available < self.safety_level
 
 
 class SalesOrder(models.Model):
@@ -56,3 +61,36 @@ class SalesOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.status}"
+
+
+class StockMove(models.Model):
+    """A change of one stock level as the ERP reported it, for the widget's "recent moves"."""
+
+    stock = models.ForeignKey(StockLevel, on_delete=models.CASCADE, related_name="moves")
+    quantity = models.DecimalField(_("quantity after"), max_digits=16, decimal_places=4)
+    delta = models.DecimalField(_("change"), max_digits=16, decimal_places=4)
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("stock move")
+        verbose_name_plural = _("stock moves")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.stock} {self.delta:+}"
+
+
+class OrderStatusChange(models.Model):
+    """One step of an order's timeline."""
+
+    order = models.ForeignKey(SalesOrder, on_delete=models.CASCADE, related_name="timeline")
+    status = models.CharField(_("status"), max_length=50)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order status change")
+        verbose_name_plural = _("order status changes")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order} → {self.status}"

@@ -7,8 +7,9 @@ from decimal import Decimal, InvalidOperation
 from django.utils.dateparse import parse_date
 
 from erp.events import ErpEvent, EventDataError
-from inventory.models import SalesOrder, StockLevel
+from inventory.models import OrderStatusChange, SalesOrder, StockLevel, StockMove
 from widgets.live import publish
+from widgets.topics import version_of
 
 
 def _str(data: dict, key: str, *, required: bool = True, max_length: int = 200) -> str:
@@ -44,6 +45,7 @@ def handle_stock_changed(event: ErpEvent) -> None:
         warehouse=_str(data, "warehouse", max_length=100),
         defaults={"quantity": 0, "name": ""},
     )
+    before = Decimal("0") if created else stock.quantity
     stock.name = _str(data, "name", max_length=300)
     stock.warehouse_name = _str(data, "warehouse_name", required=False)
     stock.quantity = _dec(data, "quantity")
@@ -53,7 +55,10 @@ def handle_stock_changed(event: ErpEvent) -> None:
     if not created:
         stock.version += 1
     stock.save()
+    if created or stock.quantity != before:
+        StockMove.objects.create(stock=stock, quantity=stock.quantity, delta=stock.quantity - before)
     publish(f"stock.{stock.pk}", stock.version)
+    publish(f"item.{stock.sku}", version_of(stock.updated_at))
 
 
 def handle_order_status_changed(event: ErpEvent) -> None:
@@ -75,7 +80,9 @@ def handle_order_status_changed(event: ErpEvent) -> None:
     )
     order.customer = _str(order_data, "customer")
     order.previous_status = _str(order_data, "previous_status", required=False, max_length=50)
-    order.status = _str(order_data, "status", max_length=50)
+    status = _str(order_data, "status", max_length=50)
+    moved = created or status != order.status
+    order.status = status
     order.amount = amount
     order.currency = _str(order_data, "currency", required=False, max_length=3) or "CNY"
     order.sales_rep_login = _str(order_data, "sales_rep", required=False, max_length=150)
@@ -83,6 +90,8 @@ def handle_order_status_changed(event: ErpEvent) -> None:
     if not created:
         order.version += 1
     order.save()
+    if moved:
+        OrderStatusChange.objects.create(order=order, status=order.status)
     publish(f"order.{order.pk}", order.version)
 
 

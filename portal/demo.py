@@ -72,7 +72,10 @@ DEMO_RULES = [
     ("财务经理: 审批 ≤ 200,000 CNY / Finance managers approve up to 200,000 CNY", ["finance_manager"],
      ["approvals.view", "approvals.decide"], {"max_amount": Decimal("200000"), "currency": "CNY"}),
     ("库存查看 / Stock", ["warehouse_keeper", "buyer", "purchase_manager"], ["inventory.view"], {}),
-    ("订单与应收 / Orders and receivables", ["sales", "finance_manager"], ["orders.view", "receivables.view"], {}),
+    ("销售: 自己客户的订单与应收 / Sales: own customers' orders and receivables", ["sales"],
+     ["orders.view", "receivables.view"], {"own_documents": True}),
+    ("财务经理: 全部订单与应收 / Finance managers: all orders and receivables", ["finance_manager"],
+     ["orders.view", "receivables.view"], {}),
     ("机器人与群聊 / Bot and group chats",
      ["buyer", "purchase_manager", "finance_manager", "warehouse_keeper", "sales"], ["bot.query", "groups.create"], {}),
 ]

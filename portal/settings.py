@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
     "sso.audit.AuditActorMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -132,6 +133,14 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# One cache for every process: token caches of IM platforms, bot conversations, live versions.
+CACHES = (
+    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                 "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "portal")}}
+    if REDIS_URL
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -186,6 +195,22 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not STATIC_ROOT.is_dir()
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Content-Security-Policy (django-csp): everything from this origin only; nothing may frame a page
+# except widgets, which replace frame-ancestors with WIDGET_FRAME_ANCESTORS.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],  # htmx and admin set inline styles
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -212,6 +237,15 @@ SPECTACULAR_SETTINGS = {
 # A recipient the ERP named but whom no rule lets see the document gets a card without its data
 # (True) or no card at all (False); either way the delivery is visible in admin.
 APPROVAL_CARD_NOTICE_WITHOUT_ACCESS = env_bool("APPROVAL_CARD_NOTICE_WITHOUT_ACCESS", default=True)
+# --- Widgets ---
+# Widget links carry a signed token bound to the viewer and the widget (IM webviews and iframes may
+# not send our session cookie); this long they stay valid.
+WIDGET_EMBED_MAX_AGE = int(os.environ.get("WIDGET_EMBED_MAX_AGE", str(12 * 3600)))
+# Origins allowed to frame widgets (the IM clients' web origins), e.g. "https://work.weixin.qq.com".
+# Everything else, and every non-widget page, refuses to be framed.
+WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS", "")
+# Bursts of changes to one topic within this window reach each open page as one update.
+LIVE_COALESCE_SECONDS = float(os.environ.get("LIVE_COALESCE_SECONDS", "0.2"))
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
 INTAKE_TOLERANCE_SECONDS = 5 * 60

@@ -19,6 +19,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("sso.urls")),
     path("approvals/", include("approvals.urls")),
+    path("w/", include("widgets.urls")),
     # Integration API
     path("api/erp/<slug:connector>/events", erp_views.EventIntakeView.as_view(), name="erp-intake"),
     path("api/events/", erp_views.event_types, name="event-types"),

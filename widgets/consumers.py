@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import re
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from widgets.live import group_name
+from widgets.live import current_version, group_name
 from widgets.topics import may_subscribe
 
 TOPIC_RE = re.compile(r"^[a-z]+\.[A-Za-z0-9_-]{1,64}$")
@@ -15,18 +18,35 @@ MAX_SUBSCRIPTIONS = 50
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """One socket per page, multiplexing topic subscriptions.
 
-    Client sends ``{"subscribe": "approval.12"}``; the server answers ``{"subscribed": …}`` or
-    ``{"refused": …}`` (the same answer for "forbidden" and "does not exist"), then pushes
-    ``{"topic", "version"}`` whenever the topic changes.
+    Client sends ``{"subscribe": "approval.12", "since": 3}``; the server answers ``{"subscribed": …}``
+    or ``{"refused": …}`` (the same answer for "forbidden" and "does not exist"), tells at once if the
+    topic moved past ``since`` while the client was away, then pushes ``{"topic", "version"}`` whenever
+    it changes. Every push is checked again: a viewer who lost access gets ``{"revoked": topic}``
+    instead, and no more pushes. Bursts within LIVE_COALESCE_SECONDS reach the client as one push.
     """
 
     async def connect(self) -> None:
         # Anonymous sockets are accepted: each topic's check decides (only the dev inbox, when it is
-        # enabled, lets anonymous viewers subscribe).
+        # enabled, lets anonymous viewers subscribe). A framed widget has no session cookie: its
+        # embed token (?e=) speaks for its viewer.
         self.topics: set[str] = set()
+        self.pending: dict[str, int] = {}
+        self.flushes: dict[str, asyncio.Task] = {}
+        self.user = self.scope.get("user")
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("e", [""])[0]
+        if token and not getattr(self.user, "is_authenticated", False):
+            from widgets.embed import embed_viewer
+
+            viewer = await database_sync_to_async(embed_viewer)(token)
+            if viewer is None:
+                await self.close(code=4401)
+                return
+            self.user = viewer
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        for task in getattr(self, "flushes", {}).values():
+            task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
 
@@ -39,19 +59,48 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"error": "bad topic"})
             return
         if "unsubscribe" in content:
-            self.topics.discard(topic)
-            await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+            await self._drop(topic)
             return
         if len(self.topics) >= MAX_SUBSCRIPTIONS:
             await self.send_json({"refused": topic, "reason": "too many subscriptions"})
             return
-        verdict = await database_sync_to_async(may_subscribe)(self.scope["user"], topic)
+        verdict = await database_sync_to_async(may_subscribe)(self.user, topic)
         if not verdict.allowed:
             await self.send_json({"refused": topic})
             return
         self.topics.add(topic)
         await self.channel_layer.group_add(group_name(topic), self.channel_name)
         await self.send_json({"subscribed": topic})
+        since = content.get("since")
+        if isinstance(since, int) and not isinstance(since, bool):
+            latest = await database_sync_to_async(current_version)(topic)
+            if latest is not None and latest > since:
+                await self.send_json({"topic": topic, "version": latest})
+
+    async def _drop(self, topic: str) -> None:
+        self.topics.discard(topic)
+        self.pending.pop(topic, None)
+        await self.channel_layer.group_discard(group_name(topic), self.channel_name)
 
     async def live_update(self, event) -> None:
-        await self.send_json({"topic": event["topic"], "version": event["version"]})
+        topic, version = event["topic"], event["version"]
+        if topic not in self.topics:
+            return
+        self.pending[topic] = max(version, self.pending.get(topic, version))
+        if topic not in self.flushes:
+            self.flushes[topic] = asyncio.ensure_future(self._flush(topic))
+
+    async def _flush(self, topic: str) -> None:
+        try:
+            await asyncio.sleep(settings.LIVE_COALESCE_SECONDS)
+            version = self.pending.pop(topic, None)
+            if version is None or topic not in self.topics:
+                return
+            verdict = await database_sync_to_async(may_subscribe)(self.user, topic)
+            if not verdict.allowed:
+                await self._drop(topic)
+                await self.send_json({"revoked": topic})
+                return
+            await self.send_json({"topic": topic, "version": version})
+        finally:
+            self.flushes.pop(topic, None)

@@ -10,6 +10,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,19 @@ def publish(topic: str, version: int) -> None:
     transaction.on_commit(lambda: publish_now(topic, version))
 
 
+VERSION_TTL = 7 * 24 * 3600
+
+
+def current_version(topic: str) -> int | None:
+    """The last version published for ``topic`` (shared cache), for clients coming back."""
+    return cache.get(f"live:v:{topic}")
+
+
 def publish_now(topic: str, version: int) -> None:
+    try:
+        cache.set(f"live:v:{topic}", version, VERSION_TTL)
+    except Exception:
+        logger.exception("live version not cached", extra={"topic": topic})
     layer = get_channel_layer()
     if layer is None:
         return

@@ -1,6 +1,8 @@
 // Live updates: one websocket per page; every element with data-live-topic is refreshed from
-// its data-live-src when the server says its topic changed. On reconnect all are refreshed, so a
-// phone that slept never shows a stale view.
+// its data-live-src when the server says its topic changed. The first subscribe says which version
+// the page shows ("since"), so a change between render and connect is not missed; after a reconnect
+// every element is refreshed, so a phone that slept never shows a stale view. A topic the viewer
+// lost access to is blanked. A framed widget authenticates its socket with its embed token.
 (function () {
   "use strict";
   var delay = 500, socket = null, connectedBefore = false;
@@ -10,17 +12,30 @@
       window.htmx.ajax("GET", el.dataset.liveSrc, { target: el, swap: "outerHTML" });
     }
   }
+  function revoke(topic) {
+    watched().forEach(function (el) {
+      if (el.dataset.liveTopic !== topic) return;
+      el.replaceChildren();
+      el.removeAttribute("data-live-topic");
+      el.hidden = true;
+    });
+    var lost = document.querySelector(".lost");
+    if (lost) lost.hidden = false;
+  }
   function connect() {
     if (!watched().length) return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/live/");
+    var embed = document.body.dataset.embed;
+    socket = new WebSocket(scheme + location.host + "/ws/live/" + (embed ? "?e=" + encodeURIComponent(embed) : ""));
     socket.onopen = function () {
       document.body.classList.remove("offline");
       delay = 500;
       var seen = {};
       watched().forEach(function (el) {
-        var topic = el.dataset.liveTopic;
-        if (!seen[topic]) { seen[topic] = true; socket.send(JSON.stringify({ subscribe: topic })); }
+        var topic = el.dataset.liveTopic, message = { subscribe: topic };
+        var version = parseInt(el.dataset.liveVersion, 10);
+        if (!connectedBefore && !isNaN(version)) message.since = version;
+        if (!seen[topic]) { seen[topic] = true; socket.send(JSON.stringify(message)); }
         if (connectedBefore) refresh(el);
       });
       connectedBefore = true;
@@ -28,6 +43,7 @@
     socket.onmessage = function (event) {
       var msg = JSON.parse(event.data);
       if (msg.subscribed) { document.body.dataset.live = "on"; return; }
+      if (msg.revoked) { revoke(msg.revoked); return; }
       if (!msg.topic) return;
       watched().forEach(function (el) {
         if (el.dataset.liveTopic === msg.topic && String(msg.version) !== el.dataset.liveVersion) refresh(el);

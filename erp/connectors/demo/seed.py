@@ -225,7 +225,9 @@ def seed_demo_erp(emit: bool = True) -> dict[str, int]:
         }
         customers = {
             code: c.get_or_create(
-                "customers", Customer, {"name": name, "name_en": name_en, "sales_rep": "chen.qi"}, code=code
+                "customers", Customer,
+                # ACME is a house account (no sales rep): chen.qi does not see its orders or receivables.
+                {"name": name, "name_en": name_en, "sales_rep": "" if code == "C002" else "chen.qi"}, code=code
             )
             for code, name, name_en in CUSTOMERS
         }

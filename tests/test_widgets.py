@@ -1,0 +1,228 @@
+"""Widgets: per-viewer content, signed embed links, framing rules, and live pushes that are checked
+again on every push, resume after a reconnect and coalesce bursts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from erp.connectors.demo import services as demo_erp
+from inventory.models import StockLevel
+from sso.models import ErpIdentity, PermissionRule
+from widgets.consumers import LiveConsumer
+from widgets.embed import make_embed_token
+from widgets.live import current_version
+from widgets.topics import scope_topic
+
+pytestmark = pytest.mark.django_db
+
+STOCK = "/w/stock/SKU-123/"
+
+
+def test_stock_widget_shows_each_viewer_their_own_warehouses(client, users, demo):
+    client.force_login(users["zhao.liu"])  # 仓库管理员: all warehouses
+    html = client.get(STOCK).content.decode()
+    assert "伺服电机" in html and 'data-warehouse="SH"' in html and 'data-warehouse="SZ"' in html
+
+    rule = PermissionRule.objects.get(name__startswith="库存查看")
+    rule.warehouses = ["SZ"]
+    rule.save()
+    html = client.get(STOCK).content.decode()
+    assert 'data-warehouse="SZ"' in html and 'data-warehouse="SH"' not in html
+
+    client.force_login(users["chen.qi"])  # 销售: no stock at all
+    refused = client.get(STOCK)
+    assert refused.status_code == 404 and "伺服电机" not in refused.content.decode()
+    assert client.get("/w/stock/SKU-NOPE/").status_code == 404
+
+
+def test_low_stock_is_highlighted_and_moves_are_listed(client, users, demo):
+    client.force_login(users["zhao.liu"])
+    level = StockLevel.objects.get(sku="SKU-123", warehouse="SH")
+    demo_erp.adjust_stock("SKU-123", "SH", -int(level.quantity))  # empty the Shanghai warehouse
+    html = client.get(STOCK + "body/").content.decode()
+    assert 'class="low" data-warehouse="SH"' in html
+    assert f"-{int(level.quantity)} → 0" in html
+
+
+def test_receivables_widget_shows_a_sales_rep_only_their_customers(client, users, demo):
+    client.force_login(users["chen.qi"])
+    own = client.get("/w/receivables/customer/华东电子/")
+    assert own.status_code == 200
+    html = own.content.decode()
+    assert "INV-2026-0288" in html and "INV-2026-0301" in html
+    house = client.get("/w/receivables/customer/ACME Corp/")
+    assert house.status_code == 404 and "INV-2026-0290" not in house.content.decode()
+    project = client.get("/w/receivables/project/项目B/").content.decode()
+    assert "INV-2026-0305" in project and "INV-2026-0290" not in project  # 项目B, but ACME's invoice hidden
+
+    client.force_login(users["wang.wu"])  # 财务经理 sees every customer
+    html = client.get("/w/receivables/project/项目B/").content.decode()
+    assert "INV-2026-0290" in html and "INV-2026-0305" in html
+
+    client.force_login(users["zhao.liu"])
+    assert client.get("/w/receivables/customer/华东电子/").status_code == 404
+
+
+def test_order_widget_has_a_timeline(client, users, demo):
+    demo_erp.set_order_status("SO-2026-0815", "delivered")
+    client.force_login(users["chen.qi"])
+    html = client.get("/w/order/SO-2026-0815/").content.decode()
+    timeline = html[html.index('class="timeline"'):]
+    assert timeline.index("shipped") < timeline.index("delivered")
+    assert client.get("/w/order/SO-2026-0816/").status_code == 404  # ACME: house account
+
+
+def test_approval_and_pending_widgets(client, users, demo):
+    from approvals.models import ApprovalDocument
+
+    document = ApprovalDocument.objects.get(external_id="PR-2026-0042")
+    client.force_login(users["li.si"])
+    assert "紧急采购" in client.get(f"/w/approval/{document.pk}/").content.decode()
+    assert "PR-2026-0042" in client.get("/w/pending/").content.decode()
+    client.force_login(users["chen.qi"])
+    assert client.get(f"/w/approval/{document.pk}/").status_code == 404
+    assert "PR-2026-0042" not in client.get("/w/pending/").content.decode()
+
+
+# --- embedding ------------------------------------------------------------------------------
+
+
+def test_an_embed_token_opens_its_widget_without_a_session(client, users, demo):
+    token = make_embed_token(users["zhao.liu"], STOCK)
+    page = client.get(STOCK, {"e": token})
+    assert page.status_code == 200 and "伺服电机" in page.content.decode()
+    assert f'data-embed="{token}"' in page.content.decode()
+    assert client.get(STOCK + "body/", {"e": token}).status_code == 200  # its own refetches
+    # Nothing else: not another widget, not a page, and no session was created.
+    assert client.get("/w/pending/", {"e": token}).status_code == 403
+    assert client.get("/approvals/").status_code == 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_tampered_expired_and_foreign_embed_tokens_are_refused(client, users, demo, settings):
+    token = make_embed_token(users["zhao.liu"], STOCK)
+    assert client.get(STOCK, {"e": token[:-2] + "xx"}).status_code == 403
+    settings.WIDGET_EMBED_MAX_AGE = 60
+    from unittest import mock
+
+    with mock.patch("django.core.signing.time.time", return_value=dt.datetime.now().timestamp() + 120):
+        assert client.get(STOCK, {"e": token}).status_code == 403  # two minutes later: expired
+    # The token speaks for zhao.liu only: chen.qi's permissions never come into it, and a token
+    # made for chen.qi shows nothing chen.qi may not see.
+    assert client.get(STOCK, {"e": make_embed_token(users["chen.qi"], STOCK)}).status_code == 404
+
+
+def test_widgets_may_be_framed_only_by_configured_im_origins(client, users, demo, settings):
+    settings.WIDGET_FRAME_ANCESTORS = ["https://work.weixin.qq.com", "http://localhost:9999"]
+    client.force_login(users["zhao.liu"])
+    widget = client.get(STOCK)
+    assert "frame-ancestors https://work.weixin.qq.com http://localhost:9999" in widget["Content-Security-Policy"]
+    assert "X-Frame-Options" not in widget
+    page = client.get("/approvals/")
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"
+    settings.WIDGET_FRAME_ANCESTORS = []
+    assert "frame-ancestors 'none'" in client.get(STOCK)["Content-Security-Policy"]
+
+
+# --- live -----------------------------------------------------------------------------------
+
+
+async def socket_for(user=None, token: str = "") -> WebsocketCommunicator:
+    path = "/ws/live/" + (f"?e={token}" if token else "")
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), path)
+    communicator.scope["user"] = user if user is not None else AnonymousUser()
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+@pytest.fixture
+def live_world(transactional_db, settings):
+    from django.contrib.auth import get_user_model
+
+    from portal.demo import setup_demo
+
+    settings.LIVE_COALESCE_SECONDS = 0.2
+    setup_demo()
+    return {u.username: u for u in get_user_model().objects.all()}
+
+
+async def subscribe(ws, topic: str, **extra) -> None:
+    await ws.send_json_to({"subscribe": topic, **extra})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": topic}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_burst_of_stock_moves_is_one_push(live_world):
+    ws = await socket_for(live_world["zhao.liu"])
+    await subscribe(ws, "item.SKU-123")
+
+    def burst():
+        for _ in range(30):
+            demo_erp.adjust_stock("SKU-123", "SH", 1)
+
+    await sync_to_async(burst)()
+    first = await ws.receive_json_from(timeout=3)
+    assert first["topic"] == "item.SKU-123"
+    assert await ws.receive_nothing(timeout=0.6)
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_viewer_who_loses_access_while_watching_is_told_and_gets_nothing_more(live_world):
+    ws = await socket_for(live_world["zhao.liu"])
+    await subscribe(ws, "item.SKU-123")
+    await sync_to_async(ErpIdentity.objects.filter(erp_login="zhao.liu").update)(roles=[])
+    await sync_to_async(demo_erp.adjust_stock)("SKU-123", "SH", 1)
+    assert await ws.receive_json_from(timeout=3) == {"revoked": "item.SKU-123"}
+    await sync_to_async(demo_erp.adjust_stock)("SKU-123", "SH", 1)
+    assert await ws.receive_nothing(timeout=0.6)
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_client_coming_back_learns_what_it_missed(live_world):
+    await sync_to_async(demo_erp.adjust_stock)("SKU-123", "SH", 1)
+    seen = await sync_to_async(current_version)("item.SKU-123")
+    # The socket is away while three changes happen.
+    for _ in range(3):
+        await sync_to_async(demo_erp.adjust_stock)("SKU-123", "SZ", 1)
+    latest = await sync_to_async(current_version)("item.SKU-123")
+    assert latest > seen
+    ws = await socket_for(live_world["zhao.liu"])
+    await subscribe(ws, "item.SKU-123", since=seen)
+    assert await ws.receive_json_from(timeout=2) == {"topic": "item.SKU-123", "version": latest}
+    await ws.send_json_to({"subscribe": "item.SKU-123", "since": latest})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": "item.SKU-123"}
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_framed_widget_subscribes_with_its_embed_token(live_world):
+    token = await sync_to_async(make_embed_token)(live_world["zhao.liu"], STOCK)
+    ws = await socket_for(token=token)
+    await subscribe(ws, "item.SKU-123")
+    await ws.disconnect()
+
+    refused = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/?e=forged")
+    refused.scope["user"] = AnonymousUser()
+    connected, code = await refused.connect()
+    assert not connected and code == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_receivables_topics_follow_payments(live_world):
+    ws = await socket_for(live_world["chen.qi"])
+    topic = scope_topic("receivables", "customer", "华东电子")
+    await subscribe(ws, topic)
+    await sync_to_async(demo_erp.record_payment)("INV-2026-0301", "1000.00")
+    pushed = await ws.receive_json_from(timeout=3)
+    assert pushed["topic"] == topic
+    await ws.disconnect()
