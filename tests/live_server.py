@@ -145,7 +145,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def run_live_server(db: dict[str, Any], secret_key: str, log_dir: Path, attempts: int = 3) -> Iterator[LiveServer]:
+def run_live_server(
+    db: dict[str, Any], secret_key: str, log_dir: Path, attempts: int = 3, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """Start Daphne on a free port against ``db``; wait for /healthz; stop it afterwards."""
     error: Exception | None = None
     static_root = log_dir / "staticfiles"
@@ -157,7 +159,7 @@ def run_live_server(db: dict[str, Any], secret_key: str, log_dir: Path, attempts
             process = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
                 cwd=BASE_DIR,
-                env=server_env(port, db, secret_key, static_root),
+                env={**server_env(port, db, secret_key, static_root), **(extra_env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

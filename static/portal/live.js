@@ -7,10 +7,31 @@
   "use strict";
   var delay = 500, socket = null, connectedBefore = false;
   function watched() { return document.querySelectorAll("[data-live-topic]"); }
+  // One refresh per element at a time, answers applied in order: a change announced while a
+  // refresh is on its way triggers one more refresh after it, never an older render over a newer.
+  var inflight = {}, again = {};
+  function keyOf(el) { return el.dataset.liveTopic + " " + el.dataset.liveSrc; }
+  function find(key) {
+    var found = null;
+    watched().forEach(function (el) { if (keyOf(el) === key) found = el; });
+    return found;
+  }
   function refresh(el) {
-    if (window.htmx && el.dataset.liveSrc) {
-      window.htmx.ajax("GET", el.dataset.liveSrc, { target: el, swap: "outerHTML" });
-    }
+    var key = keyOf(el), src = el.dataset.liveSrc;
+    if (!src || !window.htmx) return;
+    if (inflight[key]) { again[key] = true; return; }
+    inflight[key] = true;
+    fetch(src, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var current = find(key);
+        if (html !== null && current) window.htmx.swap(current, html, { swapStyle: "outerHTML" });
+      })
+      .catch(function () { /* offline: the reconnect refreshes everything */ })
+      .finally(function () {
+        delete inflight[key];
+        if (again[key]) { delete again[key]; var next = find(key); if (next) refresh(next); }
+      });
   }
   function revoke(topic) {
     watched().forEach(function (el) {
