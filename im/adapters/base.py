@@ -1,8 +1,14 @@
-"""The one small interface every IM adapter implements (``im/adapters/<platform>/``)."""
+"""The one small interface every IM adapter implements (``im/adapters/<platform>/``).
+
+Required: ``address_of``, ``send_card``, ``update_card``. The rest are capabilities a platform may
+lack; an adapter that cannot do one raises ``Unsupported`` (callers then fall back, e.g. to one
+card per person instead of a group chat).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from im.cards import Card
@@ -17,9 +23,47 @@ class TransportError(Exception):
         self.retry_after = retry_after
 
 
+class Unsupported(Exception):
+    """The platform (or this adapter) cannot do this."""
+
+
+class CallbackRejected(Exception):
+    """An inbound callback failed verification (signature, timestamp window, decryption): answer
+    ``status`` (401 or 400) and do nothing else."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class SentMessage:
     message_id: str
+
+
+@dataclass(frozen=True)
+class GroupChat:
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """What a verified callback means, platform-neutral.
+
+    ``kind``: "card_action" (a button; ``message_id`` and ``action_id`` set), "message" (text to the
+    bot; ``text``, and ``chat_id`` when in a group), "url_verification" (the platform checking the
+    endpoint; ``reply`` is what to answer), or "ignored".
+    """
+
+    kind: str
+    sender: str = ""  # the platform user id; resolved to a portal user through sso.ImIdentity
+    tenant: str = ""
+    message_id: str = ""
+    action_id: str = ""
+    text: str = ""
+    chat_id: str = ""
+    reply: Any = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ImAdapter(Protocol):
@@ -36,3 +80,28 @@ class ImAdapter(Protocol):
 
     def update_card(self, address: str, message_id: str, card: Card) -> None:
         """Replace a sent card in place (buttons gone, new status)."""
+
+    # --- capabilities (raise Unsupported when absent) ---
+
+    def reply_in_thread(self, address: str, message_id: str, text: str) -> SentMessage:
+        """Answer under a sent message (the bot's replies, "已私信给你")."""
+
+    def send_text(self, address: str, text: str, *, idempotency_key: str) -> SentMessage:
+        """A plain text message to one person."""
+
+    def create_group(self, name: str, members: list[str], *, idempotency_key: str) -> GroupChat:
+        """A group chat with these platform users (a low-stock war room)."""
+
+    def add_members(self, chat_id: str, members: list[str]) -> None:
+        """Invite more people into a group chat."""
+
+    def send_card_to_chat(self, chat_id: str, card: Card, *, idempotency_key: str) -> SentMessage:
+        """A card into a group chat: only data every member may see (the caller's job)."""
+
+    def post_widget(self, chat_id: str, title: str, url: str) -> None:
+        """Pin a live widget into a chat (a Matrix widget, an H5 link card, a Slack unfurl)."""
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> InboundEvent:
+        """Verify (signature, time window, decryption) and parse an inbound callback; raise
+        CallbackRejected when it does not verify. Must be fast: the view answers within the
+        platform's deadline and does the work in a task."""
