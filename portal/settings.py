@@ -127,7 +127,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Pub/sub: one Redis connection per process whatever the number of sockets; the list
+            # based core layer timed out at a few hundred sockets per process (bench/fanout.py).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "portal")},
         }
     }
@@ -246,6 +248,8 @@ WIDGET_EMBED_MAX_AGE = int(os.environ.get("WIDGET_EMBED_MAX_AGE", str(12 * 3600)
 WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS", "")
 # Bursts of changes to one topic within this window reach each open page as one update.
 LIVE_COALESCE_SECONDS = float(os.environ.get("LIVE_COALESCE_SECONDS", "0.2"))
+# An open page's access is checked again on every push, against a verdict at most this old.
+LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "1"))
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
 INTAKE_TOLERANCE_SECONDS = 5 * 60

@@ -90,10 +90,10 @@ def test_a_double_tap_racing_on_postgres_is_one_decision(world):
 
 @pytest.fixture
 def redis_layer(redis_url, settings):
-    """The Redis channel layer on a prefix of this test's own."""
+    """The Redis channel layer (pub/sub, as in production) on a prefix of this test's own."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
         }
     }
@@ -103,12 +103,12 @@ def redis_layer(redis_url, settings):
 
 
 async def test_live_updates_travel_through_the_redis_channel_layer(transactional_db, redis_layer):
-    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
     from django.contrib.auth import get_user_model
 
     from portal.demo import setup_demo
 
-    assert isinstance(redis_layer, RedisChannelLayer)
+    assert isinstance(redis_layer, RedisPubSubChannelLayer)
     await sync_to_async(setup_demo)()
     li_si = await get_user_model().objects.aget(username="li.si")
     document = await ApprovalDocument.objects.aget(external_id=DOCUMENT)

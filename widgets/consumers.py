@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -10,6 +11,26 @@ from django.conf import settings
 
 from widgets.live import current_version, group_name
 from widgets.topics import may_subscribe
+
+# Push-time verdicts, per process: (user id, topic) -> (allowed, checked at). A push carries only a
+# topic and a version (the data is fetched over HTTP, authorized every time), so reusing a verdict
+# for LIVE_RECHECK_SECONDS costs at most that long of "this changed" after a revocation, and spares
+# a permission check per socket per push when thousands watch one topic.
+_verdicts: dict[tuple[int | None, str], tuple[bool, float]] = {}
+
+
+async def _allowed_now(user, topic: str) -> bool:
+    key = (getattr(user, "pk", None), topic)
+    now = time.monotonic()
+    cached = _verdicts.get(key)
+    if cached is not None and now - cached[1] < settings.LIVE_RECHECK_SECONDS:
+        return cached[0]
+    allowed = (await database_sync_to_async(may_subscribe)(user, topic)).allowed
+    if len(_verdicts) > 50_000:
+        _verdicts.clear()
+    _verdicts[key] = (allowed, now)
+    return allowed
+
 
 TOPIC_RE = re.compile(r"^[a-z]+\.[A-Za-z0-9_-]{1,64}$")
 MAX_SUBSCRIPTIONS = 50
@@ -96,8 +117,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             version = self.pending.pop(topic, None)
             if version is None or topic not in self.topics:
                 return
-            verdict = await database_sync_to_async(may_subscribe)(self.user, topic)
-            if not verdict.allowed:
+            if not await _allowed_now(self.user, topic):
                 await self._drop(topic)
                 await self.send_json({"revoked": topic})
                 return
