@@ -18,6 +18,7 @@ demo: $(STAMP)  ## the demo on the embedded default: SQLite, in-memory layer, in
 
 test: $(STAMP)  ## the whole suite; CI sets DATABASE_URL, REDIS_URL and REQUIRE_SERVICES=1
 	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium
+	@test -d tests/oidc_provider/node_modules || npm ci --prefix tests/oidc_provider  # the OIDC test provider
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

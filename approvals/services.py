@@ -352,7 +352,7 @@ def write_back(decision_id: int) -> float | None:
     decision.writeback_attempts += 1
     document = decision.document
     try:
-        result = get_connector(document.connector.kind).decide(
+        result = get_connector(document.connector.kind, document.connector).decide(
             document.external_id,
             decision.outcome,
             actor=decision.actor_erp_login,

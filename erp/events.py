@@ -37,5 +37,28 @@ def register(event_type: str, handler: Handler, schema: dict[str, Any]) -> None:
     EVENT_SCHEMAS[event_type] = schema
 
 
+# Run after the type's own handler, in the same transaction (notification rules): they see the
+# mirror the handler just wrote, and are rolled back with it.
+_post_hooks: list[Handler] = []
+
+
+def register_post_hook(hook: Handler) -> None:
+    if hook not in _post_hooks:
+        _post_hooks.append(hook)
+
+
+def run_post_hooks(event: ErpEvent) -> None:
+    for hook in list(_post_hooks):
+        hook(event)
+
+
 def handler_for(event_type: str) -> Handler | None:
-    return _handlers.get(event_type)
+    handler = _handlers.get(event_type)
+    if handler is None or not _post_hooks:
+        return handler
+
+    def handle_then_hooks(event: ErpEvent) -> None:
+        handler(event)
+        run_post_hooks(event)
+
+    return handle_then_hooks

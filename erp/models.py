@@ -63,3 +63,54 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class ConnectorSettings(models.Model):
+    """How the portal reaches one ERP that it polls and writes to (Tryton today).
+
+    The password is stored encrypted (``erp.crypto``); set it with ``set_password``. ``cursor`` is
+    the ERP's own clock (naive UTC in Tryton) of the newest change already polled.
+    """
+
+    EVENT_TYPE_CHOICES = [
+        ("erp.approval.requested", "erp.approval.requested"),
+        ("erp.approval.decided", "erp.approval.decided"),
+        ("erp.stock.changed", "erp.stock.changed"),
+        ("erp.order.status_changed", "erp.order.status_changed"),
+    ]
+    DEFAULT_EVENT_TYPES = ["erp.approval.requested", "erp.approval.decided", "erp.stock.changed"]
+
+    connector = models.OneToOneField(Connector, on_delete=models.CASCADE, related_name="settings")
+    base_url = models.URLField(_("base URL"), help_text=_("e.g. https://erp.example.com:8000"))
+    database = models.CharField(_("database name"), max_length=100)
+    login = models.CharField(_("login"), max_length=150)
+    password_encrypted = models.TextField(_("password (encrypted)"), blank=True, editable=False)
+    poll_interval = models.PositiveIntegerField(
+        _("poll interval (seconds)"), default=60, help_text=_("0 switches polling off.")
+    )
+    event_types = models.JSONField(
+        _("event types to emit"), default=list, blank=True, help_text=_("Empty: the default set.")
+    )
+    cursor = models.DateTimeField(_("cursor"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)
+    last_poll_error = models.TextField(_("last poll error"), blank=True)
+
+    class Meta:
+        verbose_name = _("connection settings")
+        verbose_name_plural = _("connection settings")
+
+    def __str__(self) -> str:
+        return f"{self.login}@{self.base_url}/{self.database}"
+
+    def set_password(self, password: str) -> None:
+        from erp.crypto import encrypt
+
+        self.password_encrypted = encrypt(password)
+
+    def get_password(self) -> str:
+        from erp.crypto import decrypt
+
+        return decrypt(self.password_encrypted)
+
+    def emits(self, event_type: str) -> bool:
+        return event_type in (self.event_types or self.DEFAULT_EVENT_TYPES)

@@ -6,6 +6,7 @@ and return None for a recipient who may see nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from im import ratelimit
 from im.adapters import enabled_platforms, get_adapter
 from im.adapters.base import TransportError
 from im.cards import action_handler_for, build_card
@@ -77,6 +79,14 @@ def send_delivery(delivery_id: int) -> float | None:
         address = adapter.address_of(delivery.recipient)
         if address is None:
             return _give_up(delivery, f"{delivery.recipient} has no linked {delivery.platform} account")
+        # The platform's rate bucket first: when it is empty the row waits in the outbox (not a failed
+        # attempt), so a burst is spread over time instead of meeting the platform's 429.
+        wait = ratelimit.acquire(delivery.platform, address)
+        if wait > 0:
+            delivery.attempts -= 1
+            delivery.next_attempt_at = next_attempt_at(wait)
+            delivery.save()
+            return wait
         try:
             # The delivery's key makes the platform call idempotent where the platform allows it,
             # so a retry after a crash does not post the card twice.
@@ -148,6 +158,10 @@ def update_message(ref_id: int) -> float | None:
     card = build_card(ref.topic, ref.delivery.recipient)
     if card is None:
         return None
+    wait = ratelimit.acquire(ref.platform, ref.address)
+    if wait > 0:  # edits count against the platform's limits too: wait, do not fail
+        MessageRef.objects.filter(pk=ref_id).update(needs_update=True)
+        return wait
     try:
         get_adapter(ref.platform).update_card(ref.address, ref.message_id, card)
     except TransportError as exc:
@@ -175,4 +189,6 @@ def handle_card_action(platform: str, message_id: str, actor: Any, action_id: st
     if handler is None:
         raise LookupError("this card has no actions")
     key = f"card:{platform}:{message_id}:{action_id}"
+    if len(key) > 100:  # decide() takes keys of up to 100 characters; Matrix message ids are ~90 alone
+        key = f"card:{platform}:{hashlib.sha256(key.encode()).hexdigest()}"
     return handler(ref.topic, actor, action_id, key)

@@ -16,3 +16,11 @@ def update_message(ref_id: int) -> None:
     delay = services.update_message(ref_id)
     if delay is not None:
         schedule(update_message, [ref_id], delay)
+
+
+@shared_task(acks_late=True)
+def handle_callback(platform: str, event: dict) -> None:
+    """A verified inbound IM callback (im/inbound.py), acted on after the platform got its answer."""
+    from im import inbound
+
+    inbound.handle(platform, event)

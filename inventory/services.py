@@ -107,6 +107,13 @@ STOCK_CHANGED = {
         "reserved": {"type": "string", "default": "0"},
         "safety_level": {"type": "string", "default": "0"},
         "unit": {"type": "string", "examples": ["台"]},
+        "supplier": {
+            "type": "object",
+            "description": "optional: the item's supplier and its contact (invited to low-stock groups)",
+            "properties": {
+                "name": {"type": "string"}, "contact_name": {"type": "string"}, "contact_email": {"type": "string"},
+            },
+        },
     },
 }
 ORDER_STATUS_CHANGED = {

@@ -4,10 +4,12 @@ Embedded default (no env at all): SQLite, in-memory channel layer, Celery tasks 
 the built-in demo ERP and the dev inbox. Production: DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG=0.
 """
 
+import json
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
 
@@ -173,6 +175,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The sign-in blocks below (OIDC, IM platforms) append their backends to this list.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "approvals:mine"
 LOGOUT_REDIRECT_URL = "login"
@@ -260,6 +264,170 @@ WRITEBACK_MAX_ATTEMPTS = int(os.environ.get("WRITEBACK_MAX_ATTEMPTS", "8"))
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
 RETRY_BASE_SECONDS = float(os.environ.get("RETRY_BASE_SECONDS", "2"))
 
+# --- ERP connectors ---
+# Credentials of configured ERP connections (Tryton) are encrypted at rest with these Fernet keys
+# (comma-separated; the first encrypts, all decrypt; `manage.py rotate_connector_keys` re-encrypts).
+# Unset: a development key derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
+# Beat runs the poller this often; each connection is polled at its own interval (admin).
+ERP_POLL_TICK_SECONDS = float(os.environ.get("ERP_POLL_TICK_SECONDS", "10"))
+CELERY_BEAT_SCHEDULE["poll-erp-connectors"] = {
+    "task": "erp.tasks.poll_connectors",
+    "schedule": ERP_POLL_TICK_SECONDS,
+}
+
+# --- IM platform sign-in (allauth) ---
+# Sign-in buttons (allauth) and login-free codes inside IM clients (sso/im_login/). Both map the
+# platform user to a portal user through sso.ImIdentity (sso/adapters.py); nobody signs up.
+# Apps come from these env vars or from "Social applications" in admin.
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.feishu",
+    "allauth.socialaccount.providers.dingtalk",
+    "allauth.socialaccount.providers.slack",
+    "sso.providers.wecom",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+ACCOUNT_ADAPTER = "sso.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "sso.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # linking by email is sso.im_login.identity's job, per tenant
+SOCIALACCOUNT_STORE_TOKENS = False
+
+
+def _im_app(prefix: str, id_var: str, secret_var: str, **extra: str) -> dict:
+    client_id, secret = os.environ.get(f"{prefix}_{id_var}", ""), os.environ.get(f"{prefix}_{secret_var}", "")
+    if not (client_id and secret):
+        return {}
+    app_settings = {key: os.environ.get(f"{prefix}_{var}", "") for key, var in extra.items()}
+    return {"APPS": [{"client_id": client_id, "secret": secret, "settings": app_settings}]}
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    name: app
+    for name, app in {
+        "wecom": _im_app("WECOM", "CORP_ID", "SECRET", agent_id="AGENT_ID"),
+        "feishu": _im_app("FEISHU", "APP_ID", "APP_SECRET", tenant="TENANT_KEY"),
+        "dingtalk": _im_app("DINGTALK", "CLIENT_ID", "CLIENT_SECRET", tenant="CORP_ID"),
+        "slack": _im_app("SLACK", "CLIENT_ID", "CLIENT_SECRET", tenant="TEAM_ID"),
+    }.items()
+    if app
+}
+# The sign-in buttons post to /accounts/<provider>/login/, which redirects to the platform; browsers
+# apply CSP form-action to that redirect, so the platforms' authorize pages must be allowed.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += [
+    "https://login.work.weixin.qq.com",
+    "https://open.weixin.qq.com",
+    "https://open.feishu.cn",
+    "https://accounts.feishu.cn",
+    "https://login.dingtalk.com",
+    "https://slack.com",
+]
+
+# --- Matrix adapter ---
+# Cards to Matrix users (im/adapters/matrix/), as a bot on one homeserver; add "matrix" to IM_ADAPTERS.
+# A fixed access token is best: re-login (user + password) reuses one device id, so sends stay
+# exactly-once. `manage.py matrix_sync` reads reply commands ("approve") back from the homeserver.
+INSTALLED_APPS += ["im.adapters.matrix"]
+MATRIX_HOMESERVER_URL = os.environ.get("MATRIX_HOMESERVER_URL", "").rstrip("/")
+MATRIX_BOT_TOKEN = os.environ.get("MATRIX_BOT_TOKEN", "")
+MATRIX_BOT_USER = os.environ.get("MATRIX_BOT_USER", "")
+MATRIX_BOT_PASSWORD = os.environ.get("MATRIX_BOT_PASSWORD", "")
+MATRIX_TIMEOUT = float(os.environ.get("MATRIX_TIMEOUT", "10"))
+
+# --- Slack / Agora / webhook adapters, rate limits ---
+# Add "slack", "agora" or "webhook" to IM_ADAPTERS. Callbacks: POST /api/im/<platform>/callback.
+# Slack (im/adapters/slack/): a bot token (xoxb-, scopes chat:write im:write groups:write pins:write)
+# and the app's signing secret for interactivity and the Events API; SLACK_CLIENT_ID etc. above are sign-in.
+SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "")
+SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
+SLACK_TIMEOUT = float(os.environ.get("SLACK_TIMEOUT", "10"))
+# Agora Chat (im/adapters/agora/): REST host, org and app names, the app id and certificate that sign
+# app tokens, the bot's user id (sender and group owner) and the callback secret from Agora's console.
+AGORA_CHAT_HOST = os.environ.get("AGORA_CHAT_HOST", "")
+AGORA_CHAT_ORG = os.environ.get("AGORA_CHAT_ORG", "")
+AGORA_CHAT_APP = os.environ.get("AGORA_CHAT_APP", "")
+AGORA_APP_ID = os.environ.get("AGORA_APP_ID", "")
+AGORA_APP_CERTIFICATE = os.environ.get("AGORA_APP_CERTIFICATE", "")
+AGORA_CHAT_BOT_USER = os.environ.get("AGORA_CHAT_BOT_USER", "")
+AGORA_CHAT_CALLBACK_SECRET = os.environ.get("AGORA_CHAT_CALLBACK_SECRET", "")
+AGORA_TOKEN_TTL = int(os.environ.get("AGORA_TOKEN_TTL", str(24 * 3600)))
+AGORA_TIMEOUT = float(os.environ.get("AGORA_TIMEOUT", "10"))
+# Generic outgoing webhook (im/adapters/webhook/), signed per Standard Webhooks with a whsec_ secret.
+IM_WEBHOOK_URL = os.environ.get("IM_WEBHOOK_URL", "")
+IM_WEBHOOK_SECRET = os.environ.get("IM_WEBHOOK_SECRET", "")
+IM_WEBHOOK_TIMEOUT = float(os.environ.get("IM_WEBHOOK_TIMEOUT", "10"))
+# Token buckets per platform (im/ratelimit.py; in Redis when REDIS_URL is set): rate per second, burst,
+# one bucket per recipient or per platform. From the platforms' documentation; IM_RATE_LIMITS (JSON)
+# replaces entries, e.g. '{"slack": {"rate": 0.5, "burst": 1}}'; a rate of 0 switches a bucket off.
+IM_RATE_LIMITS = {
+    "slack": {"rate": 1.0, "burst": 1, "scope": "recipient"},  # about 1 message/s per channel
+    "feishu": {"rate": 5.0, "burst": 5, "scope": "recipient"},  # 5 per second per user or chat
+    "wecom": {"rate": 0.5, "burst": 30, "scope": "recipient"},  # 30 per minute per member
+    "agora": {"rate": 100.0, "burst": 100, "scope": "platform"},  # 100 requests/s per app key
+}
+IM_RATE_LIMITS.update(json.loads(os.environ.get("IM_RATE_LIMITS", "{}")))
+IM_RATE_LIMIT_PREFIX = os.environ.get("IM_RATE_LIMIT_PREFIX", "portal:ratelimit")
+
+# --- WeCom / Feishu / DingTalk adapters ---
+# Add "wecom", "feishu" or "dingtalk" to IM_ADAPTERS. App credentials are the sign-in ones above (WECOM_CORP_ID,
+# WECOM_SECRET, WECOM_AGENT_ID; FEISHU_APP_ID, FEISHU_APP_SECRET; DINGTALK_CLIENT_ID = app key,
+# DINGTALK_CLIENT_SECRET, DINGTALK_CORP_ID), and their tokens are shared with sign-in through the cache.
+# Callbacks: POST (WeCom also GET) /api/im/<platform>/callback, with the callback secrets below.
+WECOM_TOKEN = os.environ.get("WECOM_TOKEN", "")  # 接收消息 › Token
+WECOM_AES_KEY = os.environ.get("WECOM_AES_KEY", "")  # 接收消息 › EncodingAESKey (43 characters)
+FEISHU_ENCRYPT_KEY = os.environ.get("FEISHU_ENCRYPT_KEY", "")  # 事件与回调 › Encrypt Key (signs and encrypts)
+FEISHU_VERIFICATION_TOKEN = os.environ.get("FEISHU_VERIFICATION_TOKEN", "")
+DINGTALK_AGENT_ID = os.environ.get("DINGTALK_AGENT_ID", "")  # work notifications are sent as this app
+DINGTALK_TOKEN = os.environ.get("DINGTALK_TOKEN", "")  # 事件订阅 › token
+DINGTALK_AES_KEY = os.environ.get("DINGTALK_AES_KEY", "")  # 事件订阅 › aes_key (43 characters)
+# A signed callback older (or newer) than this is refused as a replay; requests to the platforms time out.
+IM_CALLBACK_MAX_AGE = int(os.environ.get("IM_CALLBACK_MAX_AGE", "300"))
+IM_PLATFORM_TIMEOUT = float(os.environ.get("IM_PLATFORM_TIMEOUT", "10"))
+
+# --- Bot ---
+# The chat bot (im/bot/): a deterministic parser answers from the mirrored ERP data through the same
+# selectors as the pages. Follow-up questions ("那项目B呢?") reuse the last question for this long.
+INSTALLED_APPS += ["im.bot"]
+BOT_CONTEXT_SECONDS = int(os.environ.get("BOT_CONTEXT_SECONDS", "300"))
+# Optional model backend for questions the parser does not understand: any OpenAI-compatible
+# chat-completions endpoint (base URL, e.g. https://llm.example.com/v1). Off while unset.
+BOT_MODEL_URL = os.environ.get("BOT_MODEL_URL", "").strip()
+BOT_MODEL_NAME = os.environ.get("BOT_MODEL_NAME", "")
+BOT_MODEL_API_KEY = os.environ.get("BOT_MODEL_API_KEY", "")
+BOT_MODEL_TIMEOUT = float(os.environ.get("BOT_MODEL_TIMEOUT", "5"))
+# Bot exchanges (questions, answers) older than this are deleted by `manage.py purge_bot_exchanges`.
+BOT_RETENTION_DAYS = int(os.environ.get("BOT_RETENTION_DAYS", "90"))
+
+# --- OIDC sign-in ---
+# Enterprise single sign-on with OpenID Connect (sso/oidc.py). Off unless OIDC_ISSUER is set: then the
+# endpoints and the signing algorithm come from <issuer>/.well-known/openid-configuration.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip()
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile")  # add "groups" where the IdP needs it
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_SIGN_ALGO", "")  # empty: the provider's best, from discovery
+OIDC_LEEWAY_SECONDS = int(os.environ.get("OIDC_LEEWAY_SECONDS", "60"))  # clock skew allowed on iat/exp
+OIDC_USER_POLICY = os.environ.get("OIDC_USER_POLICY", "link_verified_email")  # or auto_create, deny
+if OIDC_USER_POLICY not in ("auto_create", "link_verified_email", "deny"):
+    raise ImproperlyConfigured(f"OIDC_USER_POLICY={OIDC_USER_POLICY!r}: auto_create, link_verified_email or deny")
+OIDC_DISCOVERY_TTL = int(os.environ.get("OIDC_DISCOVERY_TTL", "3600"))
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT", "10"))
+OIDC_USE_PKCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True  # client_secret_basic, the OpenID Connect default
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc-callback"
+if OIDC_ENABLED:
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are needed too")
+    AUTHENTICATION_BACKENDS.append("sso.oidc.PortalOIDCBackend")
+
 # Production hardening (also what `check --deploy` asks for).
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -281,5 +449,18 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # httpx logs every request URL at INFO; WeCom and DingTalk put app secrets in the query.
+        "httpx": {"level": "WARNING"},
+    },
+}
+
+# --- Notifications ---
+# Notification rules, group chats and the five scenarios (notifications/): rules run after each
+# ERP event's own handler; the beat tick releases held cards, sends digests, reminds and escalates.
+INSTALLED_APPS += ["notifications"]
+CELERY_BEAT_SCHEDULE["notifications-tick"] = {
+    "task": "notifications.tasks.tick",
+    "schedule": float(os.environ.get("NOTIFICATIONS_TICK_SECONDS", "300")),
 }

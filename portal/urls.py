@@ -1,3 +1,4 @@
+from allauth.urls import build_provider_urlpatterns
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -7,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from approvals import api as approvals_api
 from erp import views as erp_views
+from im.bot import api as bot_api
 from portal import views
 
 urlpatterns = [
@@ -16,16 +18,23 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # IM sign-in buttons (allauth): the providers' login/callback views and allauth's error pages only.
+    path("accounts/", include(build_provider_urlpatterns())),
+    path("accounts/3rdparty/", include("allauth.socialaccount.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("sso.urls")),
     path("approvals/", include("approvals.urls")),
     path("w/", include("widgets.urls")),
+    path("notifications/", include("notifications.urls")),
     # Integration API
     path("api/erp/<slug:connector>/events", erp_views.EventIntakeView.as_view(), name="erp-intake"),
+    path("api/im/", include("im.urls")),  # IM platform callbacks: /api/im/<platform>/callback
     path("api/events/", erp_views.event_types, name="event-types"),
     path("api/approvals/pending/", approvals_api.PendingList.as_view(), name="api-pending"),
     path("api/approvals/<int:pk>/", approvals_api.DocumentDetail.as_view(), name="api-document"),
     path("api/approvals/<int:pk>/decision", approvals_api.Decide.as_view(), name="api-decide"),
+    path("api/bot/ask", bot_api.Ask.as_view(), name="api-bot-ask"),
+    path("api/bot/exchanges/<int:pk>/actions/<slug:action_id>", bot_api.Action.as_view(), name="api-bot-action"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from sso.forms import DelegationForm, ExplainForm, PermissionRuleForm
@@ -10,8 +12,10 @@ from sso.models import (
     ErpIdentity,
     ImIdentity,
     LinkTokenUse,
+    OidcSubject,
     PermissionRule,
     Profile,
+    UnlinkedImUser,
 )
 
 
@@ -111,3 +115,36 @@ class AccessChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(UnlinkedImUser)
+class UnlinkedImUserAdmin(admin.ModelAdmin):
+    """IM sign-ins refused because no portal user is linked: link them with "add IM identity"."""
+
+    list_display = ["external_id", "platform", "tenant", "display_name", "email", "mobile", "reason", "attempts",
+                    "last_seen", "link"]
+    list_filter = ["platform", "reason"]
+    search_fields = ["external_id", "display_name", "email", "mobile"]
+    readonly_fields = [f.name for f in UnlinkedImUser._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("link"))
+    def link(self, obj: UnlinkedImUser) -> str:
+        query = urlencode({
+            "platform": obj.platform, "tenant": obj.tenant, "external_id": obj.external_id,
+            "display_name": obj.display_name, "email": obj.email, "mobile": obj.mobile,
+        })
+        return format_html('<a href="{}?{}">{}</a>', reverse("admin:sso_imidentity_add"), query, _("add IM identity"))
+
+
+@admin.register(OidcSubject)
+class OidcSubjectAdmin(admin.ModelAdmin):
+    """Company-account links (OIDC); with OIDC_USER_POLICY=deny, adding one here is how a person gets in."""
+
+    list_display = ["subject", "issuer", "user", "groups", "linked_at", "last_sign_in"]
+    list_filter = ["issuer"]
+    search_fields = ["subject", "user__username", "user__first_name", "user__email"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["groups", "linked_at", "last_sign_in"]

@@ -201,3 +201,56 @@ class AccessChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.change} {self.model} {self.object_repr}"
+
+
+class UnlinkedImUser(models.Model):
+    """Someone an IM platform vouched for who is linked to no portal user: their sign-in was refused.
+
+    Admins link them by adding an IM identity (``ImIdentity``); the row goes away at their next
+    sign-in. Kept so that a refused person is never silently skipped.
+    """
+
+    platform = models.CharField(_("platform"), max_length=30)
+    tenant = models.CharField(_("tenant"), max_length=150, blank=True)
+    external_id = models.CharField(_("user id on the platform"), max_length=255)
+    display_name = models.CharField(_("display name"), max_length=150, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    reason = models.CharField(_("reason"), max_length=20, help_text=_("unknown, ambiguous or inactive"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    first_seen = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen = models.DateTimeField(_("last seen"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("unlinked IM user")
+        verbose_name_plural = _("unlinked IM users")
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "tenant", "external_id"], name="sso_unlinked_im_user_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.tenant}/{self.external_id}"
+
+
+class OidcSubject(models.Model):
+    """Links a portal user to their account at an OpenID Connect provider: (issuer, subject), made at
+    their first company sign-in (``sso.oidc``, ``OIDC_USER_POLICY``). Later sign-ins find the user here."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_subjects")
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    groups = models.JSONField(_("groups from the provider"), default=list, blank=True)
+    linked_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    last_sign_in = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("company account link")
+        verbose_name_plural = _("company account links")
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_oidc_subject_once"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="sso_oidc_one_subject_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject} → {self.user}"

@@ -57,7 +57,7 @@ def sync_erp_identities(connector) -> SyncReport:
     """
     report = SyncReport(connector=connector.slug)
     now = timezone.now()
-    accounts = get_connector(connector.kind).users()
+    accounts = get_connector(connector.kind, connector).users()
     seen = set()
     for account in accounts:
         seen.add(account.login)

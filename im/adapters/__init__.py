@@ -9,6 +9,13 @@ from .base import ImAdapter
 
 ADAPTER_CLASSES: dict[str, str] = {
     "devinbox": "im.adapters.devinbox.adapter.DevInboxAdapter",
+    "matrix": "im.adapters.matrix.adapter.MatrixAdapter",
+    "slack": "im.adapters.slack.adapter.SlackAdapter",
+    "agora": "im.adapters.agora.adapter.AgoraAdapter",
+    "webhook": "im.adapters.webhook.adapter.WebhookAdapter",
+    "wecom": "im.adapters.wecom.adapter.WeComAdapter",
+    "feishu": "im.adapters.feishu.adapter.FeishuAdapter",
+    "dingtalk": "im.adapters.dingtalk.adapter.DingTalkAdapter",
 }
 
 

@@ -104,6 +104,7 @@ def approval_decided_data(doc: ApprovalDocument) -> dict[str, Any]:
 
 
 def stock_changed_data(stock: Stock) -> dict[str, Any]:
+    supplier = stock.item.supplier
     return {
         "sku": stock.item.sku,
         "name": stock.item.name,
@@ -113,6 +114,12 @@ def stock_changed_data(stock: Stock) -> dict[str, Any]:
         "reserved": quantity(stock.reserved),
         "safety_level": quantity(stock.item.safety_level),
         "unit": stock.item.unit,
+        # Who to call when it runs short (the low-stock group invites this contact as an external member).
+        "supplier": {
+            "name": supplier.name if supplier else "",
+            "contact_name": supplier.contact_name if supplier else "",
+            "contact_email": supplier.contact_email if supplier else "",
+        },
     }
 
 

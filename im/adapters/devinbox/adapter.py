@@ -9,8 +9,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from im.adapters.base import SentMessage, TransportError
-from im.adapters.devinbox.models import DevInboxMessage
+from im.adapters.base import GroupChat, SentMessage, TransportError
+from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from im.cards import Card
 from widgets.live import publish
 
@@ -48,3 +48,48 @@ class DevInboxAdapter:
         message.revision += 1
         message.save(update_fields=["card", "revision", "updated_at"])
         publish(inbox_topic(address), message.revision)
+
+    # --- group chats: a group "phone" per group at /dev/inbox/group/<id>/ ---
+
+    def external_address(self, name: str, email: str) -> str | None:
+        """External contacts (a supplier) join by e-mail, as on platforms with guest accounts."""
+        return f"ext:{email}" if email else None
+
+    def create_group(self, name: str, members: list[str], *, idempotency_key: str) -> GroupChat:
+        group, _ = DevInboxGroup.objects.get_or_create(
+            idempotency_key=idempotency_key, defaults={"name": name, "members": list(dict.fromkeys(members))}
+        )
+        publish(group_topic(group.pk), 1)
+        return GroupChat(chat_id=str(group.pk))
+
+    def _group(self, chat_id: str) -> DevInboxGroup:
+        group = DevInboxGroup.objects.filter(pk=int(chat_id)).first() if chat_id.isdigit() else None
+        if group is None:
+            raise TransportError(f"no dev inbox group {chat_id}", permanent=True)
+        return group
+
+    def add_members(self, chat_id: str, members: list[str]) -> None:
+        group = self._group(chat_id)
+        group.members = list(dict.fromkeys([*group.members, *members]))
+        group.save(update_fields=["members"])
+
+    def send_card_to_chat(self, chat_id: str, card: Card, *, idempotency_key: str) -> SentMessage:
+        group = self._group(chat_id)
+        message, _ = DevInboxGroupMessage.objects.get_or_create(
+            idempotency_key=idempotency_key, defaults={"group": group, "card": card.to_dict()}
+        )
+        publish(group_topic(group.pk), message.pk)
+        return SentMessage(message_id=f"g{message.pk}")
+
+    def post_widget(self, chat_id: str, title: str, url: str) -> None:
+        group = self._group(chat_id)
+        DevInboxGroupMessage.objects.get_or_create(
+            idempotency_key=f"widget:{chat_id}:{url}", defaults={"group": group, "widget_title": title, "widget_url": url}
+        )
+
+    def archive_group(self, chat_id: str, name: str) -> None:
+        DevInboxGroup.objects.filter(pk=self._group(chat_id).pk).update(archived=True)
+
+
+def group_topic(group_id: int | str) -> str:
+    return f"devinbox.group{group_id}"

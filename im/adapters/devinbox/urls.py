@@ -7,4 +7,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("phone/<int:user_id>/", views.phone, name="phone"),
     path("message/<int:message_id>/action/<slug:action_id>/", views.action, name="action"),
+    path("phone/<int:user_id>/ask/", views.ask, name="ask"),
+    path("groups/", views.groups, name="groups"),
+    path("group/<int:group_id>/", views.group, name="group"),
 ]

@@ -8,8 +8,9 @@ button here plays the platform's callback: it acts as the phone's owner, through
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
@@ -52,3 +53,43 @@ def action(request: HttpRequest, message_id: int, action_id: str) -> HttpRespons
     except LookupError as exc:
         raise Http404() from exc
     return render(request, "devinbox/_phone.html", {"phone": _phones([message.recipient])[0], "notice": notice})
+
+
+@require_POST
+def ask(request: HttpRequest, user_id: int) -> HttpResponse:
+    """A message to the bot typed on a phone: asked as the phone's owner (as the platform would say
+    who sent it); the answer card arrives on that phone through the outbox like every card."""
+    from im.bot.services import ask as ask_bot
+    from im.bot.services import reply_on
+
+    user = get_object_or_404(get_user_model(), pk=user_id, is_active=True)
+    text = request.POST.get("text", "").strip()
+    if not text or len(text) > 1000:
+        return HttpResponseBadRequest("text: 1 to 1000 characters")
+    reply = ask_bot(user, text, conversation=f"{PLATFORM}:{user.pk}", channel=PLATFORM)
+    reply_on(PLATFORM, user, reply)
+    if not request.headers.get("HX-Request"):  # the plain form, without htmx: back to that phone
+        return redirect(f"{reverse('devinbox:inbox')}?user={user.get_username()}")
+    return render(request, "devinbox/_phone.html", {"phone": _phones([user])[0]})
+
+
+@require_GET
+def groups(request: HttpRequest) -> HttpResponse:
+    from im.adapters.devinbox.models import DevInboxGroup
+
+    return render(request, "devinbox/groups.html", {"groups": DevInboxGroup.objects.all()[:100]})
+
+
+@require_GET
+def group(request: HttpRequest, group_id: int) -> HttpResponse:
+    """A group chat's "phone": every message and pinned widget, and who is in it."""
+    from im.adapters.devinbox.models import DevInboxGroup
+
+    chat = get_object_or_404(DevInboxGroup, pk=group_id)
+    users = {str(u.pk): u for u in get_user_model().objects.filter(pk__in=[
+        int(a) for a in chat.members if str(a).isdigit()])}
+    members = [
+        (users[a].get_full_name() or users[a].get_username()) if a in users else str(a).removeprefix("ext:")
+        for a in chat.members
+    ]
+    return render(request, "devinbox/group.html", {"group": chat, "members": members, "messages": chat.messages.all()})

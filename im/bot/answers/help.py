@@ -1,0 +1,57 @@
+"""Help, and the answer to what the bot did not understand: what it can do and the closest names
+the asker may see. Never silence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from approvals.selectors import visible_documents
+from finance.selectors import receivables_for
+from im.bot import vocabulary
+from im.bot.answers.base import Answer, Context
+from im.cards import CardField
+from inventory.selectors import orders_for, stock_levels, stock_of_item
+
+
+def _examples() -> list[CardField]:
+    return [
+        CardField(_("Receivables"),
+                  _("“项目A的收款情况”, “华东电子还欠多少钱”, “overdue receivables for ACME”, “本月回款多少”")),
+        CardField(_("Stock"),
+                  _("“SKU-123 还有多少库存”, “伺服电机在上海仓有多少”, “which items are below safety stock”")),
+        CardField(_("Orders"), _("“订单 SO-2026-0815 到哪了”, “status of my orders shipped this week”")),
+        CardField(_("Approvals"),
+                  _("“我的待审批”, “approve PR-2026-0042”, “批准 PR-2026-0042 同意”, “谁还没批 PR-2026-0042”")),
+    ]
+
+
+def render_help(found: list, entities: dict[str, Any], ctx: Context) -> Answer:
+    return Answer(_("What I can answer"), fields=_examples(),
+                  note=_("Periods such as “上个月”, “本季度”, “last week” or “3月” work too. "
+                         "Ask a follow-up such as “那项目B呢?” within a few minutes."), status="help")
+
+
+def _may_see(user: Any, kind: str, value: str) -> bool:
+    """Suggest only names the asker could get an answer about (selectors, as everywhere)."""
+    if kind == "customer":
+        return receivables_for(user, customer=value).exists() or orders_for(user).filter(customer=value).exists()
+    if kind == "project":
+        return receivables_for(user, project=value).exists() or visible_documents(user).filter(project=value).exists()
+    if kind == "sku":
+        return stock_of_item(user, value).exists()
+    if kind == "warehouse":
+        return stock_levels(user).filter(warehouse=value).exists()
+    return False
+
+
+def render_unknown(near: list[tuple[str, str]], ctx: Context) -> Answer:
+    labels = vocabulary.current().labels
+    suggestions = [labels.get((kind, value), value) for kind, value in near if _may_see(ctx.user, kind, value)]
+    fields = []
+    if suggestions:
+        fields.append(CardField(_("Did you mean"), ", ".join(suggestions)))
+    fields += _examples()
+    return Answer(_("Sorry, I did not understand that."), fields=fields,
+                  note=_("Send “help” for what I can do."), status="unknown")

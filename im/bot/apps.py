@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BotConfig(AppConfig):
+    name = "im.bot"
+    label = "bot"
+    verbose_name = _("Chat bot")
+
+    def ready(self) -> None:
+        from im.bot import cards
+        from im.cards import register_card_kind
+
+        # Bot replies travel as cards of topic "bot.<exchange id>" through the normal outbox, so a
+        # confirm button pressed on any platform comes back through handle_card_action.
+        register_card_kind("bot", cards.build, cards.handle_action)

@@ -1,0 +1,234 @@
+"""``ask()``: the one way into the bot, for the API, the dev inbox and every IM platform.
+
+It never decides permissions itself: the answers are built by the apps' selectors for the asker
+(and, in a group, for every member, keeping only what all may see), and ``authorize()`` says who may
+use the bot at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from im.bot import model, parser, vocabulary
+from im.bot.answers import approvals, orders, receivables, stock
+from im.bot.answers import help as helps
+from im.bot.answers.base import Answer, Context
+from im.bot.models import BotExchange
+from im.bot.periods import resolve, today_for
+from im.cards import Card
+from sso.authz import authorize
+from sso.models import language_of, time_zone_of
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handler:
+    rows: Callable[[Any, dict, Context], list]
+    visible: Callable[[Any, list], set]
+    render: Callable[[list, dict, Context], Answer]
+    dimensions: frozenset[str]  # entity kinds this intent understands (for follow-ups)
+
+
+HANDLERS: dict[str, Handler] = {
+    parser.RECEIVABLES: Handler(receivables.rows, receivables.visible, receivables.render,
+                                frozenset({"project", "customer", "invoice", "period", "overdue", "collected"})),
+    parser.STOCK: Handler(stock.rows, stock.visible, stock.render,
+                          frozenset({"sku", "item", "warehouse", "below_safety"})),
+    parser.ORDERS: Handler(orders.rows, orders.visible, orders.render,
+                           frozenset({"order", "customer", "period", "status", "mine"})),
+    parser.PENDING: Handler(approvals.pending_rows, approvals.visible, approvals.render_pending, frozenset()),
+    parser.STATUS: Handler(approvals.status_rows, approvals.visible, approvals.render_status,
+                           frozenset({"document"})),
+    parser.DECIDE: Handler(approvals.decide_rows, approvals.visible, approvals.render_decide,
+                           frozenset({"document", "outcome", "comment"})),
+}
+
+
+EMPTY_TITLES = {
+    parser.RECEIVABLES: _lazy("Receivables"), parser.STOCK: _lazy("Stock"), parser.ORDERS: _lazy("Orders"),
+}
+
+
+@dataclass
+class BotReply:
+    intent: str
+    entities: dict[str, Any]
+    card: Card | None
+    text: str
+    private_card: Card | None = None  # what only the asker may see, sent to them directly
+    private_text: str = ""
+    period: dict[str, str] | None = None
+    exchange_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def private_part(self) -> Card | None:
+        return self.private_card
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "entities": {**self.entities, **({"period": self.period} if self.period else {})},
+            "answer": {
+                "text": self.text,
+                "card": self.card.to_dict() if self.card else None,
+                "private": ({"text": self.private_text, "card": self.private_card.to_dict()}
+                            if self.private_card else None),
+                "exchange": self.exchange_id,
+            },
+        }
+
+
+def _context_key(user: Any, conversation: str | None) -> str:
+    return f"bot:context:{conversation or 'direct'}:{user.pk}"
+
+
+def _with_context(user: Any, parsed: parser.Parsed, conversation: str | None) -> tuple[str, dict[str, Any]]:
+    """A follow-up ("那项目B呢?") is the previous question with the new names in it."""
+    previous = cache.get(_context_key(user, conversation))
+    if not previous or not parsed.followup:
+        return parsed.intent, parsed.entities
+    handler = HANDLERS.get(previous["intent"])
+    new_keys = set(parsed.entities) - {"period"}
+    if handler is None or (new_keys and not new_keys <= handler.dimensions):
+        return parsed.intent, parsed.entities
+    if not new_keys and not (parsed.marker and "period" in parsed.entities):
+        return parsed.intent, parsed.entities  # "今天天气怎么样" is not about the last document
+    return previous["intent"], parser.merge_followup(previous["entities"], parsed.entities)
+
+
+def _card(answer: Answer, ctx: Context, topic: str = "bot.0") -> Card:
+    return Card(
+        topic=topic, title=answer.title, status=answer.status, status_label="", link=answer.link,
+        link_label=_("More") if answer.link else "", locale=ctx.language, amount=answer.amount,
+        fields=answer.fields, actions=answer.actions, note=answer.note,
+    )
+
+
+def ask(
+    user: Any,
+    text: str,
+    *,
+    audience: Iterable[Any] | None = None,
+    conversation: str | None = None,
+    channel: str = "api",
+) -> BotReply:
+    """Answer ``text`` for ``user``. In a group, ``audience`` is its members: the public answer holds
+    only what every member may see, and the rest goes to the asker privately."""
+    started = time.perf_counter()
+    language = language_of(user)
+    with translation.override(language):
+        if not authorize(user, "bot.query"):
+            answer = Answer(_("You may not use the bot."), note=_("Ask your administrator for access."),
+                            status="refused")
+            ctx = Context(user, language, today_for(time_zone_of(user)))
+            return _finish(user, text, "refused", {}, answer, None, ctx, started, conversation, channel, 0)
+        parsed = parser.parse(text)
+        intent, entities = _with_context(user, parsed, conversation)
+        source = "parser"
+        if intent == parser.UNKNOWN and model.enabled():
+            chosen = model.choose(text, vocabulary.current())
+            if chosen is not None:
+                (intent, entities), source = chosen, "model"
+        if intent in (parser.HELP, parser.UNKNOWN):
+            entities = {}
+        ctx = Context(user, language, today_for(time_zone_of(user)))
+        if entities.get("period"):
+            ctx.period = resolve(entities["period"], ctx.today)
+        handler = HANDLERS.get(intent)
+        members = [m for m in (audience or []) if m.pk != user.pk]
+        private: Answer | None = None
+        if handler is None:
+            answer = helps.render_help([], entities, ctx) if intent == parser.HELP else helps.render_unknown(
+                parsed.near, ctx)
+        else:
+            found = handler.rows(user, entities, ctx)
+            if members and intent == parser.DECIDE:
+                # A decision is personal: its card goes to the asker only.
+                answer = Answer(_("Sent to you privately."), status="private")
+                private = handler.render(found, entities, ctx)
+            elif members:
+                common = {row.pk for row in found}
+                for member in members:
+                    common &= handler.visible(member, found)
+                public_rows = [row for row in found if row.pk in common]
+                answer = handler.render(public_rows, entities, ctx)
+                if len(public_rows) < len(found):
+                    private = handler.render(found, entities, ctx)
+                    answer.note = " ".join(filter(None, [answer.note, _("The rest was sent to you privately.")]))
+            else:
+                answer = handler.render(found, entities, ctx)
+            for part in (answer, private):
+                if part is not None and part.status == "empty" and intent in EMPTY_TITLES:
+                    # Say nothing of what a name resolved to when the asker may see nothing of it.
+                    part.title = str(EMPTY_TITLES[intent])
+        if intent in HANDLERS:
+            remembered = parser.STATUS if intent == parser.DECIDE else intent  # never repeat a decision
+            kept = {k: v for k, v in entities.items() if k not in ("outcome", "comment")}
+            cache.set(_context_key(user, conversation), {"intent": remembered, "entities": kept},
+                      settings.BOT_CONTEXT_SECONDS)
+        return _finish(user, text, intent, entities, answer, private, ctx, started, conversation, channel,
+                       len(members) + 1 if members else 0, source)
+
+
+def _finish(user: Any, text: str, intent: str, entities: dict[str, Any], answer: Answer, private: Answer | None,
+            ctx: Context, started: float, conversation: str | None, channel: str, audience_size: int,
+            source: str = "parser") -> BotReply:
+    decision_card = private if private is not None else answer
+    pending_action = None
+    if intent == parser.DECIDE and decision_card.actions:
+        document = approvals.document(user, entities["document"])
+        if document is not None:
+            pending_action = {"document_id": document.pk, "outcome": entities["outcome"],
+                              "comment": entities.get("comment", ""), "version": document.version}
+    exchange = BotExchange.objects.create(
+        user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000], intent=intent,
+        entities=entities, answer=answer.text, audience_size=audience_size, pending_action=pending_action,
+        source=source,
+    )
+    card = _card(answer, ctx, exchange.topic)
+    private_card = _card(private, ctx, exchange.topic) if private is not None else None
+    exchange.card = card.to_dict()
+    exchange.private_card = private_card.to_dict() if private_card else None
+    exchange.duration_ms = int((time.perf_counter() - started) * 1000)
+    exchange.save(update_fields=["card", "private_card", "duration_ms"])
+    logger.info("bot %s intent=%s entities=%s", user, intent, entities)
+    return BotReply(
+        intent=intent, entities=entities, card=card, text=answer.text, private_card=private_card,
+        private_text=private.text if private else "",
+        period=ctx.period.as_dict() if ctx.period else None, exchange_id=exchange.pk, extra={"source": source},
+    )
+
+
+def reply_on(platform: str, user: Any, reply: BotReply) -> None:
+    """Send the asker their answer card on ``platform`` through the outbox (Delivery → send_delivery),
+    the same path as every other card, so its buttons come back through handle_card_action."""
+    from im import tasks
+    from im.models import Delivery
+
+    delivery, created = Delivery.objects.get_or_create(
+        dedupe_key=f"bot:{reply.exchange_id}:{user.pk}:{platform}",
+        defaults={"topic": f"bot.{reply.exchange_id}", "recipient": user, "platform": platform,
+                  "reason": "bot answer"},
+    )
+    if created:
+        transaction.on_commit(lambda: tasks.send_delivery.delay(delivery.pk))
+
+
+def press(user: Any, exchange_id: int, action_id: str) -> str:
+    """A confirm/cancel button pressed outside an IM platform (the API)."""
+    from im.bot.cards import handle_action
+
+    return handle_action(f"bot.{exchange_id}", user, action_id, f"bot:{exchange_id}:{action_id}")

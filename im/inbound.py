@@ -1,0 +1,127 @@
+"""Inbound IM callbacks: ``POST /api/im/<platform>/callback`` verifies, enqueues and answers at once
+(Slack and Feishu give 3 s); the task resolves the sender and acts.
+
+The adapter's ``parse_callback`` verifies (signature, time window, decryption) and says what the
+request means. A bad signature is answered 401 (or the adapter's status) and nothing is enqueued.
+Button presses go through ``handle_card_action`` → the topic's handler → ``decide()``/``authorize()``,
+like every card button; the sender is who the platform says (``sso.ImIdentity``), never a field we
+did not verify.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from im.adapters import ADAPTER_CLASSES, enabled_platforms, get_adapter
+from im.adapters.base import CallbackRejected, InboundEvent, TransportError, Unsupported
+from portal.api import problem
+
+logger = logging.getLogger(__name__)
+
+ENQUEUED_KINDS = ("card_action", "message")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])  # WeCom checks the URL with a GET (echostr)
+def callback(request: HttpRequest, platform: str) -> HttpResponse:
+    if platform not in ADAPTER_CLASSES or platform not in enabled_platforms():
+        return HttpResponse(status=404)
+    adapter = get_adapter(platform)
+    parse = getattr(adapter, "parse_callback", None)
+    if parse is None:
+        return HttpResponse(status=404)
+    try:
+        event = parse(request.headers, request.body, request.GET.dict())
+    except CallbackRejected as exc:
+        logger.warning("%s callback rejected: %s", platform, exc)
+        return problem(exc.status, _("Callback rejected"), str(exc))
+    except Unsupported:
+        return HttpResponse(status=404)
+    if event.kind == "url_verification":
+        return _answer(event.reply)
+    if event.kind in ENQUEUED_KINDS:
+        from im import tasks
+
+        tasks.handle_callback.delay(platform, dataclasses.asdict(event))
+    else:
+        logger.info("%s callback: %s event not acted on", platform, event.kind)
+    # Some platforms need a body even now: DingTalk an encrypted "success", Feishu a toast for a button.
+    return _answer(event.reply)
+
+
+def _answer(reply: Any) -> HttpResponse:
+    if reply is None:
+        return HttpResponse(status=200)
+    if isinstance(reply, dict):
+        return JsonResponse(reply, json_dumps_params={"ensure_ascii": False})
+    return HttpResponse(str(reply), content_type="text/plain; charset=utf-8")
+
+
+def handle(platform: str, data: dict[str, Any]) -> str | None:
+    """Act on one verified inbound event (in a task). Returns what the presser was told."""
+    from im.services import handle_card_action
+    from sso.models import ImIdentity, language_of
+
+    event = InboundEvent(**data)
+    if event.kind == "message":
+        return _to_bot(platform, event)
+    if event.kind != "card_action":
+        return None
+    identity = (
+        ImIdentity.objects.filter(platform=platform, external_id=event.sender)
+        .filter(Q(tenant=event.tenant) | Q(tenant=""))
+        .select_related("user")
+        .first()
+    )
+    actor = identity.user if identity and identity.user.is_active else None
+    with translation.override(language_of(actor)):
+        if actor is None:
+            text = _("Your %(platform)s account is not linked to a portal user.") % {"platform": platform}
+        else:
+            try:
+                text = str(handle_card_action(platform, event.message_id, actor, event.action_id))
+            except LookupError:
+                text = _("This action is no longer available.")
+    answer = getattr(get_adapter(platform), "answer", None)
+    if answer is not None:
+        try:
+            answer(event, text)
+        except (TransportError, Unsupported):
+            # The decision stands; only the confirmation to the presser was lost (the card update shows it).
+            logger.warning("could not tell the %s presser: %s", platform, text, exc_info=True)
+    return text
+
+
+def _to_bot(platform: str, event: InboundEvent) -> str | None:
+    """Text to the bot. The answer goes to the asker privately through the outbox (``reply_on``), even
+    when asked in a group: the group's members are not known here, so nothing is posted to the group."""
+    from sso.models import ImIdentity
+
+    try:
+        from im.bot.services import ask, reply_on
+    except ImportError:  # the bot app is not installed
+        return None
+    if not event.text:
+        return None
+    identity = (
+        ImIdentity.objects.filter(platform=platform, external_id=event.sender)
+        .filter(Q(tenant=event.tenant) | Q(tenant=""))
+        .select_related("user")
+        .first()
+    )
+    if identity is None or not identity.user.is_active:
+        logger.info("%s message from unlinked %s ignored", platform, event.sender)
+        return None
+    conversation = f"{platform}:{event.chat_id or 'direct'}"
+    reply = ask(identity.user, event.text, conversation=conversation, channel=platform)
+    reply_on(platform, identity.user, reply)
+    return reply.text

@@ -1,0 +1,197 @@
+"""The cards of notification rules (topic ``notice.<pk>``), built per recipient when sent or edited.
+
+Every build asks ``authorize()`` again: a recipient who lost access since gets the notice without
+data (when the rule says so) or nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from im.cards import Card, CardAction, CardField
+from notifications.engine import Subject, subject_for_topic
+from notifications.models import ChatGroup, Notification, NotificationRule
+from sso.authz import authorize
+from sso.models import language_of, time_zone_of
+from sso.tokens import make_link_url
+
+# The usual fields of each subject kind, and their labels (gettext at render time).
+DEFAULT_FIELDS = {
+    "approval": ["number", "amount", "project", "requester"],
+    "stock": ["sku", "warehouse_name", "available", "safety_level", "supplier"],
+    "order": ["number", "customer", "status", "delivery_date"],
+    "receivable": ["number", "customer", "amount"],
+}
+LABELS = {
+    "number": "Number", "amount": "Amount", "project": "Project", "requester": "Requester",
+    "sku": "SKU", "item": "Item", "name": "Item", "warehouse": "Warehouse", "warehouse_name": "Warehouse",
+    "available": "Available", "quantity": "On hand", "safety_level": "Safety level", "supplier": "Supplier",
+    "customer": "Customer", "status": "Status", "delivery_date": "Delivery date", "lines": "Items",
+    "title": "Title", "outcome": "Decision", "decided_by": "Decided by", "previous_status": "Previous status",
+}
+DEFAULT_TITLES = {
+    "approval": "%(number)s: %(title)s",
+    "stock": "Low stock: %(name)s in %(warehouse_name)s",
+    "order": "Order %(number)s: %(status)s",
+    "receivable": "Receivable %(number)s changed",
+}
+
+
+class _Facts(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, facts: dict[str, Any]) -> str:
+    try:
+        return template.format_map(_Facts({k: "" if v is None else v for k, v in facts.items()}))
+    except (ValueError, IndexError, AttributeError):
+        return template  # a malformed template shows as written rather than failing the send
+
+
+def _kind(topic: str) -> str:
+    return topic.split(".", 1)[0]
+
+
+def render(notification: Notification, recipient: Any, subject: Subject | None = None) -> Card | None:
+    """The card ``recipient`` sees for this notification now (works on unsaved ones: the preview)."""
+    rule: NotificationRule = notification.rule
+    if notification.kind == Notification.Kind.DIGEST:
+        return _digest(notification, recipient)
+    subject = subject or subject_for_topic(notification.subject_topic)
+    if subject is None:
+        return None
+    if not authorize(recipient, subject.view_action, subject.obj):
+        return _notice(notification, recipient) if rule.notice_without_access else None
+    facts = {**notification.facts, **subject.facts}  # now wins, the event's extras stay
+    kind = _kind(subject.topic)
+    with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
+        zh = (translation.get_language() or "").startswith("zh")
+        title = fill((rule.title_zh if zh else rule.title_en) or rule.title_zh or rule.title_en, facts)
+        if not title:
+            title = _(DEFAULT_TITLES.get(kind, "%(number)s")) % _Facts(facts)
+        body = fill((rule.body_zh if zh else rule.body_en) or rule.body_zh or rule.body_en, facts)
+        status, status_label = facts.get("status", ""), ""
+        if notification.kind == Notification.Kind.REMINDER:
+            title = _("Reminder: %s") % title
+            status_label = _("Still waiting for a decision.")
+        elif notification.kind == Notification.Kind.ESCALATION:
+            title = _("Escalated: %s") % title
+            status_label = _("Not decided in time: %s") % notification.reason
+        if facts.get("delayed"):
+            # Delays stand out: a status every platform colours, and a mark in the title.
+            status, status_label = "delayed", _("Delivery delayed")
+            title = "⚠ " + title
+        elif kind == "stock" and facts.get("below_safety"):
+            status, status_label = "low_stock", _("Below the safety level")
+        elif kind == "approval" and not status_label:
+            status_label = subject.obj.get_status_display()
+        fields = [
+            CardField(_(LABELS.get(name, name)), str(facts.get(name, "")))
+            for name in (rule.fields or DEFAULT_FIELDS.get(kind, []))
+            if facts.get(name) not in (None, "")
+        ]
+        link = make_link_url(recipient, subject.link_path) if subject.link_path else ""
+        return Card(
+            topic=notification.topic if notification.pk else "notice.preview",
+            title=title[:200],
+            status=status,
+            status_label=status_label,
+            link=link,
+            link_label=_("Open") if link else "",
+            locale=translation.get_language(),
+            amount=f"{facts.get('currency', '')} {facts['amount']}".strip() if kind == "approval" else "",
+            fields=fields,
+            actions=_actions(rule, recipient, subject),
+            note=body,
+        )
+
+
+def _actions(rule: NotificationRule, recipient: Any, subject: Subject) -> list[CardAction]:
+    actions = []
+    obj = subject.obj
+    if _kind(subject.topic) == "approval" and obj.status == "pending":
+        if authorize(recipient, "approvals.decide", obj):
+            actions += [CardAction("approve", _("Approve"), "primary"), CardAction("reject", _("Reject"), "danger")]
+        if rule.discuss_action:
+            actions.append(CardAction("discuss", _("Discuss")))
+    if rule.group_mode == NotificationRule.GroupMode.BUTTON and authorize(recipient, "groups.create"):
+        is_open = ChatGroup.objects.filter(subject_topic=subject.topic, purpose=ChatGroup.Purpose.WAR_ROOM,
+                                           state=ChatGroup.State.OPEN).exists()
+        if not is_open:
+            actions.append(CardAction("group", _("Open a group chat")))
+    return actions
+
+
+def _notice(notification: Notification, recipient: Any) -> Card:
+    with translation.override(language_of(recipient)):
+        return Card(
+            topic=notification.topic if notification.pk else "notice.preview",
+            title=_("Something needs your attention"),
+            status="no_access",
+            status_label=_("You may not view it in the portal. Ask your administrator for access."),
+            link="",
+            link_label="",
+            locale=translation.get_language(),
+        )
+
+
+def _digest(notification: Notification, recipient: Any) -> Card:
+    items = list(notification.items.order_by("created_at"))
+    with translation.override(language_of(recipient)):
+        fields = []
+        for item in items:
+            subject = subject_for_topic(item.subject_topic)
+            if subject is None or not authorize(recipient, subject.view_action, subject.obj):
+                continue  # a digest line is re-checked like any card
+            facts = {**item.facts, **subject.facts}
+            fields.append(CardField(str(facts.get("number") or facts.get("sku") or ""),
+                                    str(facts.get("status") or facts.get("title") or facts.get("name") or "")))
+        return Card(
+            topic=notification.topic,
+            title=_("%(count)s updates: %(rule)s") % {"count": len(fields), "rule": notification.rule.name},
+            status="digest",
+            status_label=_("Digest of low-priority notifications"),
+            link="",
+            link_label="",
+            locale=translation.get_language(),
+            fields=fields,
+        )
+
+
+def build(topic: str, recipient: Any) -> Card | None:
+    _kind_, _sep, ident = topic.partition(".")
+    notification = Notification.objects.select_related("rule").filter(pk=int(ident) if ident.isdigit() else 0).first()
+    if notification is None or notification.recipient_id != recipient.pk:
+        return None
+    return render(notification, recipient)
+
+
+def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
+    """Buttons of a rule's card: approve/reject go through approvals' own handler (decide() and
+    authorize()); "group" and "discuss" open group chats, checked here."""
+    from approvals.cards import handle_action as approval_action
+    from notifications import groups
+
+    _kind_, _sep, ident = topic.partition(".")
+    notification = Notification.objects.select_related("rule").filter(pk=int(ident) if ident.isdigit() else 0).first()
+    if notification is None:
+        return _("This action is no longer available.")
+    with translation.override(language_of(actor)):
+        if action_id in ("approve", "reject"):
+            return approval_action(notification.subject_topic, actor, action_id, idempotency_key)
+        subject = subject_for_topic(notification.subject_topic)
+        if subject is None or not authorize(actor, subject.view_action, subject.obj):
+            return _("This action is no longer available.")
+        if action_id == "group" and notification.rule.group_mode:
+            if not authorize(actor, "groups.create"):
+                return _("You may not open group chats.")
+            group = groups.open_war_room(notification.rule, subject, subject.obj.connector, opened_by=actor)
+            return _("Group chat “%s” is open.") % group.name
+        if action_id == "discuss" and notification.rule.discuss_action:
+            group = groups.open_review_group(notification.rule, subject, opened_by=actor)
+            return _("Review group “%s” is open.") % group.name
+    return _("This action is no longer available.")

@@ -1,0 +1,551 @@
+"""The rule engine: which rules an ERP event matches, whom they tell (and why), and what follows.
+
+``on_event`` runs as an ``erp.events`` post-hook after the event type's own handler, inside the
+intake's transaction, so it reads the freshly written mirror. Each rule runs in its own savepoint:
+a broken rule is logged and skipped, it never refuses the ERP's event. ``preview`` answers the admin's
+"who would be told, and what would they see?" without writing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Avg
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from erp.events import ErpEvent
+from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
+from sso.authz import authorize
+from sso.models import ErpIdentity, display_name, time_zone_of
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Subject:
+    """What an event is about, in the mirror: the object ``authorize()`` is asked about."""
+
+    topic: str
+    obj: Any
+    view_action: str
+    facts: dict[str, Any]
+    link_path: str = ""
+
+
+@dataclass
+class Target:
+    user: Any
+    reason: str
+
+
+@dataclass
+class Outcome:
+    """One rule against one event: for the admin preview and the tests."""
+
+    rule: NotificationRule
+    matched: bool
+    conditions: list[tuple[bool, str]] = field(default_factory=list)
+    people: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+
+# --- subjects -----------------------------------------------------------------------------------
+
+
+def _money(value: Any) -> str:
+    return f"{Decimal(value):,.2f}" if value is not None else ""
+
+
+def _qty(value: Any) -> str:
+    text = format(Decimal(value), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def approval_facts(document: Any) -> dict[str, Any]:
+    lines = list(document.lines.all())
+    return {
+        "number": document.external_id,
+        "title": document.title,
+        "kind": document.kind,
+        "amount": _money(document.amount),
+        "amount_value": str(document.amount),
+        "currency": document.currency,
+        "project": document.project,
+        "department": document.department,
+        "urgent": document.urgent,
+        "requester": document.requester_login,
+        "status": document.status,
+        "decided_by": document.decided_by_name,
+        "lines": ", ".join(f"{line.name} ×{_qty(line.qty)}" for line in lines),
+    }
+
+
+def stock_facts(stock: Any, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    supplier = (data or {}).get("supplier") if isinstance((data or {}).get("supplier"), dict) else {}
+    return {
+        "sku": stock.sku,
+        "name": stock.name,
+        "item": stock.name,
+        "warehouse": stock.warehouse,
+        "warehouse_name": stock.warehouse_name or stock.warehouse,
+        "quantity": _qty(stock.quantity),
+        "available": _qty(stock.available),
+        "safety_level": _qty(stock.safety_level),
+        "unit": stock.unit,
+        "below_safety": stock.below_safety,
+        "supplier": str(supplier.get("name", ""))[:200],
+        "supplier_contact": str(supplier.get("contact_name", ""))[:150],
+        "supplier_email": str(supplier.get("contact_email", ""))[:254],
+    }
+
+
+def order_facts(order: Any) -> dict[str, Any]:
+    today = timezone.localdate()
+    late = bool(order.delivery_date and order.delivery_date < today and order.status not in ("delivered", "cancelled"))
+    return {
+        "number": order.external_id,
+        "customer": order.customer,
+        "status": order.status,
+        "previous_status": order.previous_status,
+        "amount": _money(order.amount) if order.amount is not None else "",
+        "amount_value": str(order.amount or 0),
+        "currency": order.currency,
+        "sales_rep": order.sales_rep_login,
+        "delivery_date": order.delivery_date.isoformat() if order.delivery_date else "",
+        "delayed": order.status == "delayed" or late,
+    }
+
+
+def subject_of(event: ErpEvent) -> Subject | None:
+    """The mirrored object the event is about (the handler has just written it)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.type.startswith("erp.approval."):
+        from approvals.models import ApprovalDocument
+
+        doc_id = str((data.get("document") or {}).get("id", ""))
+        document = ApprovalDocument.objects.filter(connector=event.connector, external_id=doc_id).first()
+        if document is None:
+            return None
+        facts = approval_facts(document)
+        if event.type == "erp.approval.decided":
+            facts["outcome"] = str(data.get("outcome", ""))
+        return Subject(document.topic, document, "approvals.view", facts, document.get_absolute_url())
+    if event.type == "erp.stock.changed":
+        from inventory.models import StockLevel
+
+        stock = StockLevel.objects.filter(
+            connector=event.connector, sku=str(data.get("sku", "")), warehouse=str(data.get("warehouse", ""))
+        ).first()
+        if stock is None:
+            return None
+        return Subject(f"stock.{stock.pk}", stock, "inventory.view", stock_facts(stock, data), f"/w/stock/{stock.sku}/")
+    if event.type == "erp.order.status_changed":
+        from inventory.models import SalesOrder
+
+        order_id = str((data.get("order") or {}).get("id", ""))
+        order = SalesOrder.objects.filter(connector=event.connector, external_id=order_id).first()
+        if order is None:
+            return None
+        return Subject(f"order.{order.pk}", order, "orders.view", order_facts(order), f"/w/order/{order.external_id}/")
+    if event.type == "erp.receivable.changed":
+        from finance.models import Receivable
+
+        rec_id = str((data.get("receivable") or {}).get("id", ""))
+        rec = Receivable.objects.filter(connector=event.connector, external_id=rec_id).first()
+        if rec is None:
+            return None
+        facts = {"number": rec.external_id, "customer": rec.customer, "project": rec.project,
+                 "amount": _money(rec.amount), "amount_value": str(rec.amount), "currency": rec.currency}
+        return Subject(f"receivable.{rec.pk}", rec, "receivables.view", facts, "")
+    return None
+
+
+def subject_for_topic(topic: str) -> Subject | None:
+    """The subject of a stored notification, as it is now (cards are built at send time)."""
+    kind, _sep, ident = topic.partition(".")
+    if not ident.isdigit():
+        return None
+    if kind == "approval":
+        from approvals.models import ApprovalDocument
+
+        doc = ApprovalDocument.objects.filter(pk=int(ident)).first()
+        return doc and Subject(doc.topic, doc, "approvals.view", approval_facts(doc), doc.get_absolute_url())
+    if kind == "stock":
+        from inventory.models import StockLevel
+
+        stock = StockLevel.objects.filter(pk=int(ident)).first()
+        return stock and Subject(topic, stock, "inventory.view", stock_facts(stock), f"/w/stock/{stock.sku}/")
+    if kind == "order":
+        from inventory.models import SalesOrder
+
+        order = SalesOrder.objects.filter(pk=int(ident)).first()
+        return order and Subject(topic, order, "orders.view", order_facts(order), f"/w/order/{order.external_id}/")
+    if kind == "receivable":
+        from finance.models import Receivable
+
+        rec = Receivable.objects.filter(pk=int(ident)).first()
+        return rec and Subject(topic, rec, "receivables.view", {"number": rec.external_id, "customer": rec.customer})
+    return None
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[bool, str]]:
+    """Each condition of the rule with whether it holds, in words (the preview shows them)."""
+    f = subject.facts
+    checks: list[tuple[bool, str]] = []
+    amount = Decimal(f.get("amount_value") or 0)
+    if rule.min_amount is not None:
+        checks.append((amount > rule.min_amount, _("amount %(a)s over %(n)s") % {"a": f.get("amount"), "n": rule.min_amount}))
+    if rule.unusual_factor is not None:
+        usual = _usual_amount(subject)
+        ok = usual is not None and amount > usual * rule.unusual_factor
+        checks.append((ok, _("amount %(a)s over %(f)s × the usual %(u)s") % {
+            "a": f.get("amount"), "f": rule.unusual_factor, "u": _money(usual) if usual is not None else "—"}))
+    if rule.kinds:
+        checks.append((f.get("kind") in rule.kinds, _("kind %(v)s in %(list)s") % {"v": f.get("kind"), "list": rule.kinds}))
+    if rule.statuses:
+        value = f.get("outcome") or f.get("status")
+        checks.append((value in rule.statuses, _("status %(v)s in %(list)s") % {"v": value, "list": rule.statuses}))
+    if rule.warehouses:
+        checks.append((f.get("warehouse") in rule.warehouses,
+                       _("warehouse %(v)s in %(list)s") % {"v": f.get("warehouse"), "list": rule.warehouses}))
+    if rule.projects:
+        checks.append((f.get("project") in rule.projects,
+                       _("project %(v)s in %(list)s") % {"v": f.get("project"), "list": rule.projects}))
+    if rule.customers:
+        checks.append((f.get("customer") in rule.customers,
+                       _("customer %(v)s in %(list)s") % {"v": f.get("customer"), "list": rule.customers}))
+    if rule.urgent_only:
+        checks.append((bool(f.get("urgent")), _("urgent")))
+    if rule.below_safety_only:
+        checks.append((bool(f.get("below_safety")), _("available %(a)s below the safety level %(s)s") % {
+            "a": f.get("available"), "s": f.get("safety_level")}))
+    if rule.delayed_only:
+        checks.append((bool(f.get("delayed")), _("delivery delayed")))
+    return checks
+
+
+def _usual_amount(subject: Subject) -> Decimal | None:
+    """The average amount of earlier documents of the same kind (the "usual range")."""
+    from approvals.models import ApprovalDocument
+
+    if not isinstance(subject.obj, ApprovalDocument):
+        return None
+    avg = (
+        ApprovalDocument.objects.filter(connector=subject.obj.connector, kind=subject.obj.kind)
+        .exclude(pk=subject.obj.pk)
+        .aggregate(avg=Avg("amount"))["avg"]
+    )
+    return Decimal(avg) if avg is not None else None
+
+
+# --- recipients ---------------------------------------------------------------------------------
+
+
+def _users_for_login(connector: Any, login: str) -> Any:
+    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
+    return identity.user if identity and identity.user.is_active else None
+
+
+def role_holders(connector: Any, roles: list[str]) -> list[tuple[Any, str]]:
+    """Active users holding any of ``roles`` in this ERP (roles read fresh, as authorize does)."""
+    found = []
+    for identity in ErpIdentity.objects.filter(connector=connector).select_related("user").order_by("pk"):
+        held = [r for r in roles if r in (identity.roles or [])]
+        if held and identity.user.is_active:
+            found.append((identity.user, held[0]))
+    return found
+
+
+def targets(rule: NotificationRule, subject: Subject, connector: Any) -> list[Target]:
+    """Everyone the rule names for this subject, once each, with the first reason that named them."""
+    found: dict[int, Target] = {}
+
+    def add(user: Any, reason: str) -> None:
+        if user is not None and user.is_active and user.pk not in found:
+            found[user.pk] = Target(user, reason)
+
+    obj = subject.obj
+    if rule.to_approvers and hasattr(obj, "assignments"):
+        for assignment in obj.assignments.exclude(user=None).select_related("user"):
+            add(assignment.user, _("approver named by the ERP (%s)") % assignment.erp_login)
+    for user, role in role_holders(connector, list(rule.erp_roles or [])):
+        add(user, _("holds the ERP role %s") % role)
+    for user in rule.users.all():
+        add(user, _("named in the rule"))
+    if rule.to_owner:
+        owner = getattr(obj, "requester", None)
+        if owner is None and subject.facts.get("sales_rep"):
+            owner = _users_for_login(connector, subject.facts["sales_rep"])
+        add(owner, _("the document's owner"))
+    if rule.to_sales_rep and subject.facts.get("sales_rep"):
+        add(_users_for_login(connector, subject.facts["sales_rep"]),
+            _("sales rep of %s") % subject.facts.get("customer", ""))
+    return list(found.values())
+
+
+def chat_groups_for(rule: NotificationRule, subject: Subject) -> list[ChatGroup]:
+    groups = []
+    if rule.chat_group_id and rule.chat_group.state == ChatGroup.State.OPEN:
+        groups.append(rule.chat_group)
+    if rule.to_customer_group and subject.facts.get("customer"):
+        groups += list(ChatGroup.objects.filter(
+            purpose=ChatGroup.Purpose.SALES, customer=subject.facts["customer"], state=ChatGroup.State.OPEN))
+    return list({g.pk: g for g in groups}.values())
+
+
+# --- quiet hours --------------------------------------------------------------------------------
+
+
+def _quiet(rule: NotificationRule, t: dt.time) -> bool:
+    start, end = rule.quiet_start, rule.quiet_end
+    if start is None or end is None or start == end:
+        return False
+    return start <= t < end if start < end else (t >= start or t < end)
+
+
+def next_allowed(rule: NotificationRule, user: Any, now: dt.datetime) -> dt.datetime:
+    """The first moment at or after ``now`` outside the rule's quiet hours and on a working day,
+    in the recipient's own time zone."""
+    tz = ZoneInfo(time_zone_of(user))
+    local = now.astimezone(tz)
+    days = set(rule.working_days or [])
+    for _step in range(16):
+        if days and local.weekday() not in days:
+            local = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz)
+            continue
+        if _quiet(rule, local.timetz().replace(tzinfo=None)):
+            end = rule.quiet_end
+            day = local.date() if local.time() < end else local.date() + dt.timedelta(days=1)
+            local = dt.datetime.combine(day, end, tzinfo=tz)
+            continue
+        break
+    return local.astimezone(dt.UTC) if local != now.astimezone(tz) else now
+
+
+# --- running the rules --------------------------------------------------------------------------
+
+
+def rules_for(event_type: str) -> list[NotificationRule]:
+    return list(NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk"))
+
+
+def on_event(event: ErpEvent) -> None:
+    """The post-hook: built-in routing (delegates, archiving), then every enabled rule of the type."""
+    subject = subject_of(event)
+    if subject is None:
+        return
+    if event.type == "erp.approval.requested":
+        route_to_delegates(event, subject)
+    if event.type == "erp.approval.decided":
+        refresh_notices(subject.topic)
+    if event.type == "erp.stock.changed" and not subject.facts.get("below_safety"):
+        from notifications.groups import archive_groups_about
+
+        archive_groups_about(subject.topic, _("Stock is back above the safety level."))
+    for rule in rules_for(event.type):
+        try:
+            with transaction.atomic():
+                run_rule(rule, event.connector, event.id, event.type, subject)
+        except Exception:  # a broken rule must not refuse the ERP's event
+            logger.exception("notification rule %s failed on %s", rule.pk, event.id)
+
+
+def on_decision_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A decision made in the portal (page, card, bulk) runs the rules on erp.approval.decided."""
+    if not created:
+        return
+    document = instance.document
+    facts = approval_facts(document)
+    facts["status"] = facts["outcome"] = instance.outcome
+    facts["decided_by"] = display_name(instance.actor)
+    subject = Subject(document.topic, document, "approvals.view", facts, document.get_absolute_url())
+    refresh_notices(document.topic)
+    for rule in rules_for("erp.approval.decided"):
+        try:
+            with transaction.atomic():
+                # The same key as the ERP's echo of this decision would give: told once.
+                run_rule(rule, document.connector, f"{document.topic}:{instance.outcome}", "erp.approval.decided",
+                         subject)
+        except Exception:
+            logger.exception("notification rule %s failed on decision %s", rule.pk, instance.pk)
+
+
+def refresh_notices(subject_topic: str) -> None:
+    """Cards that rules sent about a document are edited too when it changes (buttons go)."""
+    from im.services import refresh_cards
+
+    for pk in Notification.objects.filter(subject_topic=subject_topic).exclude(
+        status=Notification.Status.SKIPPED).values_list("pk", flat=True):
+        refresh_cards(f"notice.{pk}")
+
+
+def route_to_delegates(event: ErpEvent, subject: Subject) -> None:
+    """Out of office: new approval cards also go to whoever holds a delegation from an approver."""
+    from im.services import Recipient, enqueue_cards
+    from sso.models import Delegation
+
+    now = timezone.now()
+    recipients = []
+    for assignment in subject.obj.assignments.exclude(user=None).select_related("user"):
+        for delegation in Delegation.objects.filter(
+            delegator=assignment.user, starts_at__lte=now, ends_at__gt=now
+        ).select_related("delegate"):
+            if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
+                until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
+                recipients.append(Recipient(
+                    user=delegation.delegate,
+                    reason=_("delegate of %(name)s (out of office until %(until)s)")
+                    % {"name": display_name(assignment.user), "until": until},
+                ))
+    if recipients:
+        enqueue_cards(subject.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}:delegate")
+
+
+def _edge(rule: NotificationRule, subject: Subject, holds: bool) -> bool:
+    """Edge-triggered rules fire when the condition starts holding, not on every event while it holds."""
+    if not rule.below_safety_only:
+        return holds
+    state = RuleState.objects.select_for_update().filter(rule=rule, subject_topic=subject.topic).first()
+    if not holds:
+        if state is not None and state.active:
+            state.active = False
+            state.save(update_fields=["active", "changed_at"])
+        return False
+    if state is not None and state.active:
+        return False
+    RuleState.objects.update_or_create(rule=rule, subject_topic=subject.topic, defaults={"active": True})
+    return True
+
+
+def run_rule(rule: NotificationRule, connector: Any, event_id: str, event_type: str, subject: Subject) -> None:
+    holds = all(ok for ok, _text in check_conditions(rule, subject))
+    if not _edge(rule, subject, holds):
+        return
+    now = timezone.now()
+    for target in targets(rule, subject, connector):
+        notify(rule, target, subject, event_id=event_id, event_type=event_type, now=now)
+    from notifications import groups
+
+    for group in chat_groups_for(rule, subject):
+        groups.post_card(group, rule, subject, key=f"{event_id}:rule{rule.pk}")
+    if rule.group_mode == NotificationRule.GroupMode.AUTO:
+        groups.open_war_room(rule, subject, connector, opened_by=None)
+
+
+def notify(
+    rule: NotificationRule,
+    target: Target,
+    subject: Subject,
+    *,
+    event_id: str,
+    event_type: str,
+    now: dt.datetime,
+    kind: str = Notification.Kind.EVENT,
+) -> Notification | None:
+    """One notification for one person: filtered through authorize(), held for quiet hours, put in a
+    digest, or sent now. Its reason is what the Delivery and the admin show."""
+    verdict = authorize(target.user, subject.view_action, subject.obj)
+    status = Notification.Status.QUEUED
+    if not verdict and not rule.notice_without_access:
+        status = Notification.Status.SKIPPED
+    elif kind == Notification.Kind.EVENT and not rule.initial_card:
+        status = Notification.Status.TRACKING
+    elif kind == Notification.Kind.EVENT and rule.digest and rule.priority == NotificationRule.Priority.LOW:
+        status = Notification.Status.IN_DIGEST
+    send_at = next_allowed(rule, target.user, now)
+    if status == Notification.Status.QUEUED and send_at > now:
+        status = Notification.Status.HELD
+    notification, created = Notification.objects.get_or_create(
+        rule=rule, kind=kind, event_id=event_id[:200], recipient=target.user,
+        defaults={
+            "status": status,
+            "event_type": event_type,
+            "subject_topic": subject.topic,
+            "reason": target.reason[:200],
+            "facts": {k: v for k, v in subject.facts.items() if isinstance(v, str | bool | int)},
+            "send_at": send_at,
+        },
+    )
+    if created and status == Notification.Status.QUEUED:
+        dispatch(notification)
+    return notification if created else None
+
+
+def delivery_reason(notification: Notification) -> str:
+    return (_("rule “%(rule)s”: %(why)s") % {"rule": notification.rule.name, "why": notification.reason})[:200]
+
+
+def dispatch(notification: Notification) -> None:
+    """Outbox rows for the card (``notice.<pk>``) on the rule's platforms; sent after commit."""
+    from im import tasks
+    from im.adapters import enabled_platforms
+    from im.models import Delivery
+
+    platforms = [p for p in enabled_platforms() if not notification.rule.platforms or p in notification.rule.platforms]
+    for platform in platforms:
+        delivery, is_new = Delivery.objects.get_or_create(
+            dedupe_key=f"notice.{notification.pk}:{notification.recipient_id}:{platform}",
+            defaults={
+                "topic": notification.topic,
+                "recipient": notification.recipient,
+                "platform": platform,
+                "reason": delivery_reason(notification),
+            },
+        )
+        if is_new:
+            transaction.on_commit(lambda pk=delivery.pk: tasks.send_delivery.delay(pk))
+    Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.QUEUED, sent_at=timezone.now())
+
+
+# --- preview (admin "test with a sample event") ---------------------------------------------------
+
+
+def preview(rule: NotificationRule, connector: Any, event_type: str, data: dict[str, Any]) -> Outcome:
+    """What the rule would do with this event now, written nowhere (a rolled-back savepoint)."""
+    from im.cards import Card
+    from notifications.cards import render
+
+    event = ErpEvent(connector=connector, id="preview", type=event_type, source="urn:preview", subject="", data=data)
+    subject = subject_of(event)
+    if subject is None:
+        return Outcome(rule, False, [(False, _("the sample refers to nothing mirrored in the portal"))])
+    conditions = check_conditions(rule, subject)
+    matched = all(ok for ok, _t in conditions)
+    outcome = Outcome(rule, matched, conditions)
+    for target in targets(rule, subject, connector):
+        verdict = authorize(target.user, subject.view_action, subject.obj)
+        n = Notification(rule=rule, event_type=event_type, event_id="preview", subject_topic=subject.topic,
+                         recipient=target.user, reason=target.reason, facts=subject.facts)
+        card: Card | None = render(n, target.user, subject)
+        if verdict:
+            sees = _("the card below")
+        elif rule.notice_without_access:
+            sees = _("a notice without the data")
+        else:
+            sees = _("nothing: may not view it")
+        outcome.people.append({
+            "user": target.user, "reason": target.reason, "allowed": bool(verdict),
+            "verdict": verdict.reason, "sees": sees, "card": card,
+            "send_at": next_allowed(rule, target.user, timezone.now()),
+        })
+    for group in chat_groups_for(rule, subject):
+        outcome.groups.append(_("group “%(name)s” gets only: %(fields)s") % {
+            "name": group.name, "fields": ", ".join(rule.group_fields) or _("the title")})
+    if rule.group_mode:
+        outcome.groups.append(_("a group chat is opened (%s)") % rule.get_group_mode_display())
+    return outcome
+
+
+def users_named(logins: list[str]) -> list[Any]:
+    return list(get_user_model().objects.filter(username__in=logins))

@@ -1,0 +1,315 @@
+"""Group chats opened by rules: the customer's sales group, a low-stock war room, a review group.
+
+Rows are written in the caller's transaction; the platform calls (create, invite, pin, post,
+archive) run after commit in tasks and are idempotent, so a retry never opens a second room.
+A group only ever gets what the rule shares (``group_fields``): external members have no portal
+account, and the platform shows every message to every member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from im.adapters import enabled_platforms, get_adapter
+from im.adapters.base import TransportError, Unsupported
+from im.cards import Card, CardField
+from notifications.cards import DEFAULT_TITLES, LABELS, fill
+from notifications.engine import Subject, role_holders, targets
+from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
+from sso.authz import authorize
+from sso.models import display_name
+
+logger = logging.getLogger(__name__)
+
+
+def group_platform(rule: NotificationRule | None) -> str:
+    enabled = enabled_platforms()
+    wanted = [p for p in (rule.platforms if rule else []) if p in enabled]
+    return (wanted or enabled or ["devinbox"])[0]
+
+
+def _queue(task_name: str, *args: Any) -> None:
+    from notifications import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+def create_group(
+    *,
+    name: str,
+    purpose: str,
+    platform: str,
+    key: str,
+    members: list[tuple[Any, str]],
+    externals: list[tuple[str, str, str]] = (),
+    subject_topic: str = "",
+    customer: str = "",
+    rule: NotificationRule | None = None,
+    opened_by: Any = None,
+) -> ChatGroup:
+    """A group row with its members, opened on the platform after commit. Same ``key``, same group."""
+    group, created = ChatGroup.objects.get_or_create(
+        idempotency_key=key,
+        defaults={"name": name[:200], "purpose": purpose, "platform": platform, "subject_topic": subject_topic,
+                  "customer": customer, "created_by_rule": rule, "created_by": opened_by},
+    )
+    if not created:
+        return group
+    seen = set()
+    for user, reason in members:
+        if user.pk not in seen:
+            seen.add(user.pk)
+            ChatGroupMember.objects.create(group=group, user=user, reason=reason[:200])
+    for ext_name, email, reason in externals:
+        if email:
+            ChatGroupMember.objects.create(group=group, external_name=ext_name[:150], external_email=email,
+                                           reason=reason[:200])
+    _queue("open_group", group.pk)
+    return group
+
+
+def open_war_room(rule: NotificationRule, subject: Subject, connector: Any, *, opened_by: Any) -> ChatGroup:
+    """The low-stock group: the rule's recipients and role holders who may view the item, the
+    supplier's contact as an external member, the live widget pinned, open requisitions attached."""
+    existing = ChatGroup.objects.filter(subject_topic=subject.topic, purpose=ChatGroup.Purpose.WAR_ROOM,
+                                        state=ChatGroup.State.OPEN).first()
+    if existing is not None:
+        return existing
+    f = subject.facts
+    members: list[tuple[Any, str]] = []
+    if opened_by is not None:
+        members.append((opened_by, _("opened the group")))
+    members += [(t.user, t.reason) for t in targets(rule, subject, connector)]
+    members += [(u, _("holds the ERP role %s") % role) for u, role in role_holders(connector, rule.group_roles)]
+    members = [(u, r) for u, r in members if authorize(u, subject.view_action, subject.obj)]
+    externals = []
+    if rule.group_supplier_contact and f.get("supplier_email"):
+        externals.append((f.get("supplier_contact") or f["supplier_email"], f["supplier_email"],
+                          _("contact at the supplier %s") % f.get("supplier", "")))
+    with translation.override(settings.LANGUAGE_CODE):
+        name = _("Low stock %(sku)s %(name)s @ %(warehouse)s") % {
+            "sku": f.get("sku"), "name": f.get("name"), "warehouse": f.get("warehouse_name")}
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
+    group = create_group(
+        name=name, purpose=ChatGroup.Purpose.WAR_ROOM, platform=group_platform(rule),
+        key=f"war_room:{subject.topic}:{stamp}", members=members, externals=externals,
+        subject_topic=subject.topic, rule=rule, opened_by=opened_by,
+    )
+    post_card(group, rule, subject, key=f"group{group.pk}:intro")
+    if rule.attach_open_orders:
+        _attach_open_requisitions(group, subject)
+    return group
+
+
+def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
+    from approvals.models import ApprovalDocument
+
+    docs = (
+        ApprovalDocument.objects.filter(connector=subject.obj.connector, kind="purchase_requisition",
+                                        status__in=["pending", "approved"], lines__sku=subject.facts.get("sku"))
+        .distinct().order_by("external_id")
+    )
+    with translation.override(settings.LANGUAGE_CODE):
+        card = Card(
+            topic=f"group.{group.pk}",
+            title=_("Open purchase requisitions of %s") % subject.facts.get("sku"),
+            status="info",
+            status_label=_("%s open") % docs.count() if docs else _("none open"),
+            link="", link_label="", locale=translation.get_language(),
+            fields=[CardField(d.external_id, f"{d.get_status_display()} · {d.currency} {d.amount:,.2f}") for d in docs],
+        )
+    _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
+
+
+def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: Any) -> ChatGroup:
+    """"Discuss": the approvers, the requester and who tapped, with a data snippet (the document,
+    its history, similar past claims). Only people who may view the document are members."""
+    from approvals.models import ApprovalDocument
+
+    document = subject.obj
+    existing = ChatGroup.objects.filter(subject_topic=subject.topic, purpose=ChatGroup.Purpose.REVIEW,
+                                        state=ChatGroup.State.OPEN).first()
+    if existing is not None:
+        return existing
+    members = [(opened_by, _("asked to discuss"))]
+    members += [(a.user, _("approver named by the ERP (%s)") % a.erp_login)
+                for a in document.assignments.exclude(user=None).select_related("user")]
+    if document.requester is not None:
+        members.append((document.requester, _("the requester")))
+    members = [(u, r) for u, r in members if authorize(u, "approvals.view", document)]
+    with translation.override(settings.LANGUAGE_CODE):
+        name = _("Review %(number)s") % {"number": document.external_id}
+        group = create_group(
+            name=name, purpose=ChatGroup.Purpose.REVIEW, platform=group_platform(rule),
+            key=f"review:{subject.topic}:{timezone.now():%Y%m%d%H%M%S%f}", members=members,
+            subject_topic=subject.topic, rule=rule, opened_by=opened_by,
+        )
+        history = [CardField(timezone.localtime(h.at).strftime("%m-%d %H:%M"), f"{h.actor_name} {h.action} {h.note}")
+                   for h in document.history.order_by("-at")[:5]]
+        similar = (ApprovalDocument.objects.filter(connector=document.connector, kind=document.kind)
+                   .exclude(pk=document.pk).order_by("-created_at")[:5])
+        card = Card(
+            topic=f"group.{group.pk}",
+            title=f"{document.external_id}: {document.title}",
+            status=document.status,
+            status_label=_("Amount %(amount)s, requested by %(requester)s") % {
+                "amount": f"{document.currency} {document.amount:,.2f}", "requester": document.requester_login},
+            link="", link_label="", locale=translation.get_language(),
+            fields=[
+                *history,
+                *[CardField(_("Similar: %s") % d.external_id, f"{d.currency} {d.amount:,.2f} · {d.get_status_display()}")
+                  for d in similar],
+            ],
+            note=_("History (latest first) and similar earlier documents of the same kind."),
+        )
+    _post(group, card, key=f"group{group.pk}:snippet", reason=_("data snippet for the review"))
+    return group
+
+
+def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Card:
+    """Only the fields the rule shares with groups; no sign-in link (members may be external)."""
+    f = subject.facts
+    kind = subject.topic.split(".", 1)[0]
+    with translation.override(settings.LANGUAGE_CODE):
+        zh = (translation.get_language() or "").startswith("zh")
+        title = fill((rule.title_zh if zh else rule.title_en) or rule.title_zh or rule.title_en, f) or (
+            _(DEFAULT_TITLES.get(kind, "%(number)s")) % {k: f.get(k, "") for k in
+                                                           ("number", "title", "name", "warehouse_name", "status")})
+        status, status_label = str(f.get("status", "")), ""
+        if f.get("delayed"):
+            status, status_label, title = "delayed", _("Delivery delayed"), "⚠ " + title
+        elif f.get("below_safety"):
+            status, status_label = "low_stock", _("Below the safety level")
+        shared = [name for name in (rule.group_fields or []) if f.get(name) not in (None, "")]
+        return Card(
+            topic=f"group.{group.pk}", title=title[:200], status=status, status_label=status_label,
+            link="", link_label="", locale=translation.get_language(),
+            fields=[CardField(_(LABELS.get(n, n)), str(f[n])) for n in shared],
+            note=fill((rule.body_zh if zh else rule.body_en) or "", {n: f.get(n, "") for n in shared}),
+        )
+
+
+def post_card(group: ChatGroup, rule: NotificationRule, subject: Subject, *, key: str) -> GroupPost | None:
+    return _post(group, group_card(group, rule, subject), key=key,
+                 reason=_("rule “%(rule)s”: %(group)s") % {"rule": rule.name, "group": group.get_purpose_display()})
+
+
+def _post(group: ChatGroup, card: Card, *, key: str, reason: str) -> GroupPost | None:
+    post, created = GroupPost.objects.get_or_create(
+        idempotency_key=key[:200], defaults={"group": group, "card": card.to_dict(), "reason": reason[:200]})
+    if created:
+        _queue("send_group_post", post.pk)
+    return post if created else None
+
+
+def archive_groups_about(subject_topic: str, why: str) -> list[ChatGroup]:
+    """The condition cleared (stock back above the safety level): archive its war rooms, keep the
+    record until the rule's retention date."""
+    archived = []
+    for group in ChatGroup.objects.select_for_update().filter(
+        subject_topic=subject_topic, purpose=ChatGroup.Purpose.WAR_ROOM, state=ChatGroup.State.OPEN
+    ):
+        rule = group.created_by_rule
+        if rule is not None and not rule.archive_when_cleared:
+            continue
+        group.state = ChatGroup.State.ARCHIVED
+        group.archived_at = timezone.now()
+        days = rule.retention_days if rule else 365
+        group.retain_until = timezone.localdate() + dt.timedelta(days=days)
+        group.save(update_fields=["state", "archived_at", "retain_until"])
+        with translation.override(settings.LANGUAGE_CODE):
+            card = Card(topic=f"group.{group.pk}", title=_("Group archived"), status="archived", status_label=why,
+                        link="", link_label="", locale=translation.get_language())
+        _post(group, card, key=f"group{group.pk}:archived", reason=why)
+        _queue("archive_group", group.pk)
+        archived.append(group)
+    return archived
+
+
+# --- platform side (tasks) ----------------------------------------------------------------------
+
+
+def external_address(adapter: Any, member: ChatGroupMember) -> str | None:
+    try:
+        return adapter.external_address(member.external_name, member.external_email)
+    except (AttributeError, Unsupported):
+        return None
+
+
+def open_on_platform(group_id: int) -> None:
+    """Create the chat (idempotent per group), invite, pin the widget. Errors stay on the row."""
+    group = ChatGroup.objects.filter(pk=group_id).first()
+    if group is None or group.chat_id:
+        return
+    adapter = get_adapter(group.platform)
+    members = list(group.members.select_related("user"))
+    for member in members:
+        member.address = (adapter.address_of(member.user) if member.user else external_address(adapter, member)) or ""
+    try:
+        chat = adapter.create_group(group.name, [m.address for m in members if m.address],
+                                    idempotency_key=f"group:{group.idempotency_key}")
+    except (TransportError, Unsupported) as exc:
+        ChatGroup.objects.filter(pk=group.pk).update(error=str(exc)[:2000])
+        logger.warning("group %s could not be opened on %s: %s", group.pk, group.platform, exc)
+        return
+    for member in members:
+        member.invited = bool(member.address)
+        member.save(update_fields=["address", "invited"])
+    ChatGroup.objects.filter(pk=group.pk).update(chat_id=chat.chat_id, error="")
+    group.chat_id = chat.chat_id
+    rule = group.created_by_rule
+    if group.purpose == ChatGroup.Purpose.WAR_ROOM and (rule is None or rule.pin_widget):
+        sku = group.subject_topic and _sku_of(group.subject_topic)
+        if sku:
+            try:
+                # Not a signed embed link: one pinned widget serves every member, and each signs in
+                # as themself (external members see nothing there).
+                adapter.post_widget(group.chat_id, _("Live stock %s") % sku, f"{settings.PORTAL_BASE_URL}/w/stock/{sku}/")
+            except (TransportError, Unsupported) as exc:
+                ChatGroup.objects.filter(pk=group.pk).update(error=_("widget not pinned: %s") % exc)
+    for post in group.posts.filter(message_id=""):
+        send_post(post.pk)
+
+
+def _sku_of(topic: str) -> str:
+    from inventory.models import StockLevel
+
+    ident = topic.partition(".")[2]
+    return StockLevel.objects.filter(pk=int(ident)).values_list("sku", flat=True).first() or "" if ident.isdigit() else ""
+
+
+def send_post(post_id: int) -> None:
+    post = GroupPost.objects.select_related("group").filter(pk=post_id).first()
+    if post is None or post.message_id or not post.group.chat_id:
+        return  # sent, or the group is not open on the platform yet (opening sends what waits)
+    try:
+        sent = get_adapter(post.group.platform).send_card_to_chat(
+            post.group.chat_id, Card.from_dict(post.card), idempotency_key=post.idempotency_key)
+    except (TransportError, Unsupported) as exc:
+        GroupPost.objects.filter(pk=post.pk).update(error=str(exc)[:2000])
+        return
+    GroupPost.objects.filter(pk=post.pk).update(message_id=sent.message_id, error="")
+
+
+def archive_on_platform(group_id: int) -> None:
+    group = ChatGroup.objects.filter(pk=group_id).first()
+    if group is None or not group.chat_id:
+        return
+    for post in group.posts.filter(message_id=""):
+        send_post(post.pk)
+    try:
+        get_adapter(group.platform).archive_group(group.chat_id, group.name)
+    except (AttributeError, Unsupported, TransportError) as exc:
+        ChatGroup.objects.filter(pk=group.pk).update(error=_("not archived on the platform: %s") % exc)
+
+
+def member_names(group: ChatGroup) -> list[str]:
+    return [display_name(m.user) if m.user else f"{m.external_name} ({_('external')})" for m in group.members.all()]

@@ -1,0 +1,16 @@
+"""The portal's shared fixtures, and the demo world with the five scenarios' rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import _eager_tasks, committed, connector, demo, send_event, service_missing, users  # noqa: F401
+
+
+@pytest.fixture
+def scenarios(demo, connector, committed):  # noqa: F811
+    from notifications.demo import setup_notifications_demo
+
+    with committed():
+        setup_notifications_demo(connector)
+    return connector

@@ -1,0 +1,36 @@
+"""The manager's bulk approval page: many similar small requests at once, each decided on its own."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from notifications.selectors import bulk_candidates
+from notifications.services import bulk_decide
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bulk_approve(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    try:
+        max_amount = Decimal(request.GET["max_amount"]) if request.GET.get("max_amount") else None
+    except InvalidOperation:
+        max_amount = None
+    results = []
+    if request.method == "POST":
+        ids = [int(v) for v in request.POST.getlist("document") if v.isdigit()]
+        outcome = "rejected" if request.POST.get("outcome") == "rejected" else "approved"
+        # The batch id comes from the form, so a re-submitted form replays instead of deciding twice.
+        batch = (request.POST.get("batch") or uuid.uuid4().hex)[:40]
+        results = bulk_decide(request.user, ids, outcome, batch=batch, comment=request.POST.get("comment", ""))
+    documents = list(bulk_candidates(request.user, kind=kind, max_amount=max_amount)[:200])
+    return render(request, "notifications/bulk.html", {
+        "documents": documents, "results": results, "batch": uuid.uuid4().hex,
+        "kind": kind, "max_amount": max_amount or "",
+    })

@@ -1,0 +1,1 @@
+"""allauth providers of our own, for platforms allauth does not ship (WeCom)."""
