@@ -44,7 +44,7 @@ class DocumentSerializer(serializers.ModelSerializer):
 
     @extend_schema(exclude=True)
     def get_decision(self, document: ApprovalDocument) -> dict | None:
-        decision = Decision.objects.filter(document=document).select_related("actor").first()
+        decision = Decision.objects.filter(document=document, step=document.step).select_related("actor").first()
         return DecisionSerializer(decision).data if decision else None
 
 

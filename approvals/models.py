@@ -30,6 +30,9 @@ class ApprovalDocument(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Multi-step approvals: the ERP asks again with a higher step once a step is approved; the
+    # assignments are then the new step's approvers, and each step gets its own Decision.
+    step = models.PositiveIntegerField(_("step"), default=1)
     # Bumped on every change; pages send it back so that a stale page cannot decide.
     version = models.PositiveIntegerField(default=1)
     decided_by_name = models.CharField(_("decided by"), max_length=150, blank=True)
@@ -106,7 +109,8 @@ class Decision(models.Model):
         FAILED = "failed", _("writeback failed")
         CONFLICT = "conflict", _("conflict in the ERP")
 
-    document = models.OneToOneField(ApprovalDocument, on_delete=models.CASCADE, related_name="decision")
+    document = models.ForeignKey(ApprovalDocument, on_delete=models.CASCADE, related_name="decisions")
+    step = models.PositiveIntegerField(default=1)
     idempotency_key = models.CharField(max_length=100, unique=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     comment = models.TextField(blank=True)
@@ -131,6 +135,9 @@ class Decision(models.Model):
         verbose_name = _("decision")
         verbose_name_plural = _("decisions")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "step"], name="approvals_one_decision_per_step"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} {self.document.external_id}"
@@ -153,6 +160,7 @@ class HistoryEntry(models.Model):
 
     ACTION_LABELS = {
         "requested": _("requested"),
+        "next_step": _("next approval step"),
         "approved": _("approved"),
         "rejected": _("rejected"),
         "erp_approved": _("approved in the ERP"),

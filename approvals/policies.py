@@ -8,10 +8,10 @@ Nobody decides their own request, even as someone's delegate.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from approvals.models import ApprovalDocument
+from approvals.models import ApprovalDocument, Decision
 from sso.authz import Policy, Verdict
 from sso.permissions import Subject, grant, granted_queryset
 
@@ -42,9 +42,17 @@ def restrict_view(queryset: QuerySet, user) -> QuerySet:
     return granted_queryset(queryset, user, "approvals.view")
 
 
-def own_request(user, document) -> str | None:
-    if isinstance(document, ApprovalDocument) and document.requester_id == user.pk:
+def separation_of_duties(user, document) -> str | None:
+    """What the person acting may never do, in their name or as a delegate: decide their own
+    request, or take a second step of one multi-step approval."""
+    if not isinstance(document, ApprovalDocument):
+        return None
+    if document.requester_id == user.pk:
         return _("Nobody may approve their own request.")
+    if document.step > 1 and document.decisions.filter(step__lt=document.step).filter(
+        Q(actor=user) | Q(on_behalf_of=user)
+    ).exists():
+        return _("You decided an earlier step of this request; another person must decide this one.")
     return None
 
 
@@ -61,12 +69,19 @@ def can_decide(user, document: ApprovalDocument) -> Verdict:
 
 
 def restrict_decide(queryset: QuerySet, user) -> QuerySet:
-    waiting = queryset.filter(assignments__user=user, status=ApprovalDocument.Status.PENDING).exclude(requester=user)
+    took_a_step = Decision.objects.filter(document=OuterRef("pk"), step__lt=OuterRef("step")).filter(
+        Q(actor=user) | Q(on_behalf_of=user)
+    )
+    waiting = (
+        queryset.filter(assignments__user=user, status=ApprovalDocument.Status.PENDING)
+        .exclude(requester=user)
+        .exclude(Exists(took_a_step))
+    )
     return granted_queryset(waiting, user, "approvals.decide")
 
 
 VIEW = Policy(check=can_view, restrict=restrict_view)
-DECIDE = Policy(check=can_decide, restrict=restrict_decide, forbids=own_request)
+DECIDE = Policy(check=can_decide, restrict=restrict_decide, forbids=separation_of_duties)
 
 
 def may_subscribe_document(user, ident: str) -> Verdict:

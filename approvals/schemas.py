@@ -42,6 +42,14 @@ APPROVAL_REQUESTED = {
             "items": {"type": "string", "description": "ERP login"},
             "examples": [["li.si"]],
         },
+        "step": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 50,
+            "default": 1,
+            "description": "multi-step approvals: send the document again with the next step and its approvers "
+            "once the previous step is approved; one person decides at most one step",
+        },
     },
 }
 

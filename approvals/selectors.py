@@ -26,7 +26,7 @@ def recent_for(user: Any, limit: int = 20) -> QuerySet[ApprovalDocument]:
 def document_for(user: Any, document_id: int) -> ApprovalDocument | None:
     """The document if ``user`` may see it; None for "missing" and "forbidden" alike."""
     document = (
-        ApprovalDocument.objects.select_related("connector", "decision")
+        ApprovalDocument.objects.select_related("connector")
         .prefetch_related("lines", "history", "assignments")
         .filter(pk=document_id)
         .first()

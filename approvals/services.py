@@ -127,9 +127,28 @@ def handle_approval_requested(event: ErpEvent) -> None:
             or ""
         )
 
+    step = data.get("step", 1)
+    if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= 50:
+        raise EventDataError("step must be a whole number from 1 to 50")
+    fields["step"] = step
+
     document, created = ApprovalDocument.objects.select_for_update().get_or_create(
         connector=connector, external_id=external_id, defaults=fields
     )
+    if not created and step > document.step and document.status == ApprovalDocument.Status.APPROVED:
+        # The next step of a multi-step approval: the document waits again, for new approvers.
+        HistoryEntry.objects.create(
+            document=document, action="next_step", note=_("Step %(step)s of the approval.") % {"step": step}
+        )
+        document.assignments.all().delete()
+        document.status = ApprovalDocument.Status.PENDING
+        document.decided_by_name = ""
+        document.decided_at = None
+    elif not created and step < document.step:
+        HistoryEntry.objects.create(
+            document=document, action="ignored", note=_("The ERP asked again for an earlier step.")
+        )
+        return
     if not created:
         if document.status != ApprovalDocument.Status.PENDING:
             HistoryEntry.objects.create(
@@ -284,6 +303,7 @@ def decide(
             assignment = document.assignments.filter(user=approver).first()
             decision = Decision.objects.create(
                 document=document,
+                step=document.step,
                 idempotency_key=idempotency_key,
                 outcome=outcome,
                 comment=comment,

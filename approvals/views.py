@@ -28,7 +28,7 @@ def mine(request: HttpRequest) -> HttpResponse:
 
 
 def _panel_context(request: HttpRequest, document: ApprovalDocument, error: str = "") -> dict:
-    decision = Decision.objects.filter(document=document).first()
+    decision = Decision.objects.filter(document=document, step=document.step).first()
     pending = document.status == ApprovalDocument.Status.PENDING
     return {
         "document": document,
@@ -99,6 +99,6 @@ def panel_context(user, pk: int) -> dict | None:
     return {
         "document": document,
         "amount": format_amount(document.amount, document.currency),
-        "decision": Decision.objects.filter(document=document).first(),
+        "decision": Decision.objects.filter(document=document, step=document.step).first(),
         "decided_text": "" if pending else services.describe_decision(document),
     }

@@ -334,3 +334,45 @@ def test_state_changes_need_a_csrf_token_with_session_auth(users, document):
     card = browser.post("/dev/inbox/message/1/action/approve/")
     assert page.status_code == api.status_code == card.status_code == 403
     assert not Decision.objects.filter(document=document).exists()
+
+
+def test_one_person_takes_one_step_of_a_multi_step_approval(users, document, send_event, committed):
+    """Step 1 approved by li.si; the ERP asks again for step 2 naming li.si and wang.wu: li.si may
+    not decide it (not even as wang.wu's delegate), wang.wu may."""
+    from django.utils import translation
+
+    with committed():
+        services.decide(users["li.si"], document.pk, "approved", idempotency_key="step-1")
+    data = approval_requested(PR, ["li.si", "wang.wu"])
+    data["step"] = 2
+    assert send_event("erp.approval.requested", data).status_code == 202
+    document.refresh_from_db()
+    assert (document.step, document.status) == (2, "pending")
+
+    with translation.override("en"):
+        refused = authorize(users["li.si"], "approvals.decide", document)
+    assert not refused and "earlier step" in refused.reason
+    assert document not in selectors.pending_for(users["li.si"])
+    delegate(users["wang.wu"], users["li.si"])
+    assert not authorize(users["li.si"], "approvals.decide", document)
+    with pytest.raises(services.DecisionError):
+        services.decide(users["li.si"], document.pk, "approved", idempotency_key="step-2-li")
+
+    assert document in selectors.pending_for(users["wang.wu"])
+    with committed():
+        second = services.decide(users["wang.wu"], document.pk, "approved", idempotency_key="step-2").decision
+    assert second.step == 2
+    assert list(document.decisions.order_by("step").values_list("step", "actor__username")) == [
+        (1, "li.si"), (2, "wang.wu")]
+
+
+def test_an_earlier_step_asked_again_is_ignored(users, document, send_event, committed):
+    data = approval_requested(PR, ["li.si"])
+    data["step"] = 2
+    with committed():
+        services.decide(users["li.si"], document.pk, "approved", idempotency_key="s1")
+    assert send_event("erp.approval.requested", data).status_code == 202
+    data["step"] = 1
+    assert send_event("erp.approval.requested", data).status_code == 202
+    document.refresh_from_db()
+    assert document.step == 2 and document.history.filter(action="ignored").exists()
