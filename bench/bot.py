@@ -7,7 +7,8 @@ intent and entities; a line with "context" is a follow-up, asked after that ques
 conversation. Every utterance goes through ``im.bot.services.ask()`` (parser, follow-up context,
 selectors, answer, log row) on a fresh SQLite database with the demo world, and the table gives
 intent accuracy, entity exact-match (all entities equal, nothing missing, nothing extra) and the
-latency of ``ask()`` (p50/p99, after one warm-up question that loads jieba's dictionary).
+latency of ``ask()`` (p50/p99, after one warm-up question that loads jieba's dictionary), then every
+fourth utterance the whole way through the dev inbox (phone form -> ask() -> outbox -> card stored).
 """
 
 from __future__ import annotations
@@ -81,6 +82,22 @@ def main() -> None:
             if not entities_ok:
                 failures.append((case, reply.intent, reply.entities))
 
+        # The whole way on the dev inbox: POST from a phone -> ask() -> outbox -> card on the phone.
+        from django.test import Client
+        from django.test.utils import setup_test_environment
+
+        from im.adapters.devinbox.models import DevInboxMessage
+
+        setup_test_environment()  # ALLOWED_HOSTS=testserver
+        client = Client()
+        inbox: list[float] = []
+        for case in cases[::4]:
+            before = DevInboxMessage.objects.count()
+            started = time.perf_counter()
+            client.post(f"/dev/inbox/phone/{user.pk}/ask/", {"text": case["text"]}, headers={"HX-Request": "true"})
+            inbox.append(time.perf_counter() - started)
+            assert DevInboxMessage.objects.count() == before + 1, "the reply card did not arrive"
+
     print(f"{'set':<28}{'n':>5}{'intent':>10}{'entities':>10}")
     for group in sorted(by_group, key=lambda g: (g != "all", g)):
         results = by_group[group]
@@ -91,6 +108,8 @@ def main() -> None:
     print()
     print(f"ask() latency over {len(latencies)} questions: p50 {statistics.median(latencies) * 1000:.1f} ms, "
           f"p99 {percentile(latencies, 99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    print(f"dev inbox, message in -> reply card stored ({len(inbox)} questions): "
+          f"p50 {statistics.median(inbox) * 1000:.1f} ms, p99 {percentile(inbox, 99) * 1000:.1f} ms")
     print("targets: intent >= 95 %, entities >= 90 %, p99 < 300 ms")
     if args.failures:
         print()

@@ -42,8 +42,9 @@ def callback(request: HttpRequest, platform: str) -> HttpResponse:
     try:
         event = parse(request.headers, request.body, request.GET.dict())
     except CallbackRejected as exc:
+        # The reason stays in the log: telling a forger which check failed helps them (padding oracles).
         logger.warning("%s callback rejected: %s", platform, exc)
-        return problem(exc.status, _("Callback rejected"), str(exc))
+        return problem(exc.status, _("Callback rejected"))
     except Unsupported:
         return HttpResponse(status=404)
     if event.kind == "url_verification":

@@ -31,6 +31,7 @@ class NotificationRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "event_type", "priority", "enabled", "test_link"]
     list_filter = ["event_type", "enabled", "priority"]
     filter_horizontal = ["users", "escalate_to_users"]
+    actions = ["fast_forward"]
     fieldsets = [
         (None, {"fields": ["name", "enabled", "event_type", "priority", "description"]}),
         (gettext_lazy("Conditions"), {"fields": ["min_amount", "unusual_factor", "kinds", "statuses", "warehouses",
@@ -48,6 +49,19 @@ class NotificationRuleAdmin(admin.ModelAdmin):
                                                  "digest", "digest_minutes"]}),
     ]
 
+    @admin.action(description=gettext_lazy("Demo: run follow-ups as if 25 hours had passed"))
+    def fast_forward(self, request: HttpRequest, queryset) -> None:
+        # The demo cannot wait a day for reminders and escalations; production runs the beat tick.
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from notifications.services import tick
+
+        done = tick(timezone.now() + timedelta(hours=25))
+        messages.info(request, _("Follow-ups: %(followups)s, held cards released: %(released)s, digests: %(digests)s")
+                      % done)
+
     @admin.display(description=gettext_lazy("test"))
     def test_link(self, rule: NotificationRule) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:notifications_rule_test", args=[rule.pk]),
@@ -61,7 +75,8 @@ class NotificationRuleAdmin(admin.ModelAdmin):
         rule = get_object_or_404(NotificationRule, pk=pk)
         if not self.has_view_permission(request, rule):
             return HttpResponse(status=403)
-        sample = request.POST.get("sample") or json.dumps(SAMPLES.get(rule.event_type, {}), ensure_ascii=False, indent=2)
+        default = json.dumps(SAMPLES.get(rule.event_type, {}), ensure_ascii=False, indent=2)
+        sample = request.POST.get("sample") or default
         connectors = Connector.objects.order_by("slug")
         connector = connectors.filter(slug=request.POST.get("connector", "")).first() or connectors.first()
         outcome = None

@@ -52,6 +52,12 @@ def fill(template: str, facts: dict[str, Any]) -> str:
         return template  # a malformed template shows as written rather than failing the send
 
 
+def merged_facts(notification: Notification, subject: Subject) -> dict[str, Any]:
+    """The subject as it is now, plus what only the event carried (the supplier's contact)."""
+    now = {k: v for k, v in subject.facts.items() if v not in ("", None)}
+    return {**notification.facts, **now}
+
+
 def _kind(topic: str) -> str:
     return topic.split(".", 1)[0]
 
@@ -66,7 +72,7 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
         return None
     if not authorize(recipient, subject.view_action, subject.obj):
         return _notice(notification, recipient) if rule.notice_without_access else None
-    facts = {**notification.facts, **subject.facts}  # now wins, the event's extras stay
+    facts = merged_facts(notification, subject)
     kind = _kind(subject.topic)
     with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
         zh = (translation.get_language() or "").startswith("zh")
@@ -186,6 +192,7 @@ def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) 
         subject = subject_for_topic(notification.subject_topic)
         if subject is None or not authorize(actor, subject.view_action, subject.obj):
             return _("This action is no longer available.")
+        subject.facts = merged_facts(notification, subject)
         if action_id == "group" and notification.rule.group_mode:
             if not authorize(actor, "groups.create"):
                 return _("You may not open group chats.")

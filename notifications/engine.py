@@ -205,14 +205,16 @@ def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[boo
     checks: list[tuple[bool, str]] = []
     amount = Decimal(f.get("amount_value") or 0)
     if rule.min_amount is not None:
-        checks.append((amount > rule.min_amount, _("amount %(a)s over %(n)s") % {"a": f.get("amount"), "n": rule.min_amount}))
+        checks.append((amount > rule.min_amount,
+                       _("amount %(a)s over %(n)s") % {"a": f.get("amount"), "n": rule.min_amount}))
     if rule.unusual_factor is not None:
         usual = _usual_amount(subject)
         ok = usual is not None and amount > usual * rule.unusual_factor
         checks.append((ok, _("amount %(a)s over %(f)s × the usual %(u)s") % {
             "a": f.get("amount"), "f": rule.unusual_factor, "u": _money(usual) if usual is not None else "—"}))
     if rule.kinds:
-        checks.append((f.get("kind") in rule.kinds, _("kind %(v)s in %(list)s") % {"v": f.get("kind"), "list": rule.kinds}))
+        checks.append((f.get("kind") in rule.kinds,
+                       _("kind %(v)s in %(list)s") % {"v": f.get("kind"), "list": rule.kinds}))
     if rule.statuses:
         value = f.get("outcome") or f.get("status")
         checks.append((value in rule.statuses, _("status %(v)s in %(list)s") % {"v": value, "list": rule.statuses}))
@@ -353,10 +355,12 @@ def on_event(event: ErpEvent) -> None:
         from notifications.groups import archive_groups_about
 
         archive_groups_about(subject.topic, _("Stock is back above the safety level."))
+    # A decision is told once, whether the portal made it (on_decision_saved) or the ERP reports it.
+    key = f"{subject.topic}:{subject.facts.get('outcome')}" if event.type == "erp.approval.decided" else event.id
     for rule in rules_for(event.type):
         try:
             with transaction.atomic():
-                run_rule(rule, event.connector, event.id, event.type, subject)
+                run_rule(rule, event.connector, key, event.type, subject)
         except Exception:  # a broken rule must not refuse the ERP's event
             logger.exception("notification rule %s failed on %s", rule.pk, event.id)
 

@@ -165,7 +165,8 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
             link="", link_label="", locale=translation.get_language(),
             fields=[
                 *history,
-                *[CardField(_("Similar: %s") % d.external_id, f"{d.currency} {d.amount:,.2f} · {d.get_status_display()}")
+                *[CardField(_("Similar: %s") % d.external_id,
+                            f"{d.currency} {d.amount:,.2f} · {d.get_status_display()}")
                   for d in similar],
             ],
             note=_("History (latest first) and similar earlier documents of the same kind."),
@@ -272,7 +273,8 @@ def open_on_platform(group_id: int) -> None:
             try:
                 # Not a signed embed link: one pinned widget serves every member, and each signs in
                 # as themself (external members see nothing there).
-                adapter.post_widget(group.chat_id, _("Live stock %s") % sku, f"{settings.PORTAL_BASE_URL}/w/stock/{sku}/")
+                url = f"{settings.PORTAL_BASE_URL}/w/stock/{sku}/"
+                adapter.post_widget(group.chat_id, _("Live stock %s") % sku, url)
             except (TransportError, Unsupported) as exc:
                 ChatGroup.objects.filter(pk=group.pk).update(error=_("widget not pinned: %s") % exc)
     for post in group.posts.filter(message_id=""):
@@ -283,7 +285,9 @@ def _sku_of(topic: str) -> str:
     from inventory.models import StockLevel
 
     ident = topic.partition(".")[2]
-    return StockLevel.objects.filter(pk=int(ident)).values_list("sku", flat=True).first() or "" if ident.isdigit() else ""
+    if not ident.isdigit():
+        return ""
+    return StockLevel.objects.filter(pk=int(ident)).values_list("sku", flat=True).first() or ""
 
 
 def send_post(post_id: int) -> None:

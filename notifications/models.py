@@ -175,6 +175,9 @@ class RuleState(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rule", "subject_topic"], name="rule_state_once")]
 
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.subject_topic} {'active' if self.active else 'clear'}"
+
 
 class ChatGroup(models.Model):
     """A group chat on one IM platform: a customer's sales group, a war room, a review group."""
@@ -229,12 +232,12 @@ class ChatGroupMember(models.Model):
         verbose_name = _("group member")
         verbose_name_plural = _("group members")
 
+    def __str__(self) -> str:
+        return str(self.user or f"{self.external_name} <{self.external_email}>")
+
     @property
     def external(self) -> bool:
         return self.user_id is None
-
-    def __str__(self) -> str:
-        return str(self.user or f"{self.external_name} <{self.external_email}>")
 
 
 class GroupPost(models.Model):
@@ -252,3 +255,6 @@ class GroupPost(models.Model):
         verbose_name = _("group post")
         verbose_name_plural = _("group posts")
         ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {(self.card or {}).get('title', '')}"

@@ -464,3 +464,37 @@ CELERY_BEAT_SCHEDULE["notifications-tick"] = {
     "task": "notifications.tasks.tick",
     "schedule": float(os.environ.get("NOTIFICATIONS_TICK_SECONDS", "300")),
 }
+
+# --- Trust ---
+# Hash-chained audit trail, retention and legal holds, encrypted personal data (trust/).
+INSTALLED_APPS += ["trust", "axes"]
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed password sign-ins for one username
+# from one address, that pair is locked out for AXES_COOLOFF_MINUTES (429); a success resets the count.
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit chain already
+# Behind the TLS proxy the client address is the first X-Forwarded-For hop (HTTPS=1, as above).
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("HTTPS", default=False) else None
+# API rate limits per token (or per signed-in user); signed webhooks (ERP intake, IM callbacks) are
+# not throttled here: they are verified by signature and bounded by size.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["trust.throttling.CredentialRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"credential": os.environ.get("API_RATE_LIMIT", "600/min")}
+CACHES["throttle"] = (
+    {**CACHES["default"], "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "portal") + ":throttle"}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+)
+# Retention: beat destroys what the policies (admin) say is due, in bounded batches, this often.
+CELERY_BEAT_SCHEDULE["trust-retention"] = {
+    "task": "trust.tasks.run_retention",
+    "schedule": float(os.environ.get("RETENTION_TICK_SECONDS", "3600")),
+}
+# Personal data (IM identities' email and mobile) is encrypted with FIELD_ENCRYPTION_KEYS (above) and
+# found through an HMAC-SHA256 digest under this key (unset: derived from SECRET_KEY; changing it needs
+# `manage.py rotate_keys`, which recomputes the digests).
+FIELD_DIGEST_KEY = os.environ.get("FIELD_DIGEST_KEY", "")

@@ -9,3 +9,6 @@ os.environ.setdefault("PORTAL_BASE_URL", "http://testserver")
 from portal.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
+# Rate-limit buckets are per process and outlive a test: off by default so tests do not wait on each
+# other's sends; tests/test_ratelimit.py (and any test that wants them) sets IM_RATE_LIMITS itself.
+IM_RATE_LIMITS = {}

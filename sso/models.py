@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator, validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from trust.fields import DigestField, EncryptedTextField
 
 
 class ErpIdentity(models.Model):
@@ -45,8 +48,11 @@ class ImIdentity(models.Model):
     tenant = models.CharField(_("tenant"), max_length=150, blank=True, help_text=_("corp id, workspace or server"))
     external_id = models.CharField(_("user id on the platform"), max_length=255)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
-    email = models.EmailField(_("email"), blank=True)
-    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    # Personal data: encrypted at rest (trust.fields); found by the keyed digests below, never by value.
+    email = EncryptedTextField(_("email"), blank=True, validators=[validate_email])
+    mobile = EncryptedTextField(_("mobile"), blank=True, validators=[MaxLengthValidator(32)])
+    email_digest = DigestField(source="email", normalize="trust.fields.normalize_email")
+    mobile_digest = DigestField(source="mobile", normalize="sso.im_login.identity.normalize_mobile")
     linked_by = models.CharField(_("linked by"), max_length=10, choices=LinkedBy.choices, default=LinkedBy.ADMIN)
     linked_at = models.DateTimeField(_("linked at"), auto_now_add=True)
 
@@ -214,8 +220,8 @@ class UnlinkedImUser(models.Model):
     tenant = models.CharField(_("tenant"), max_length=150, blank=True)
     external_id = models.CharField(_("user id on the platform"), max_length=255)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
-    email = models.EmailField(_("email"), blank=True)
-    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    email = EncryptedTextField(_("email"), blank=True, validators=[validate_email])
+    mobile = EncryptedTextField(_("mobile"), blank=True, validators=[MaxLengthValidator(32)])
     reason = models.CharField(_("reason"), max_length=20, help_text=_("unknown, ambiguous or inactive"))
     attempts = models.PositiveIntegerField(_("attempts"), default=1)
     first_seen = models.DateTimeField(_("first seen"), auto_now_add=True)

@@ -408,3 +408,28 @@ def test_retention_purges_old_exchanges(users):
     ask(users["li.si"], "help")
     call_command("purge_bot_exchanges", verbosity=0)
     assert BotExchange.objects.count() == 1
+
+
+def test_dev_inbox_group_chat_answer_is_public_for_all_members_and_private_for_the_rest(users, committed):
+    from im.adapters.devinbox.models import DevInboxGroup
+
+    wang, chen = users["wang.wu"], users["chen.qi"]
+    chat = DevInboxGroup.objects.create(idempotency_key="t1", name="项目B 应收",
+                                        members=[str(wang.pk), str(chen.pk)])
+    page = Client().get(f"/dev/inbox/group/{chat.pk}/").content.decode()
+    assert f'action="/dev/inbox/group/{chat.pk}/ask/"' in page and f'value="{wang.pk}"' in page
+    with committed():
+        response = Client().post(f"/dev/inbox/group/{chat.pk}/ask/", {"member": wang.pk, "text": "@bot 项目B的应收"})
+    assert response.status_code == 302
+    public = json.dumps([m.card for m in chat.messages.all()], ensure_ascii=False)
+    assert "INV-2026-0305" in public and "INV-2026-0290" not in public and "已私信给你" in public
+    private = DevInboxMessage.objects.get(recipient=wang, card__topic__startswith="bot.")
+    assert "INV-2026-0290" in json.dumps(private.card, ensure_ascii=False)
+    assert not DevInboxMessage.objects.filter(recipient=chen, card__topic__startswith="bot.").exists()
+    # An external guest in the chat: the public answer shows nothing at all.
+    guest = DevInboxGroup.objects.create(idempotency_key="t2", name="供应商群", members=[str(wang.pk), "ext:x@y.cn"])
+    with committed():
+        Client().post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": wang.pk, "text": "项目B的应收"})
+    assert "INV-" not in json.dumps([m.card for m in guest.messages.all()], ensure_ascii=False)
+    # Only members may speak.
+    assert Client().post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": chen.pk, "text": "hi"}).status_code == 400

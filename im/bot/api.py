@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -72,7 +73,7 @@ class Ask(APIView):
         examples=[OpenApiExample("Receivables", value={"text": "项目A的收款情况"}, request_only=True),
                   OpenApiExample("Stock", value={"text": "SKU-123 还有多少库存"}, request_only=True)],
     )
-    def post(self, request):
+    def post(self, request) -> Response:
         serializer = AskSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         conversation = f"api:{serializer.validated_data['conversation']}"
@@ -87,7 +88,7 @@ class Action(APIView):
         request=None,
         responses={200: ActionResultSerializer, 404: OpenApiResponse(description="No such answer, or not yours")},
     )
-    def post(self, request, pk: int, action_id: str):
+    def post(self, request, pk: int, action_id: str) -> Response | JsonResponse:
         # Someone else's answer and a missing one are the same 404.
         if action_id not in ("confirm", "cancel") or not BotExchange.objects.filter(pk=pk, user=request.user).exists():
             return problem(404, "Not found.")

@@ -232,3 +232,19 @@ def press(user: Any, exchange_id: int, action_id: str) -> str:
     from im.bot.cards import handle_action
 
     return handle_action(f"bot.{exchange_id}", user, action_id, f"bot:{exchange_id}:{action_id}")
+
+
+def answer_in_group(adapter: Any, chat_id: str, asker: Any, audience: list[Any], text: str) -> BotReply:
+    """A question to the bot in a group chat: the public card (what every member may see) goes to the
+    chat, the rest to the asker's direct chat on the same platform. Members the portal does not know
+    (guests, external contacts) count as seeing nothing, so the public card then shows nothing."""
+    reply = ask(asker, text, audience=audience, conversation=f"{adapter.platform}:group:{chat_id}",
+                channel=adapter.platform)
+    card = reply.card
+    if card is not None:
+        link = f"{settings.PORTAL_BASE_URL}{card.link}" if card.link.startswith("/") else card.link
+        public = Card(**{**card.__dict__, "link": link, "actions": []})  # no personal link, no buttons
+        adapter.send_card_to_chat(chat_id, public, idempotency_key=f"bot:{reply.exchange_id}:group")
+    if reply.private_card is not None:
+        reply_on(adapter.platform, asker, reply)
+    return reply

@@ -14,3 +14,7 @@ def scenarios(demo, connector, committed):  # noqa: F811
     with committed():
         setup_notifications_demo(connector)
     return connector
+
+
+# Scenario 2 against a real Synapse: the Matrix adapter's own session fixture, shared here.
+from im.adapters.matrix.conftest import fresh_user, matrix, synapse  # noqa: E402,F401

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from approvals.models import ApprovalDocument, Decision
-from erp.connectors.demo import emitter
 from erp.connectors.demo import services as erp
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from im.models import Delivery
@@ -54,9 +53,10 @@ def test_scenario_1_urgent_pr_approved_prepare_goods_and_sales_group(scenarios, 
 
     [card] = cards_of(users["zhao.liu"], "notice.")
     assert card["title"].startswith(f"请备货: {requisition.number}")
-    assert any(f["label"] == "物品" or f["value"].startswith(requisition.lines.first().name) for f in card["fields"])
+    assert {"label": "物品", "value": ", ".join(f"{line.name} ×{int(line.qty)}" for line in requisition.lines.all())} \
+        in card["fields"]
     delivery = Delivery.objects.get(recipient=users["zhao.liu"], topic=card["topic"])
-    assert "①" in delivery.reason and "仓库管理员" not in delivery.reason or "warehouse_keeper" in delivery.reason
+    assert "①" in delivery.reason and delivery.reason.endswith("持有 ERP 角色 warehouse_keeper")
 
     sales = ChatGroup.objects.get(purpose="sales")
     [update] = [c for c in group_cards(sales) if requisition.number in c["title"] or any(
@@ -97,6 +97,8 @@ def test_scenario_2_low_stock_alert_one_tap_group_archived_when_back(scenarios, 
     assert {f["value"] for f in intro["fields"]} >= {"SKU-124"}
     assert not any("price" in f["label"].lower() or "单价" in f["label"] for f in intro["fields"])
     assert any("SKU-124" in c["title"] for c in cards[1:])  # open requisitions attached
+    page = client.get(f"/dev/inbox/group/{chat.pk}/").content.decode()  # the group's "phone"
+    assert "liu.wei@jinggong-motor.example.cn" in page and "/w/stock/SKU-124/" in page
     # A second tap opens nothing new.
     press(client, committed, users["zhao.liu"], cards_of(users["zhao.liu"], "notice.")[0]["topic"], "group")
     assert ChatGroup.objects.filter(purpose="war_room").count() == 1
@@ -121,18 +123,15 @@ def test_scenario_2_automatic_group_per_rule(scenarios, users, committed):
 
 
 def test_scenario_3_unusual_expense_claim_discuss_opens_review_group(scenarios, users, client, committed):
-    from erp.connectors.demo.models import DocumentState, ExpenseClaim
-
-    claim = ExpenseClaim.objects.create(
-        number="EC-2026-0200", title="客户招待费 — 深圳创新科技", requester="chen.qi", approvers=["wang.wu"],
-        amount=Decimal("9800.00"), currency="CNY", state=DocumentState.WAITING, category="业务招待",
-    )
+    client.force_login(users["admin"])
     with committed():
-        emitter.emit_approval_requested(claim)
-    document = ApprovalDocument.objects.get(external_id="EC-2026-0200")
+        response = client.post("/erp/demo/claims/new/")  # the demo console's button
+    assert response.status_code == 302
+    document = ApprovalDocument.objects.get(kind="expense_claim", amount=Decimal("9800.00"))
+    client.logout()
     assert cards_of(users["wang.wu"], document.topic)  # the usual approver card
     [card] = cards_of(users["wang.wu"], "notice.")
-    assert "报销超出常规" in card["title"]
+    assert "报销超出常规" in card["title"] and document.external_id in card["title"]
     assert [a["id"] for a in card["actions"]] == ["approve", "reject", "discuss"]
 
     press(client, committed, users["wang.wu"], card["topic"], "discuss")
@@ -140,14 +139,13 @@ def test_scenario_3_unusual_expense_claim_discuss_opens_review_group(scenarios, 
     assert group.members.filter(user=users["wang.wu"]).exists()
     assert not group.members.filter(user=users["chen.qi"]).exists()  # may not view the claim in the portal
     [snippet] = group_cards(group)
-    assert "EC-2026-0200" in snippet["title"]
+    assert document.external_id in snippet["title"]
     assert any("EC-2026-0107" in f["label"] for f in snippet["fields"])  # similar past claims
+    assert any("requested" in f["value"] for f in snippet["fields"])  # its history
 
-    # An ordinary claim: no extra card.
-    small = ExpenseClaim.objects.create(number="EC-2026-0201", title="打车", requester="chen.qi",
-                                        approvers=["wang.wu"], amount=Decimal("80.00"), state=DocumentState.WAITING)
+    # An ordinary claim: only the approver card.
     with committed():
-        emitter.emit_approval_requested(small)
+        erp.create_expense_claim(Decimal("80.00"))
     assert len(cards_of(users["wang.wu"], "notice.")) == 1
 
 
@@ -188,7 +186,7 @@ def test_scenario_5_reminder_then_escalation(scenarios, users, committed):
     with committed():
         services.tick(now + dt.timedelta(hours=5))
     [reminder] = cards_of(users["li.si"], "notice.")
-    assert reminder["title"].startswith("提醒") and requisition.number in reminder["title"] or True
+    assert reminder["title"].startswith("提醒: ") and requisition.number in reminder["title"]
     assert [a["id"] for a in reminder["actions"]] == ["approve", "reject"]
     with committed():
         services.tick(now + dt.timedelta(hours=25))

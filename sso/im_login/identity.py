@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from sso.im_login.base import PlatformUser
 from sso.models import ImIdentity, UnlinkedImUser
+from trust.fields import digest
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,9 @@ def _match(who: PlatformUser) -> tuple[Any, str, str]:
             reason = "ambiguous"
     mobile = normalize_mobile(who.mobile)
     if mobile:
-        # Mobiles live on identities admins entered for other platforms (the user model has none).
-        user_ids = {
-            user_id
-            for user_id, value in ImIdentity.objects.exclude(mobile="").values_list("user_id", "mobile")
-            if normalize_mobile(value) == mobile
-        }
+        # Mobiles live on identities admins entered for other platforms (the user model has none),
+        # encrypted: found by their keyed digest (of the normalised number).
+        user_ids = set(ImIdentity.objects.filter(mobile_digest=digest(mobile)).values_list("user_id", flat=True))
         found = list(users.filter(pk__in=user_ids)[:2])
         if len(found) == 1:
             return found[0], ImIdentity.LinkedBy.MOBILE, ""
@@ -134,6 +132,8 @@ def _refresh(identity: ImIdentity, who: PlatformUser) -> None:
             setattr(identity, field, value)
             changed.append(field)
     if changed:
+        # The lookup digests follow their encrypted fields.
+        changed += [f"{field}_digest" for field in ("email", "mobile") if field in changed]
         identity.save(update_fields=changed)
 
 

@@ -23,6 +23,7 @@ from .connector import OUTCOME_STATES, find_document
 from .models import (
     ApprovalDocument,
     DocumentState,
+    ExpenseClaim,
     FaultPlan,
     Item,
     Project,
@@ -118,6 +119,41 @@ def create_urgent_requisition(now: dt.datetime | None = None) -> PurchaseRequisi
     ensure_connector()
     emitter.emit_approval_requested(requisition)
     return requisition
+
+
+CLAIM_PREFIX = "EC-2026-"
+UNUSUAL_CLAIM_AMOUNT = Decimal("9800.00")
+
+
+def create_expense_claim(amount: Decimal | None = None, now: dt.datetime | None = None) -> ExpenseClaim:
+    """A new expense claim by chen.qi for wang.wu, by default far above the usual amount (scenario 3)."""
+    now = now or timezone.now()
+    pattern = re.compile(re.escape(CLAIM_PREFIX) + r"(\d+)$")
+    for _attempt in range(5):
+        numbers = ExpenseClaim.objects.filter(number__startswith=CLAIM_PREFIX).values_list("number", flat=True)
+        highest = max((int(m.group(1)) for n in numbers if (m := pattern.match(n))), default=0)
+        try:
+            with transaction.atomic():
+                claim = ExpenseClaim.objects.create(
+                    number=f"{CLAIM_PREFIX}{highest + 1:04d}",
+                    title="客户招待费 — 深圳创新科技",
+                    project=Project.objects.filter(code="PRJ-B").first(),
+                    requester="chen.qi",
+                    approvers=["wang.wu"],
+                    amount=amount if amount is not None else UNUSUAL_CLAIM_AMOUNT,
+                    currency="CNY",
+                    state=DocumentState.WAITING,
+                    category="业务招待",
+                    created_at=now,
+                )
+            break
+        except IntegrityError:
+            continue  # another click took this number meanwhile
+    else:
+        raise RuntimeError("could not allocate an expense claim number")
+    ensure_connector()
+    emitter.emit_approval_requested(claim)
+    return claim
 
 
 def decide_in_erp(number: str, outcome: str, actor: str, comment: str = "") -> ApprovalDocument:
@@ -246,7 +282,8 @@ def record_payment(invoice: str, amount: Decimal | int | str) -> Receivable:
         raise ValueError(_("A payment must be positive."))
     with transaction.atomic():
         receivable = (
-            Receivable.objects.select_for_update().select_related("customer", "project")
+            # of=("self",): Postgres refuses FOR UPDATE on the nullable side of the join to project.
+            Receivable.objects.select_for_update(of=("self",)).select_related("customer", "project")
             .filter(invoice_number=invoice).first()
         )
         if receivable is None:

@@ -96,6 +96,20 @@ def new_requisition(request: HttpRequest) -> HttpResponse:
 @_demo_enabled
 @staff_member_required
 @require_POST
+def new_expense_claim(request: HttpRequest) -> HttpResponse:
+    return _run(
+        request,
+        services.create_expense_claim,
+        lambda claim: (
+            _("Expense claim %(number)s (%(amount)s) created and sent to the portal.")
+            % {"number": claim.number, "amount": f"{claim.currency} {claim.amount:,.2f}"}
+        ),
+    )
+
+
+@_demo_enabled
+@staff_member_required
+@require_POST
 def decide(request: HttpRequest, number: str) -> HttpResponse:
     outcome = request.POST.get("outcome", "")
     comment = request.POST.get("comment", "").strip()

@@ -84,7 +84,8 @@ class DevInboxAdapter:
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         group = self._group(chat_id)
         DevInboxGroupMessage.objects.get_or_create(
-            idempotency_key=f"widget:{chat_id}:{url}", defaults={"group": group, "widget_title": title, "widget_url": url}
+            idempotency_key=f"widget:{chat_id}:{url}",
+            defaults={"group": group, "widget_title": title, "widget_url": url},
         )
 
     def archive_group(self, chat_id: str, name: str) -> None:

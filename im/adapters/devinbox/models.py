@@ -50,3 +50,6 @@ class DevInboxGroupMessage(models.Model):
     class Meta:
         verbose_name = "dev inbox group message"
         ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {(self.card or {}).get('title', self.widget_title)}"

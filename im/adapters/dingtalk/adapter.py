@@ -93,10 +93,12 @@ class DingTalkConfig:
 
 class DingTalkAdapter:
     platform = PLATFORM
+    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
+    default_transport: httpx.BaseTransport | None = None
 
     def __init__(self, config: DingTalkConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport,
+        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
                                   timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
 
     @property

@@ -87,10 +87,12 @@ def uuid_for(kind: str, key: str) -> str:
 
 class FeishuAdapter:
     platform = PLATFORM
+    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
+    default_transport: httpx.BaseTransport | None = None
 
     def __init__(self, config: FeishuConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport,
+        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
                                   timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
 
     @property
@@ -183,6 +185,11 @@ class FeishuAdapter:
         self._send("chat_id", chat_id, "interactive", render.widget_card(title, url), chat_id + url,
                    "post a widget link")
 
+    def answer(self, event: InboundEvent, text: str) -> None:
+        """Tell the presser privately what their button did (a refusal, "already approved by …"); the card
+        update shows the outcome to everyone who has the card."""
+        self.send_text(event.sender, text, idempotency_key=f"answer:{event.message_id}:{event.action_id}:{text}")
+
     def exchange_code(self, code: str, redirect_uri: str = "") -> str:
         """The open_id of a login-free code, through ``sso.im_login`` (which checks the tenant)."""
         from sso.im_login.base import get_exchange
@@ -202,18 +209,30 @@ class FeishuAdapter:
             raise CallbackRejected("an encrypted callback but no FEISHU_ENCRYPT_KEY", status=404)
         if config.encrypt_key and "encrypt" not in outer:
             raise CallbackRejected("Feishu callbacks must be encrypted when an Encrypt Key is set")
-        payload = _json(crypto.decrypt(config.encrypt_key, outer["encrypt"])) if "encrypt" in outer else outer
-        token = payload.get("token") or (payload.get("header") or {}).get("token", "")
-        if config.verification_token and token != config.verification_token:
-            raise CallbackRejected("wrong verification token")
-        if payload.get("type") == "url_verification":
-            # Answered inline (within 1 s); Feishu does not sign this request, the token checked it.
-            return InboundEvent(kind="url_verification", reply={"challenge": payload.get("challenge", "")})
-        if config.encrypt_key:
+        signed = bool(_header(headers, "X-Lark-Signature"))
+        if config.encrypt_key and signed:
+            # Verify before decrypting: nothing unsigned reaches the AES code, so no padding oracle.
             timestamp = _header(headers, "X-Lark-Request-Timestamp")
             crypto.verify_signature(_header(headers, "X-Lark-Signature"), timestamp,
                                     _header(headers, "X-Lark-Request-Nonce"), config.encrypt_key, body)
             _check_window(timestamp)
+        if "encrypt" in outer:
+            try:
+                payload = _json(crypto.decrypt(config.encrypt_key, outer["encrypt"]))
+            except CallbackRejected as exc:
+                # Bad padding, bad JSON and a wrong token must look alike to an unsigned sender.
+                raise CallbackRejected("the callback does not decrypt") from exc
+        else:
+            payload = outer
+        token = payload.get("token") or (payload.get("header") or {}).get("token", "")
+        if config.verification_token and token != config.verification_token:
+            raise CallbackRejected("wrong verification token")
+        if payload.get("type") == "url_verification":
+            # Answered inline (within 1 s); Feishu may not sign this request: the Verification Token and
+            # the Encrypt Key (only Feishu can encrypt to it) vouch for it.
+            return InboundEvent(kind="url_verification", reply={"challenge": payload.get("challenge", "")})
+        if config.encrypt_key and not signed:
+            raise CallbackRejected("bad X-Lark-Signature")
         return event_from_payload(payload)
 
 

@@ -16,15 +16,20 @@ import json
 import re
 import threading
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 
-from im.adapters.base import SentMessage, TransportError
-from im.adapters.matrix.client import MatrixClient, MatrixError
+from im.adapters.base import GroupChat, SentMessage, TransportError
+from im.adapters.matrix.client import API, MatrixClient, MatrixError
 from im.adapters.matrix.render import render_card, render_edit
 from im.cards import Card
 
 PLATFORM = "matrix"
+# Bot account data: group idempotency key → room id, so a retried create_group finds its room.
+GROUPS_ACCOUNT_DATA = "org.erp_im_portal.groups"
+WIDGET_EVENT = "im.vector.modular.widgets"
+ARCHIVED_PREFIX = "[已归档 Archived] "
 USER_ID = re.compile(r"^@[^:\s]+:\S+$")
 
 # user id → room id, per (homeserver, bot), for this process; m.direct is the durable copy.
@@ -142,3 +147,50 @@ class MatrixAdapter:
             client.set_direct_rooms(direct)
             _rooms[key] = room_id
             return room_id
+
+    # --- group chats (notification rules: war rooms, review groups) -------------------------------
+    def _state(self, room_id: str, event_type: str, state_key: str = "") -> str:
+        return f"{API}/rooms/{quote(room_id, safe='')}/state/{quote(event_type, safe='')}/{quote(state_key, safe='')}"
+
+    def create_group(self, name: str, members: list[str], *, idempotency_key: str) -> GroupChat:
+        """A private room named ``name`` with these Matrix users invited; the same key finds the same room."""
+        client = self.client
+        key = txn_id("group", idempotency_key)
+        known = client.account_data(GROUPS_ACCOUNT_DATA)
+        if isinstance(known.get(key), str):
+            return GroupChat(chat_id=known[key])
+        invite = [m for m in dict.fromkeys(members) if USER_ID.match(m) and m != client.whoami()]
+        room_id = client._call("POST", f"{API}/createRoom", doing=f"create the group {name!r}", json={
+            "name": name, "preset": "private_chat", "invite": invite,
+        })["room_id"]
+        client.set_account_data(GROUPS_ACCOUNT_DATA, {**known, key: room_id})
+        return GroupChat(chat_id=room_id)
+
+    def add_members(self, chat_id: str, members: list[str]) -> None:
+        for member in members:
+            if USER_ID.match(member):
+                self.client.invite(chat_id, member)
+
+    def send_card_to_chat(self, chat_id: str, card: Card, *, idempotency_key: str) -> SentMessage:
+        event_id = self.client.send(chat_id, render_card(card), txn_id("chatcard", idempotency_key))
+        return SentMessage(message_id=message_id_of(chat_id, event_id))
+
+    def post_widget(self, chat_id: str, title: str, url: str) -> None:
+        """A room widget (the state event Element reads), pinned to the top of the room."""
+        widget_id = "portal_" + hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.client._call("PUT", self._state(chat_id, WIDGET_EVENT, widget_id), doing="pin a widget", json={
+            "type": "m.custom", "url": url, "name": title, "id": widget_id, "data": {"title": title},
+        })
+        self.client._call("PUT", self._state(chat_id, "io.element.widgets.layout"), doing="lay out the widget",
+                          json={"widgets": {widget_id: {"container": "top", "index": 0, "width": 100, "height": 40}}})
+
+    def archive_group(self, chat_id: str, name: str) -> None:
+        """Archived: the name says so and only the bot may still post (the history stays readable)."""
+        client = self.client
+        if not name.startswith(ARCHIVED_PREFIX):
+            client._call("PUT", self._state(chat_id, "m.room.name"), doing="rename the archived group",
+                         json={"name": ARCHIVED_PREFIX + name})
+        levels = client._call("GET", self._state(chat_id, "m.room.power_levels"), doing="read power levels")
+        levels["events_default"] = 100
+        client._call("PUT", self._state(chat_id, "m.room.power_levels"), doing="make the group read-only",
+                     json=levels)

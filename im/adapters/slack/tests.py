@@ -114,7 +114,8 @@ def test_send_card_opens_the_dm_and_posts_blocks():
     body = api.json(1)
     assert str(posted.url) == "https://slack.com/api/chat.postMessage"
     assert body["channel"] == "D069C7QFK" and body["blocks"] == render_card(make_card())["blocks"]
-    assert body["metadata"] == {"event_type": "portal_card", "event_payload": {"topic": "approval.1", "key": "d:1:slack"}}
+    assert body["metadata"] == {"event_type": "portal_card",
+                                "event_payload": {"topic": "approval.1", "key": "d:1:slack"}}
     # The DM channel is remembered: a second card is one call.
     adapter.send_card("UA8RXUSPL", make_card(), idempotency_key="d:2:slack")
     assert api.paths()[2:] == ["/api/chat.postMessage"]
@@ -350,3 +351,12 @@ def test_the_events_api_url_check_is_answered(slack_portal, client):
     response = client.post("/api/im/slack/callback", data=body, content_type="application/json", headers=signed(body))
     assert response.status_code == 200
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_a_platform_that_is_not_enabled_has_no_callback(settings, client, db):
+    settings.IM_ADAPTERS = ["devinbox"]
+    body = form(json.loads((FIXTURES / "block_actions.json").read_text())["payload"])
+    settings.SLACK_SIGNING_SECRET = SECRET
+    response = client.post("/api/im/slack/callback", data=body, content_type="application/x-www-form-urlencoded",
+                           headers=signed(body))
+    assert response.status_code == 404

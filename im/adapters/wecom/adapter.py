@@ -49,7 +49,9 @@ logger = logging.getLogger(__name__)
 PLATFORM = "wecom"
 API = "https://qyapi.weixin.qq.com/cgi-bin"
 
-RATE_LIMITED = {45009, 45033, 45047}  # API frequency, concurrency, per-member message limits
+# API frequency and concurrency limits. Above 30 messages a minute per member WeCom drops messages
+# silently instead: the shared token bucket (settings.IM_RATE_LIMITS["wecom"]) keeps us under that.
+RATE_LIMITED = {45009, 45033}
 BUSY = {-1}  # 系统繁忙
 TOKEN_REJECTED = {40014, 42001, 41001}  # invalid, expired, missing access_token
 CHAT_EXISTS = 86215  # appchat/create with a chat id that exists: our own earlier attempt
@@ -108,10 +110,12 @@ def remember_response_code(task_id: str, code: str) -> None:
 
 class WeComAdapter:
     platform = PLATFORM
+    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
+    default_transport: httpx.BaseTransport | None = None
 
     def __init__(self, config: WeComConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport,
+        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
                                   timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
 
     @property
@@ -227,6 +231,11 @@ class WeComAdapter:
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         self.post("appchat/send", {"chatid": chat_id, "msgtype": "textcard", "textcard": render.widget_card(title, url),
                                    "safe": 0}, doing="post a widget link")
+
+    def answer(self, event: InboundEvent, text: str) -> None:
+        """Tell the presser privately what their button did (a refusal, "already approved by …"); the card
+        update shows the outcome to everyone who has the card."""
+        self.send_text(event.sender, text, idempotency_key=f"answer:{event.message_id}:{event.action_id}:{text}")
 
     def exchange_code(self, code: str) -> str:
         """The userid of a login-free (OAuth) code, through ``sso.im_login`` (single use, 5 minutes)."""

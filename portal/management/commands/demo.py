@@ -23,6 +23,9 @@ def _sweep_forever(interval: float) -> None:
         time.sleep(interval)
         try:
             requeue_stale_work()
+            from notifications.services import tick
+
+            tick()  # reminders, escalations, digests, quiet hours ending
         except Exception as exc:  # keep sweeping; the next round may succeed
             print(f"sweeper: {exc}")
         finally:
@@ -44,6 +47,10 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         settings.WHITENOISE_USE_FINDERS = False  # serve the collected, pre-compressed copies
         summary = setup_demo()
+        from erp.connectors.demo.services import ensure_connector
+        from notifications.demo import setup_notifications_demo
+
+        setup_notifications_demo(ensure_connector())  # the five scenarios' rules and the sales group
         base = f"http://{host}:{port}"
         out = self.stdout.write
         out("")

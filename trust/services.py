@@ -1,0 +1,130 @@
+"""Writing and checking the audit chain.
+
+``record()`` appends one entry under a row lock on ``ChainHead`` (``select_for_update``: a row lock
+on PostgreSQL; SQLite serialises writers anyway), inside the caller's transaction, so an audit entry
+commits or rolls back together with what it records and the chain stays linear.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from trust.models import GENESIS_HASH, AuditEntry, ChainHead
+
+# Keys never copied into a summary, whatever the caller passes (secrets and personal data).
+SECRET_KEYS = ("password", "secret", "token", "key", "jti", "email", "mobile", "credential", "signature")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe, with secret-looking keys dropped; what is stored is exactly what is hashed."""
+    if isinstance(value, dict):
+        return {
+            str(k): _clean(v) for k, v in value.items() if not any(word in str(k).lower() for word in SECRET_KEYS)
+        }
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+
+
+def _locked_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        ChainHead.objects.get_or_create(pk=1)
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    actor_name: str | None = None,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str = "",
+    summary: dict | None = None,
+) -> AuditEntry:
+    """Append one entry to the chain (in the caller's transaction, if any)."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label
+        object_id = object_id or str(obj.pk)
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    name = actor_name if actor_name is not None else (actor.get_username() if actor is not None else "system")
+    with transaction.atomic():
+        head = _locked_head()
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            at=timezone.now(),
+            actor_pk=actor.pk if actor is not None else None,
+            actor_name=name[:150],
+            action=action[:50],
+            object_type=object_type[:100],
+            object_id=str(object_id)[:100],
+            summary=_clean(summary or {}),
+            prev_hash=head.hash,
+        )
+        entry.hash = entry.compute_hash()
+        entry.save(force_insert=True)
+        head.seq, head.hash = entry.seq, entry.hash
+        head.save(update_fields=["seq", "hash"])
+    return entry
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _entries() -> Iterator[AuditEntry]:
+    return AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
+
+
+def verify() -> Verification:
+    """Walk the chain from its base: every hash recomputes, every entry links to the one before, seqs
+    have no gap, and the head names the last entry. An edited, deleted, inserted or reordered entry
+    (or a truncated tail) shows up as a problem."""
+    result = Verification()
+    head = ChainHead.objects.filter(pk=1).first() or ChainHead(seq=0, hash=GENESIS_HASH)
+    expected_seq, expected_prev = head.base_seq + 1, head.base_hash
+    last = None
+    for entry in _entries():
+        result.checked += 1
+        if entry.seq != expected_seq:
+            result.problems.append(f"#{entry.seq}: expected #{expected_seq} (an entry is missing or was moved)")
+        if entry.prev_hash != expected_prev:
+            result.problems.append(f"#{entry.seq}: does not link to the entry before it")
+        if entry.compute_hash() != entry.hash:
+            result.problems.append(f"#{entry.seq}: content does not match its hash (edited)")
+        expected_seq, expected_prev, last = entry.seq + 1, entry.hash, entry
+    if last is None:
+        if head.seq != head.base_seq:
+            result.problems.append(f"the head names #{head.seq} but the chain is empty (entries deleted)")
+    elif (last.seq, last.hash) != (head.seq, head.hash):
+        result.problems.append(f"the head names #{head.seq} but the chain ends at #{last.seq} (entries deleted)")
+    if head.base_seq and not _base_vouched_for(head):
+        result.problems.append(f"the chain starts after #{head.base_seq} but no retention run says so")
+    return result
+
+
+def _base_vouched_for(head: ChainHead) -> bool:
+    """A chain that starts after #N is legitimate only if a retention run's entry (still in the
+    chain, so itself verified) names #N and its hash as the last entry it destroyed."""
+    return AuditEntry.objects.filter(
+        action="retention.destroyed",
+        summary__kind="audit_entries",
+        summary__through_seq=head.base_seq,
+        summary__through_hash=head.base_hash,
+    ).exists()

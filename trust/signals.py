@@ -1,0 +1,128 @@
+"""What goes into the audit chain, from signals so that no other app's code needs a call added:
+decisions, permission and link changes (every ``sso.AccessChange`` row), sign-ins and failed
+sign-ins, link-token uses, admin changes, and deliveries reaching sent or dead.
+
+Summaries carry ids, names and kinds, never content (card texts, comments, emails, secrets). An
+access change is tied to the chain by the sha256 of its before/after, not by a copy of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models.signals import post_init, post_save
+
+from trust.services import record
+
+FINAL_DELIVERY = ("sent", "dead")
+
+
+def _actor() -> Any:
+    from sso.audit import _actor as current
+
+    return current.get()
+
+
+def on_decision(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not created:
+        return
+    record(
+        "approval.decided",
+        actor=instance.actor,
+        obj=instance.document,
+        summary={
+            "decision": instance.pk,
+            "document": instance.document.external_id,
+            "outcome": instance.outcome,
+            "via": instance.via,
+            "on_behalf_of": instance.on_behalf_of_id,
+        },
+    )
+
+
+def on_access_change(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not created:
+        return
+    content = json.dumps([instance.before, instance.after], sort_keys=True, cls=DjangoJSONEncoder, default=str)
+    fields = sorted(set((instance.before or {}).keys()) | set((instance.after or {}).keys()))
+    record(
+        "access.changed",
+        actor=instance.actor,
+        actor_name=instance.actor_name or None,
+        object_type=instance.model,
+        object_id=instance.object_id,
+        summary={
+            "access_change": instance.pk,
+            "change": instance.change,
+            "fields": fields,
+            "content_sha256": hashlib.sha256(content.encode()).hexdigest(),
+        },
+    )
+
+
+def on_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    record("auth.signed_in", actor=user, obj=user, summary={"backend": getattr(user, "backend", "")})
+
+
+def on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
+    username = str(credentials.get("username") or credentials.get("login") or "")[:150]
+    record("auth.sign_in_failed", actor_name="", summary={"username": username})
+
+
+def on_link_token_used(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not created:
+        return
+    record("link_token.used", actor=instance.user, obj=instance, summary={"target": instance.target})
+
+
+def on_admin_change(sender: Any, instance: LogEntry, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not created:
+        return
+    record(
+        "admin.changed",
+        actor=instance.user,
+        object_type=instance.content_type.model_class()._meta.label if instance.content_type_id else "",
+        object_id=instance.object_id or "",
+        summary={"flag": instance.action_flag, "repr": instance.object_repr[:200],
+                 "message": instance.get_change_message()[:500]},
+    )
+
+
+def _remember_status(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # What the row held when loaded, so a save can tell a change of status from a re-save.
+    instance._trust_status = instance.__dict__.get("status")
+
+
+def on_delivery_saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if raw:
+        return
+    previous = None if created else getattr(instance, "_trust_status", None)
+    if instance.status in FINAL_DELIVERY and instance.status != previous:
+        record(
+            f"delivery.{instance.status}",
+            actor=_actor(),
+            obj=instance,
+            summary={"topic": instance.topic, "platform": instance.platform, "recipient": instance.recipient_id,
+                     "attempts": instance.attempts},
+        )
+    instance._trust_status = instance.status
+
+
+def connect() -> None:
+    from approvals.models import Decision
+    from im.models import Delivery
+    from sso.models import AccessChange, LinkTokenUse
+
+    post_save.connect(on_decision, sender=Decision, dispatch_uid="trust-decision")
+    post_save.connect(on_access_change, sender=AccessChange, dispatch_uid="trust-access-change")
+    post_save.connect(on_link_token_used, sender=LinkTokenUse, dispatch_uid="trust-link-token")
+    post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="trust-admin-change")
+    post_init.connect(_remember_status, sender=Delivery, dispatch_uid="trust-delivery-init")
+    post_save.connect(on_delivery_saved, sender=Delivery, dispatch_uid="trust-delivery")
+    user_logged_in.connect(on_logged_in, dispatch_uid="trust-signed-in")
+    user_login_failed.connect(on_login_failed, dispatch_uid="trust-sign-in-failed")

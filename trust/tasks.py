@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="trust.tasks.run_retention", acks_late=True)
+def run_retention() -> dict[str, int]:
+    """Beat: destroy what the retention policies say is due (bounded per run; the next tick goes on)."""
+    from trust.retention import run
+
+    return run().destroyed
