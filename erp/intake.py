@@ -110,7 +110,8 @@ def _verify_signature(connector: Connector, headers: Mapping[str, str], body: by
 def _parse_cloudevent(body: bytes) -> dict:
     try:
         envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    # RecursionError: a signed body of deeply nested arrays still fits in 256 KB.
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise IntakeError(400, "Malformed JSON", str(exc)) from exc
     if not isinstance(envelope, dict):
         raise IntakeError(400, "Not a CloudEvent", "the body must be a JSON object")

@@ -186,6 +186,13 @@ class MatrixClient:
                 return None
             raise
 
+    def joined_members(self, room_id: str) -> list[str]:
+        from urllib.parse import quote
+
+        path = f"{API}/rooms/{quote(room_id, safe='')}/joined_members"
+        answer = self._call("GET", path, doing="list room members")
+        return sorted((answer.get("joined") or {}).keys())
+
     def invite(self, room_id: str, user_id: str) -> None:
         path = f"{API}/rooms/{quote(room_id, safe='')}/invite"
         self._call("POST", path, json={"user_id": user_id}, doing=f"invite {user_id}")

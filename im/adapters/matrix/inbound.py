@@ -5,6 +5,10 @@ card's action ids or labels ("approve", "批准") is that action, by the sender,
 ``ImIdentity(platform="matrix")``; it goes through ``handle_card_action`` → ``decide()`` →
 ``authorize()`` like every card button. The bot answers in the room with a notice.
 
+Any other message is a question for the chat bot (``im.bot``): in the bot's direct room with the
+sender always, in a group room only when it names the bot. A group's answer shows only what every
+member may see; the rest goes to the asker's direct room.
+
 The sync position (``next_batch``) is kept in the bot's own account data, so a restarted loop goes
 on where it stopped; a first start skips the history (old replies are not acted on again).
 """
@@ -64,12 +68,14 @@ def handle_event(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) ->
     if (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
         return None  # an edit of an earlier reply is not a new command
     replied_to = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
-    if not replied_to:
-        return None
-    message_id = message_id_of(room_id, replied_to)
-    ref = MessageRef.objects.filter(platform=PLATFORM, message_id=message_id).select_related("delivery").first()
+    message_id = message_id_of(room_id, replied_to) if replied_to else ""
+    ref = (
+        MessageRef.objects.filter(platform=PLATFORM, message_id=message_id).select_related("delivery").first()
+        if replied_to
+        else None
+    )
     if ref is None:
-        return None
+        return _ask_the_bot(adapter, room_id, event)
     identity = ImIdentity.objects.filter(platform=PLATFORM, external_id=sender).select_related("user").first()
     actor = identity.user if identity and identity.user.is_active else None
     with translation.override(language_of(actor)):
@@ -97,6 +103,48 @@ def handle_event(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) ->
                     notice = _("This action is no longer available.")
     adapter.reply_notice(room_id, event["event_id"], str(notice))
     return str(notice)
+
+
+def _ask_the_bot(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) -> str | None:
+    """A question for the chat bot; returns what was answered (for the loop's log), or None."""
+    from django.apps import apps
+
+    from sso.models import ImIdentity
+
+    if not apps.is_installed("im.bot"):
+        return None
+    from im.bot.services import answer_in_group, ask, reply_on
+
+    if (event.get("content") or {}).get("msgtype") == "m.notice":
+        return None  # notices are bots talking: never answer one (no bot-to-bot loops)
+    text = command_text(event.get("content") or {})
+    bot_id = adapter.client.whoami()
+    members = adapter.client.joined_members(room_id)
+    direct = len(members) <= 2
+    mentioned = bot_id in text or bot_id.split(":", 1)[0].lstrip("@") in text.casefold() or "@bot" in text.casefold()
+    if not text or not (direct or mentioned):
+        return None
+    linked = {
+        identity.external_id: identity.user
+        for identity in ImIdentity.objects.filter(platform=PLATFORM, external_id__in=members).select_related("user")
+        if identity.user.is_active
+    }
+    asker = linked.get(event.get("sender", ""))
+    if asker is None:
+        notice = _("Your Matrix account is not linked to a portal user.")
+        adapter.reply_notice(room_id, event["event_id"], notice)
+        return notice
+    question = text.replace(bot_id, "").strip()
+    if direct:
+        reply = ask(asker, question, conversation=f"matrix:{room_id}", channel=PLATFORM)
+        reply_on(PLATFORM, asker, reply)
+    else:
+        # Members the portal does not know see nothing: a group answer is then public-free.
+        from django.contrib.auth.models import AnonymousUser
+
+        audience = [linked.get(member) or AnonymousUser() for member in members if member != bot_id]
+        reply = answer_in_group(adapter, room_id, asker, audience, question)
+    return reply.text or reply.intent
 
 
 def handle_sync_response(adapter: MatrixAdapter, response: dict[str, Any]) -> list[str]:

@@ -345,3 +345,33 @@ def test_a_person_who_left_is_invited_again_and_a_room_the_bot_left_is_replaced(
     new_room = parse_message_id(third.message_id)[0]
     assert new_room != room_id
     assert any("three" in e["content"].get("body", "") for e in join_and_read(matrix, person, new_room))
+
+
+def test_a_question_in_the_direct_room_is_answered_by_the_bot_from_live_data(demo, users, matrix, fresh_user,
+                                                                            committed):
+    """The chat bot on a real homeserver: 赵六 asks in his direct room with the bot and gets the
+    stock card; 陈七 (sales, no stock rights) asks the same and gets no quantities."""
+    from inventory.models import StockLevel
+
+    adapter = MatrixAdapter()
+    sync_once(adapter)
+    answers = {}
+    for username in ("zhao.liu", "chen.qi"):
+        person = fresh_user()
+        ImIdentity.objects.create(user=users[username], platform="matrix", tenant="portal.test",
+                                  external_id=person.user_id)
+        room_id = adapter.direct_room(person.user_id)
+        with matrix.server.client(person) as client:
+            client.post(f"/join/{room_id}").raise_for_status()
+            client.put(f"/rooms/{room_id}/send/m.room.message/q-{username}",
+                       json={"msgtype": "m.text", "body": "SKU-123 还有多少库存"}).raise_for_status()
+        with committed():  # the answer card goes out through the outbox after commit
+            sync_once(adapter, timeout_ms=5000)
+        with matrix.server.client(person) as client:
+            bodies = [e["content"].get("body", "") for e in room_messages(client, room_id)
+                      if e["sender"] != person.user_id]
+        answers[username] = "\n".join(bodies)
+
+    quantity = StockLevel.objects.get(sku="SKU-123", warehouse="SH").quantity.normalize()
+    assert "伺服电机" in answers["zhao.liu"] and str(quantity) in answers["zhao.liu"], answers["zhao.liu"]
+    assert str(quantity) not in answers["chen.qi"], answers["chen.qi"]
