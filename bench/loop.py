@@ -84,13 +84,20 @@ def main() -> None:
             }
             body = json.dumps(make_cloudevent("erp.approval.requested", "urn:erp:bench", data)).encode()
             bodies.append((body, sign(connector.webhook_secret, body)))
-        tracemalloc.start()
-        for body, headers in bodies:
-            started = time.perf_counter()
+        def post(body: bytes, headers: dict) -> None:
             response = client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
                                    headers={k: v for k, v in headers.items() if k != "content-type"})
-            intake.append(time.perf_counter() - started)
             assert response.status_code == 202, response.content
+
+        timed, traced = bodies[: len(bodies) - 20], bodies[len(bodies) - 20:]
+        for body, headers in timed:
+            started = time.perf_counter()
+            post(body, headers)
+            intake.append(time.perf_counter() - started)
+        # Memory in a separate pass: tracemalloc slows everything it watches several times over.
+        tracemalloc.start()
+        for body, headers in traced:
+            post(body, headers)
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 
@@ -118,7 +125,7 @@ def main() -> None:
 
         rows = [
             row("signed intake → card (HTTP, in-process)", intake, "p99 < 50 ms",
-                f"peak Python memory {peak / 1024 / 1024:.1f} MiB"),
+                f"peak traced memory over 20 events {peak / 1024 / 1024:.1f} MiB"),
             row("build_card (permission-checked)", cards, "p99 < 10 ms"),
             row("approval page GET", pages, "p99 < 50 ms", f"{size} B gzip HTML"),
             row("decide() + writeback (eager)", decisions, "p99 < 50 ms"),

@@ -31,10 +31,21 @@ class ErpIdentityAdmin(admin.ModelAdmin):
 class ImIdentityAdmin(admin.ModelAdmin):
     list_display = ["external_id", "platform", "tenant", "user", "display_name", "linked_by", "linked_at"]
     list_filter = ["platform", "linked_by"]
-    search_fields = [
-        "external_id", "display_name", "email", "mobile", "user__username", "user__first_name", "user__email"
-    ]
+    # email and mobile are encrypted (trust.fields): found by their digest, exactly, not by a part.
+    search_fields = ["external_id", "display_name", "user__username", "user__first_name", "user__email"]
     autocomplete_fields = ["user"]
+
+    def get_search_results(self, request, queryset, search_term):
+        from sso.im_login.identity import normalize_mobile
+        from trust.fields import digest, normalize_email
+
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found |= queryset.filter(email_digest=digest(normalize_email(term)))
+            if normalize_mobile(term):
+                found |= queryset.filter(mobile_digest=digest(normalize_mobile(term)))
+        return found, may_have_duplicates
 
 
 @admin.register(Profile)
@@ -124,7 +135,7 @@ class UnlinkedImUserAdmin(admin.ModelAdmin):
     list_display = ["external_id", "platform", "tenant", "display_name", "email", "mobile", "reason", "attempts",
                     "last_seen", "link"]
     list_filter = ["platform", "reason"]
-    search_fields = ["external_id", "display_name", "email", "mobile"]
+    search_fields = ["external_id", "display_name"]  # email and mobile are encrypted
     readonly_fields = [f.name for f in UnlinkedImUser._meta.fields]
 
     def has_add_permission(self, request):

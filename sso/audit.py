@@ -35,7 +35,8 @@ class AuditActorMiddleware:
 
 def _snapshot(instance) -> dict:
     data = model_to_dict(instance)
-    for name in ("password", "secret"):
+    # Secrets and personal data stay out of the audit copy (they are encrypted at rest elsewhere).
+    for name in ("password", "secret", "email", "mobile", "email_digest", "mobile_digest"):
         data.pop(name, None)
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder, default=str))
 

@@ -80,13 +80,18 @@ def on_link_token_used(sender: Any, instance: Any, created: bool, raw: bool = Fa
     record("link_token.used", actor=instance.user, obj=instance, summary={"target": instance.target})
 
 
+def _label(entry: LogEntry) -> str:
+    model = entry.content_type.model_class() if entry.content_type_id else None
+    return model._meta.label if model is not None else (entry.content_type.model if entry.content_type_id else "")
+
+
 def on_admin_change(sender: Any, instance: LogEntry, created: bool, raw: bool = False, **kwargs: Any) -> None:
     if raw or not created:
         return
     record(
         "admin.changed",
         actor=instance.user,
-        object_type=instance.content_type.model_class()._meta.label if instance.content_type_id else "",
+        object_type=_label(instance),
         object_id=instance.object_id or "",
         summary={"flag": instance.action_flag, "repr": instance.object_repr[:200],
                  "message": instance.get_change_message()[:500]},

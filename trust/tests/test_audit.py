@@ -141,3 +141,37 @@ def test_link_token_use_and_admin_change_are_recorded(db, client):
     entry = AuditEntry.objects.get(action="admin.changed")
     assert entry.object_type == "auth.Group" and entry.actor_name == "root"
     assert verify().ok
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_keep_the_chain_linear(postgres):
+    """Writers in parallel transactions (PostgreSQL row lock on the chain head): no fork, no gap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def write(n: int) -> None:
+        try:
+            for i in range(10):
+                record("test.concurrent", summary={"writer": n, "i": i})
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+    assert AuditEntry.objects.filter(action="test.concurrent").count() == 40
+    assert verify().ok, verify().problems
+
+
+def test_delivery_reaching_dead_is_recorded_once(db, django_user_model):
+    from im.models import Delivery
+
+    user = django_user_model.objects.create_user("kay")
+    delivery = Delivery.objects.create(dedupe_key="k", topic="approval.1", recipient=user, platform="devinbox")
+    assert not AuditEntry.objects.filter(action__startswith="delivery.").exists()  # queued: not yet
+    delivery.status, delivery.last_error = Delivery.Status.DEAD, "no account"
+    delivery.save()
+    Delivery.objects.get(pk=delivery.pk).save()  # a re-save without a change of status adds nothing
+    entry = AuditEntry.objects.get(action="delivery.dead")
+    assert entry.summary == {"topic": "approval.1", "platform": "devinbox", "recipient": user.pk, "attempts": 0}
