@@ -1,9 +1,10 @@
 from django.urls import path
 
-from widgets import views
+from widgets import matrix, views
 
 app_name = "widgets"
 urlpatterns = [
+    path("matrix/session", matrix.session, name="matrix-session"),
     path("stock/<str:sku>/", views.stock, name="stock"),
     path("stock/<str:sku>/body/", views.stock, {"body": True}, name="stock-body"),
     path("order/<str:number>/", views.order, name="order"),

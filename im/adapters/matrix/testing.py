@@ -92,7 +92,7 @@ class SynapseServer:
         config.update(
             listeners=[{
                 "port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-                "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
+                "x_forwarded": False, "resources": [{"names": ["client", "openid"], "compress": False}],
             }],
             trusted_key_servers=[],
             suppress_key_server_warning=True,

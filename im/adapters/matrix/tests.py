@@ -375,3 +375,34 @@ def test_a_question_in_the_direct_room_is_answered_by_the_bot_from_live_data(dem
     quantity = StockLevel.objects.get(sku="SKU-123", warehouse="SH").quantity.normalize()
     assert "伺服电机" in answers["zhao.liu"] and str(quantity) in answers["zhao.liu"], answers["zhao.liu"]
     assert str(quantity) not in answers["chen.qi"], answers["chen.qi"]
+
+
+def test_a_widget_gets_its_viewer_from_a_matrix_openid_token(demo, users, matrix, fresh_user, client):
+    """The widget's identity is whatever the homeserver says an OpenID token belongs to; a token
+    it does not know, a user of another server and an unlinked account get nothing."""
+    person = fresh_user()
+    ImIdentity.objects.create(user=users["zhao.liu"], platform="matrix", tenant="portal.test",
+                              external_id=person.user_id)
+    with matrix.server.client(person) as api:
+        grant = api.post(f"/user/{person.user_id}/openid/request_token", json={}).json()
+    path = "/w/stock/SKU-123/"
+
+    answer = client.post("/w/matrix/session", {**grant, "path": path}, content_type="application/json")
+    assert answer.status_code == 200, answer.content
+    widget = client.get(answer.json()["embed_url"])
+    assert widget.status_code == 200 and "伺服电机" in widget.content.decode()
+    assert "_auth_user_id" not in client.session  # an embed link, not a session
+
+    forged = client.post("/w/matrix/session", {**grant, "access_token": "forged", "path": path},
+                         content_type="application/json")
+    other_server = client.post("/w/matrix/session", {**grant, "matrix_server_name": "evil.example", "path": path},
+                               content_type="application/json")
+    outside = client.post("/w/matrix/session", {**grant, "path": "https://evil.example/w/"},
+                          content_type="application/json")
+    assert (forged.status_code, other_server.status_code, outside.status_code) == (401, 401, 400)
+
+    stranger = fresh_user()
+    with matrix.server.client(stranger) as api:
+        stranger_grant = api.post(f"/user/{stranger.user_id}/openid/request_token", json={}).json()
+    unlinked = client.post("/w/matrix/session", {**stranger_grant, "path": path}, content_type="application/json")
+    assert unlinked.status_code == 403
