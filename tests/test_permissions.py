@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from approvals import selectors, services
@@ -53,14 +53,16 @@ def test_the_demo_mapping_grants_by_erp_role(users, document):
     assert not authorize(users["zhang.san"], "approvals.decide", document)
     assert authorize(users["wang.wu"], "approvals.view", document)  # 财务经理 sees up to 200,000
     assert not authorize(users["wang.wu"], "approvals.decide", document)  # …but the ERP did not name him
-    refused = authorize(users["chen.qi"], "approvals.view", document)
+    with translation.override("en"):
+        refused = authorize(users["chen.qi"], "approvals.view", document)
     assert not refused and "no rule grants approvals.view" in refused.reason
 
 
 def test_an_amount_over_the_limit_can_be_seen_but_not_decided(users, request_for):
     big = request_for("PR-2026-0900", ["li.si"], amount="80000.00")
     assert authorize(users["li.si"], "approvals.view", big)  # own department
-    verdict = authorize(users["li.si"], "approvals.decide", big)
+    with translation.override("en"):
+        verdict = authorize(users["li.si"], "approvals.decide", big)
     assert not verdict
     assert any("80000.00 is over 50000.00" in step for step in verdict.chain), verdict.chain
     with pytest.raises(services.DecisionError) as refused:
@@ -71,8 +73,11 @@ def test_an_amount_over_the_limit_can_be_seen_but_not_decided(users, request_for
 
 def test_the_limit_is_per_currency(users, request_for):
     dollars = request_for("PR-2026-0901", ["li.si"], amount="100.00", currency="USD")
-    verdict = authorize(users["li.si"], "approvals.decide", dollars)
+    with translation.override("en"):
+        verdict = authorize(users["li.si"], "approvals.decide", dollars)
     assert not verdict and any("currency USD is not CNY" in step for step in verdict.chain)
+    # …and in Chinese, the language the explain page speaks by default.
+    assert any("币种 USD 不是 CNY" in step for step in authorize(users["li.si"], "approvals.decide", dollars).chain)
 
 
 def test_project_constraint_and_restricted_lists_agree(users, request_for):

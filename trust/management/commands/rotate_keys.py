@@ -22,7 +22,9 @@ class Command(BaseCommand):
                 for model, names in encrypted_fields():
                     digests = [f for f in model._meta.concrete_fields if isinstance(f, DigestField)]
                     count = 0
-                    for row in model._default_manager.select_for_update().iterator(chunk_size=500):
+                    # Not .iterator(): on PostgreSQL that is a server-side cursor, and a value that no
+                    # key opens would raise while it is open, leaving the rollback to fail.
+                    for row in model._default_manager.select_for_update().order_by("pk"):
                         # update(), not save(): no signals, no audit noise; the field encrypts anew.
                         values = {name: getattr(row, name) for name in names}
                         values.update({f.attname: f.compute(row) for f in digests})
