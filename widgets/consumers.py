@@ -17,6 +17,9 @@ from widgets.topics import may_subscribe
 # for LIVE_RECHECK_SECONDS costs at most that long of "this changed" after a revocation, and spares
 # a permission check per socket per push when thousands watch one topic.
 _verdicts: dict[tuple[int | None, str], tuple[bool, float]] = {}
+# One check in flight per (user, topic): when a push reaches a thousand sockets of one viewer at
+# once, they all wait for the same check instead of queueing a thousand on the database thread.
+_inflight: dict[tuple[int | None, str], asyncio.Future] = {}
 
 
 async def _allowed_now(user, topic: str) -> bool:
@@ -25,11 +28,24 @@ async def _allowed_now(user, topic: str) -> bool:
     cached = _verdicts.get(key)
     if cached is not None and now - cached[1] < settings.LIVE_RECHECK_SECONDS:
         return cached[0]
-    allowed = (await database_sync_to_async(may_subscribe)(user, topic)).allowed
-    if len(_verdicts) > 50_000:
-        _verdicts.clear()
-    _verdicts[key] = (allowed, now)
-    return allowed
+    pending = _inflight.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future = asyncio.get_running_loop().create_future()
+    _inflight[key] = future
+    try:
+        allowed = (await database_sync_to_async(may_subscribe)(user, topic)).allowed
+        if len(_verdicts) > 50_000:
+            _verdicts.clear()
+        _verdicts[key] = (allowed, time.monotonic())
+        future.set_result(allowed)
+        return allowed
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here, so an unawaited future does not warn
+        raise
+    finally:
+        _inflight.pop(key, None)
 
 
 TOPIC_RE = re.compile(r"^[a-z]+\.[A-Za-z0-9_-]{1,64}$")
