@@ -7,11 +7,14 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 
 from portal.celery import app as celery_app
+
+from .live_server import CHROMIUM, launch_chromium
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -120,3 +123,31 @@ def postgres(db) -> None:
 
     if connection.vendor != "postgresql":
         service_missing("PostgreSQL (DATABASE_URL=postgres://…)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian Chromium through Playwright, one per test module (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        service_missing(f"Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("Playwright (pip install playwright; never `playwright install` here)")
+    # Playwright's sync API keeps an asyncio loop set on this thread, so Django's async-safety
+    # check would refuse every ORM call the test (and pytest-django's flush) makes meanwhile. The
+    # calls are really synchronous: allow them while the browser is up (the server keeps the check).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

@@ -8,17 +8,15 @@ Numbers worth quoting (page weight, click → other page, event → card) are pr
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
 
-from .conftest import service_missing
-from .live_server import CHROMIUM, LiveServer, launch_chromium, run_live_server
+from .live_server import LiveServer, run_live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,33 +40,6 @@ WATCH_JS = """(condition) => {
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        service_missing(f"Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("Playwright (pip install playwright; never `playwright install` here)")
-    # Playwright's sync API keeps an asyncio loop set on this thread, so Django's async-safety
-    # check would refuse every ORM call the test (and pytest-django's flush) makes meanwhile. The
-    # calls are really synchronous: allow them while the browser is up (the server keeps the check).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                yield browser
-            finally:
-                browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from .live_server import LiveServer, free_port, run_live_server
-from .test_browser import WAIT_MS, chromium, outside_playwright_loop, post_events_over_http, wait_js  # noqa: F401
+from .test_browser import WAIT_MS, outside_playwright_loop, post_events_over_http, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -110,7 +110,7 @@ def widget_frame(page):
     raise AssertionError(f"no widget frame in {[f.url for f in page.frames]}")
 
 
-def test_a_framed_stock_widget_updates_itself(chromium, framed, widget_server):  # noqa: F811
+def test_a_framed_stock_widget_updates_itself(chromium, framed, widget_server):
     allowed_url, _ = framed("zhao.liu", "/w/stock/SKU-123/")
     context = chromium.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
     context.set_default_timeout(WAIT_MS)
@@ -134,7 +134,7 @@ def test_a_framed_stock_widget_updates_itself(chromium, framed, widget_server): 
     assert not errors, errors
 
 
-def test_an_origin_that_is_not_configured_cannot_frame_a_widget(chromium, framed, widget_server):  # noqa: F811
+def test_an_origin_that_is_not_configured_cannot_frame_a_widget(chromium, framed, widget_server):
     _, other_url = framed("zhao.liu", "/w/stock/SKU-123/")
     # The widget itself answers, with a policy naming only the configured origin.
     direct = httpx.get(f"{widget_server.url}/healthz")

@@ -34,7 +34,7 @@ from sso.models import OidcSubject
 from sso.oidc import clear_discovery_cache
 
 from .conftest import service_missing
-from .live_server import CHROMIUM, free_port, launch_chromium, run_live_server
+from .live_server import free_port, run_live_server
 from .test_browser import outside_playwright_loop
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
@@ -467,30 +467,6 @@ def test_inactive_linked_user_is_refused(oidc, client):
 
 
 # --- in a browser -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        service_missing(f"Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("Playwright (pip install playwright; never `playwright install` here)")
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"  # see tests/test_browser.py: Playwright's loop on this thread
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                yield browser
-            finally:
-                browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="module")
