@@ -107,3 +107,49 @@ def clip_bytes(text: str, limit: int) -> str:
         return text
     out = text.encode()[: max(limit - 3, 0)].decode(errors="ignore")
     return out + "…"
+
+
+class AppTokenAdapter:
+    """Plumbing shared by adapters that call a JSON API with a cached app token (WeCom, Feishu,
+    DingTalk): a config built from settings on first use, one JsonClient, and the token cache.
+
+    A subclass names its ``platform``, ``config_class``, ``classify`` (errors → TransportError) and
+    ``cache_slot`` (the cached credential's name), and says how to fetch a token (``fetch_token``)
+    and whose it is (``token_owner``).
+    """
+
+    platform: str
+    config_class: Any
+    classify: Callable[..., Any]
+    cache_slot = "access_token"
+    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
+    default_transport: httpx.BaseTransport | None = None
+
+    def __init__(self, config: Any = None, *, transport: httpx.BaseTransport | None = None) -> None:
+        from django.conf import settings
+
+        self._config = config
+        self._client = JsonClient(self.platform, type(self).classify, transport=transport or self.default_transport,
+                                  timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            self._config = self.config_class.from_settings()
+        return self._config
+
+    def fetch_token(self, config: Any) -> tuple[str, int]:
+        """Ask the platform for an app token: (token, seconds it lives)."""
+        raise NotImplementedError
+
+    def token_owner(self, config: Any) -> tuple[str, str]:
+        """(client id, secret) the token belongs to: the cache key, shared with sso.im_login."""
+        raise NotImplementedError
+
+    def access_token(self) -> str:
+        config = self.config
+        try:
+            return cached_app_token(self.platform, self.cache_slot, lambda: self.fetch_token(config),
+                                    *self.token_owner(config))
+        except TokenRejected as exc:  # refused while fetching: the app's own secret is wrong
+            raise TransportError(str(exc), permanent=True) from exc

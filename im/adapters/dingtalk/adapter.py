@@ -35,7 +35,13 @@ from django.core.cache import cache
 
 from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
 from im.adapters.dingtalk import crypto, render
-from im.adapters.httpjson import JsonClient, TokenRejected, cached_app_token, clip, forget_app_token, with_token
+from im.adapters.httpjson import (
+    AppTokenAdapter,
+    TokenRejected,
+    clip,
+    forget_app_token,
+    with_token,
+)
 from im.cards import Card
 
 logger = logging.getLogger(__name__)
@@ -91,35 +97,20 @@ class DingTalkConfig:
                    aes_key=settings.DINGTALK_AES_KEY)
 
 
-class DingTalkAdapter:
+class DingTalkAdapter(AppTokenAdapter):
     platform = PLATFORM
-    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
-    default_transport: httpx.BaseTransport | None = None
-
-    def __init__(self, config: DingTalkConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
-                                  timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
-
-    @property
-    def config(self) -> DingTalkConfig:
-        if self._config is None:
-            self._config = DingTalkConfig.from_settings()
-        return self._config
+    config_class = DingTalkConfig
+    classify = staticmethod(classify)
+    cache_slot = "access_token"
 
     # --- plumbing ---------------------------------------------------------------------------------
-    def access_token(self) -> str:
-        config = self.config
+    def fetch_token(self, config: DingTalkConfig) -> tuple[str, int]:
+        body = self._client.call("GET", f"{OAPI}/gettoken", doing="gettoken",
+                                 params={"appkey": config.app_key, "appsecret": config.app_secret})
+        return body["access_token"], int(body.get("expires_in", 7200))
 
-        def fetch() -> tuple[str, int]:
-            body = self._client.call("GET", f"{OAPI}/gettoken", doing="gettoken",
-                                     params={"appkey": config.app_key, "appsecret": config.app_secret})
-            return body["access_token"], int(body.get("expires_in", 7200))
-
-        try:
-            return cached_app_token(PLATFORM, "access_token", fetch, config.app_key, config.app_secret)
-        except TokenRejected as exc:
-            raise TransportError(str(exc), permanent=True) from exc
+    def token_owner(self, config: DingTalkConfig) -> tuple[str, str]:
+        return config.app_key, config.app_secret
 
     def post(self, path: str, payload: dict[str, Any], *, doing: str) -> dict[str, Any]:
         def call(token: str) -> dict[str, Any]:

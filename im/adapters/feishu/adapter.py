@@ -32,7 +32,13 @@ from django.utils.translation import gettext as _
 
 from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
 from im.adapters.feishu import crypto, render
-from im.adapters.httpjson import JsonClient, TokenRejected, cached_app_token, clip, forget_app_token, with_token
+from im.adapters.httpjson import (
+    AppTokenAdapter,
+    TokenRejected,
+    clip,
+    forget_app_token,
+    with_token,
+)
 from im.cards import Card
 
 logger = logging.getLogger(__name__)
@@ -85,35 +91,20 @@ def uuid_for(kind: str, key: str) -> str:
     return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
-class FeishuAdapter:
+class FeishuAdapter(AppTokenAdapter):
     platform = PLATFORM
-    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
-    default_transport: httpx.BaseTransport | None = None
-
-    def __init__(self, config: FeishuConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
-                                  timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
-
-    @property
-    def config(self) -> FeishuConfig:
-        if self._config is None:
-            self._config = FeishuConfig.from_settings()
-        return self._config
+    config_class = FeishuConfig
+    classify = staticmethod(classify)
+    cache_slot = "tenant_access_token"
 
     # --- plumbing ---------------------------------------------------------------------------------
-    def access_token(self) -> str:
-        config = self.config
+    def fetch_token(self, config: FeishuConfig) -> tuple[str, int]:
+        body = self._client.call("POST", f"{API}/auth/v3/tenant_access_token/internal", doing="get a token",
+                                 json={"app_id": config.app_id, "app_secret": config.app_secret})
+        return body["tenant_access_token"], int(body.get("expire", 7200))
 
-        def fetch() -> tuple[str, int]:
-            body = self._client.call("POST", f"{API}/auth/v3/tenant_access_token/internal", doing="get a token",
-                                     json={"app_id": config.app_id, "app_secret": config.app_secret})
-            return body["tenant_access_token"], int(body.get("expire", 7200))
-
-        try:
-            return cached_app_token(PLATFORM, "tenant_access_token", fetch, config.app_id, config.app_secret)
-        except TokenRejected as exc:
-            raise TransportError(str(exc), permanent=True) from exc
+    def token_owner(self, config: FeishuConfig) -> tuple[str, str]:
+        return config.app_id, config.app_secret
 
     def call(self, method: str, path: str, *, doing: str, **kwargs: Any) -> dict[str, Any]:
         def attempt(token: str) -> dict[str, Any]:

@@ -32,9 +32,8 @@ from django.core.cache import cache
 
 from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
 from im.adapters.httpjson import (
-    JsonClient,
+    AppTokenAdapter,
     TokenRejected,
-    cached_app_token,
     clip,
     clip_bytes,
     forget_app_token,
@@ -108,35 +107,20 @@ def remember_response_code(task_id: str, code: str) -> None:
         cache.set(_response_code_key(task_id), code, RESPONSE_CODE_TTL)
 
 
-class WeComAdapter:
+class WeComAdapter(AppTokenAdapter):
     platform = PLATFORM
-    # Tests of the whole portal (which builds adapters itself) set a fake platform here.
-    default_transport: httpx.BaseTransport | None = None
-
-    def __init__(self, config: WeComConfig | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._config = config
-        self._client = JsonClient(PLATFORM, classify, transport=transport or self.default_transport,
-                                  timeout=getattr(settings, "IM_PLATFORM_TIMEOUT", 10.0))
-
-    @property
-    def config(self) -> WeComConfig:
-        if self._config is None:
-            self._config = WeComConfig.from_settings()
-        return self._config
+    config_class = WeComConfig
+    classify = staticmethod(classify)
+    cache_slot = "access_token"
 
     # --- plumbing ---------------------------------------------------------------------------------
-    def access_token(self) -> str:
-        config = self.config
+    def fetch_token(self, config: WeComConfig) -> tuple[str, int]:
+        body = self._client.call("GET", f"{API}/gettoken", doing="gettoken",
+                                 params={"corpid": config.corp_id, "corpsecret": config.secret})
+        return body["access_token"], int(body.get("expires_in", 7200))
 
-        def fetch() -> tuple[str, int]:
-            body = self._client.call("GET", f"{API}/gettoken", doing="gettoken",
-                                     params={"corpid": config.corp_id, "corpsecret": config.secret})
-            return body["access_token"], int(body.get("expires_in", 7200))
-
-        try:
-            return cached_app_token(PLATFORM, "access_token", fetch, config.corp_id, config.secret)
-        except TokenRejected as exc:  # 40001/41004 while fetching: the secret itself is wrong
-            raise TransportError(str(exc), permanent=True) from exc
+    def token_owner(self, config: WeComConfig) -> tuple[str, str]:
+        return config.corp_id, config.secret
 
     def post(self, path: str, payload: dict[str, Any], *, doing: str) -> dict[str, Any]:
         def call(token: str) -> dict[str, Any]:
