@@ -153,3 +153,8 @@ class AppTokenAdapter:
                                     *self.token_owner(config))
         except TokenRejected as exc:  # refused while fetching: the app's own secret is wrong
             raise TransportError(str(exc), permanent=True) from exc
+
+    def with_app_token(self, call: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """``call(token)``; when the platform rejects a cached token, fetch a fresh one once."""
+        return with_token(call, self.access_token,
+                          lambda: forget_app_token(self.platform, self.cache_slot, self.token_owner(self.config)[0]))

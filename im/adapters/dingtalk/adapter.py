@@ -39,8 +39,6 @@ from im.adapters.httpjson import (
     AppTokenAdapter,
     TokenRejected,
     clip,
-    forget_app_token,
-    with_token,
 )
 from im.cards import Card
 
@@ -117,8 +115,7 @@ class DingTalkAdapter(AppTokenAdapter):
             return self._client.call("POST", f"{OAPI}/{path}", params={"access_token": token}, json=payload,
                                      doing=doing)
 
-        return with_token(call, self.access_token,
-                          lambda: forget_app_token(PLATFORM, "access_token", self.config.app_key))
+        return self.with_app_token(call)
 
     @property
     def agent_id(self) -> int | str:

@@ -36,8 +36,6 @@ from im.adapters.httpjson import (
     AppTokenAdapter,
     TokenRejected,
     clip,
-    forget_app_token,
-    with_token,
 )
 from im.cards import Card
 
@@ -111,8 +109,7 @@ class FeishuAdapter(AppTokenAdapter):
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json; charset=utf-8"}
             return self._client.call(method, f"{API}/{path}", headers=headers, doing=doing, **kwargs)
 
-        return with_token(attempt, self.access_token,
-                          lambda: forget_app_token(PLATFORM, "tenant_access_token", self.config.app_id))
+        return self.with_app_token(attempt)
 
     def _send(self, receive_id_type: str, receive_id: str, msg_type: str, content: dict[str, Any], key: str,
               doing: str) -> SentMessage:

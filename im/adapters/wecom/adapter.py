@@ -36,8 +36,6 @@ from im.adapters.httpjson import (
     TokenRejected,
     clip,
     clip_bytes,
-    forget_app_token,
-    with_token,
 )
 from im.adapters.wecom import render
 from im.adapters.wecom.crypto import MsgCrypt, check_timestamp
@@ -127,8 +125,7 @@ class WeComAdapter(AppTokenAdapter):
             return self._client.call("POST", f"{API}/{path}", params={"access_token": token}, json=payload,
                                      doing=doing)
 
-        return with_token(call, self.access_token,
-                          lambda: forget_app_token(PLATFORM, "access_token", self.config.corp_id))
+        return self.with_app_token(call)
 
     @property
     def agent_id(self) -> int | str:
