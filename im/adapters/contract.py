@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from django.core.cache import cache
+
+from im.cards import Card, CardAction, CardField
 
 
 def recorded(fixtures: Path, name: str) -> httpx.Response:
@@ -49,3 +54,22 @@ class FakePlatform:
     @staticmethod
     def body(request: httpx.Request) -> dict[str, Any]:
         return json.loads(request.content)
+
+
+def make_card(*, actions: bool = True, **extra: Any) -> Card:
+    """The approval card the contract tests send, with ``extra`` fields replaced."""
+    values = dict(
+        topic="approval.1", title="采购申请: 伺服电机", status="pending", status_label="等待你审批",
+        link="http://testserver/s/token-1/", link_label="打开", locale="zh-hans", amount="CNY 12,800.00",
+        fields=[CardField("编号", "PR-2026-0900"), CardField("申请人", "zhang.san")],
+        actions=[CardAction("approve", "批准", "primary"), CardAction("reject", "驳回", "danger")] if actions else [],
+    )
+    return Card(**{**values, **extra})
+
+
+@pytest.fixture(autouse=True)
+def clean_cache() -> Iterator[None]:
+    """Platform tokens and response codes live in the Django cache: none may leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()

@@ -13,15 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from django.core.cache import cache
 
 from approvals.models import ApprovalDocument
 from approvals.services import decide
 from im.adapters.base import CallbackRejected, TransportError, Unsupported
-from im.adapters.contract import FakePlatform
+from im.adapters.contract import FakePlatform, clean_cache, make_card  # noqa: F401 - clean_cache is autouse
 from im.adapters.dingtalk import crypto, render
 from im.adapters.dingtalk.adapter import DingTalkAdapter, DingTalkConfig
-from im.cards import Card, CardAction, CardField
+from im.cards import CardField
 from im.models import Delivery, MessageRef
 from sso.models import ImIdentity
 from tests.conftest import approval_requested
@@ -33,21 +32,6 @@ CONFIG = DingTalkConfig(app_key="dingappkey", app_secret="dingtalk-secret", corp
                         agent_id="2335006", token="callback-token", aes_key=AES_KEY)
 
 
-def make_card(**extra) -> Card:
-    values = dict(
-        topic="approval.1", title="采购申请: 伺服电机", status="pending", status_label="等待你审批",
-        link="http://testserver/s/token-1/", link_label="打开", locale="zh-hans", amount="CNY 12,800.00",
-        fields=[CardField("编号", "PR-2026-0900"), CardField("申请人", "zhang.san")],
-        actions=[CardAction("approve", "批准", "primary"), CardAction("reject", "驳回", "danger")],
-    )
-    return Card(**{**values, **extra})
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -168,7 +152,7 @@ def test_send_card_is_an_oa_work_notification_and_its_task_id_the_reference(ding
 
 def test_update_card_changes_the_status_bar(dingtalk):
     dingtalk.answer("POST", f"{OAPI}/topapi/message/corpconversation/status_bar/update", "status_bar_update_200")
-    adapter_for(dingtalk).update_card("lisi", "256271667526", make_card(actions=[], status="approved",
+    adapter_for(dingtalk).update_card("lisi", "256271667526", make_card(actions=False, status="approved",
                                                                         status_label="已由 李四 批准"))
     body = dingtalk.body(dingtalk.calls("/status_bar/update")[0])
     assert body == {"agent_id": 2335006, "task_id": 256271667526, "status_value": "已由 李四 批准",

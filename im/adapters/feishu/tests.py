@@ -9,14 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.core.cache import cache
 
 from approvals.models import ApprovalDocument, Decision
 from im.adapters.base import CallbackRejected, TransportError
-from im.adapters.contract import FakePlatform
+from im.adapters.contract import FakePlatform, clean_cache, make_card  # noqa: F401 - clean_cache is autouse
 from im.adapters.feishu import crypto, render
 from im.adapters.feishu.adapter import FeishuAdapter, FeishuConfig, uuid_for
-from im.cards import Card, CardAction, CardField
+from im.cards import CardField
 from im.models import Delivery, MessageRef
 from sso.models import ImIdentity
 from tests.conftest import approval_requested
@@ -33,21 +32,6 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def make_card(**extra) -> Card:
-    values = dict(
-        topic="approval.1", title="采购申请: 伺服电机", status="pending", status_label="等待你审批",
-        link="http://testserver/s/token-1/", link_label="打开", locale="zh-hans", amount="CNY 12,800.00",
-        fields=[CardField("编号", "PR-2026-0900"), CardField("申请人", "zhang.san")],
-        actions=[CardAction("approve", "批准", "primary"), CardAction("reject", "驳回", "danger")],
-    )
-    return Card(**{**values, **extra})
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -213,7 +197,7 @@ def test_send_card_posts_an_interactive_card_to_the_open_id(feishu):
 
 def test_update_card_patches_the_message(feishu):
     feishu.answer("PATCH", f"{API}/im/v1/messages/{MESSAGE_ID}", "messages_patch_200")
-    adapter_for(feishu).update_card(OPEN_ID, MESSAGE_ID, make_card(actions=[], status="approved",
+    adapter_for(feishu).update_card(OPEN_ID, MESSAGE_ID, make_card(actions=False, status="approved",
                                                                    status_label="已由 李四 批准"))
     body = feishu.body(feishu.calls(f"/im/v1/messages/{MESSAGE_ID}")[0])
     card = json.loads(body["content"])

@@ -13,11 +13,11 @@ from django.core.cache import cache
 
 from approvals.models import ApprovalDocument, Decision
 from im.adapters.base import CallbackRejected, TransportError, Unsupported
-from im.adapters.contract import FakePlatform
+from im.adapters.contract import FakePlatform, clean_cache, make_card  # noqa: F401 - clean_cache is autouse
 from im.adapters.wecom import render
 from im.adapters.wecom.adapter import WeComAdapter, WeComConfig, event_from_message
 from im.adapters.wecom.crypto import MsgCrypt, check_timestamp
-from im.cards import Card, CardAction, CardField
+from im.cards import CardField
 from im.models import Delivery, MessageRef
 from sso.models import ImIdentity
 from tests.conftest import approval_requested
@@ -28,22 +28,6 @@ API = "https://qyapi.weixin.qq.com/cgi-bin"
 CONFIG = WeComConfig(corp_id=SAMPLE["corp_id"], secret="wecom-secret", agent_id="1000002", token=SAMPLE["token"],
                      aes_key=SAMPLE["encoding_aes_key"])
 
-
-def make_card(*, actions: bool = True, **extra) -> Card:
-    values = dict(
-        topic="approval.1", title="采购申请: 伺服电机", status="pending", status_label="等待你审批",
-        link="http://testserver/s/token-1/", link_label="打开", locale="zh-hans", amount="CNY 12,800.00",
-        fields=[CardField("编号", "PR-2026-0900"), CardField("申请人", "zhang.san")],
-        actions=[CardAction("approve", "批准", "primary"), CardAction("reject", "驳回", "danger")] if actions else [],
-    )
-    return Card(**{**values, **extra})
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()  # cached tokens and response codes must not leak between tests
-    yield
-    cache.clear()
 
 
 @pytest.fixture
