@@ -46,6 +46,8 @@ class MessageRef(models.Model):
     platform = models.CharField(max_length=30)
     address = models.CharField(max_length=200)
     message_id = models.CharField(max_length=200)
+    # The platform's handle for recalling the message when it differs from message_id (trust.retention).
+    recall_id = models.CharField(max_length=200, blank=True, default="")
     # Set when the document changed and the sent card must be edited; cleared once it is.
     needs_update = models.BooleanField(default=False, db_index=True)
     update_attempts = models.PositiveIntegerField(default=0)

@@ -105,6 +105,7 @@ def send_delivery(delivery_id: int) -> float | None:
                 "platform": delivery.platform,
                 "address": address,
                 "message_id": sent.message_id,
+                "recall_id": sent.recall_id,
             },
         )
     return None

@@ -171,7 +171,7 @@ def _recall(ref: Any) -> bool:
     if delete is None:
         return True
     try:
-        delete(ref.address, ref.message_id)
+        delete(ref.address, ref.message_id, recall_id=getattr(ref, "recall_id", ""))
     except Unsupported:
         return True
     except TransportError as exc:
@@ -180,7 +180,7 @@ def _recall(ref: Any) -> bool:
     return True
 
 
-def _devinbox_delete(address: str, message_id: str) -> None:
+def _devinbox_delete(address: str, message_id: str, *, recall_id: str = "") -> None:
     """The dev inbox's "platform delete": the message leaves the simulated phone."""
     from im.adapters.devinbox.models import DevInboxMessage
 

@@ -39,6 +39,9 @@ class CallbackRejected(Exception):
 @dataclass(frozen=True)
 class SentMessage:
     message_id: str
+    # What the platform needs to recall or delete the message later, when that is not the message id
+    # (WeCom's ``msgid`` beside a template card's task id). Empty: the message id is enough, or nothing is.
+    recall_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class ImAdapter(Protocol):
 
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         """Pin a live widget into a chat (a Matrix widget, an H5 link card, a Slack unfurl)."""
+
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """Recall or delete a sent message on the platform (retention). Raise Unsupported where the
+        platform cannot; a TransportError that is permanent means "gone or never will be"."""
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> InboundEvent:
         """Verify (signature, time window, decryption) and parse an inbound callback; raise

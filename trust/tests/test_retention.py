@@ -70,7 +70,7 @@ def test_platform_policy_overrides_the_general_one(demo):
 def test_platform_outage_keeps_the_row_for_the_next_run(demo, monkeypatch):
     from im.adapters.base import TransportError
 
-    def down(address, message_id):
+    def down(address, message_id, *, recall_id=""):
         raise TransportError("platform down")
 
     monkeypatch.setattr(retention, "_devinbox_delete", down)

@@ -271,7 +271,7 @@ class AgoraAdapter:
         self._send("chatgroups", chat_id, "custom", {"customEvent": WIDGET_EVENT,
                                                      "customExts": {"title": title, "url": url}})
 
-    def recall(self, message_id: str) -> None:
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
         """Recall a sent message (Agora allows it within 2 minutes unless configured otherwise)."""
         kind, to, msg_id = parse_message_id(message_id)
         payload = {"msg_id": msg_id, "to": to, "from": self.bot_user,

@@ -119,7 +119,7 @@ def test_update_sends_a_replacement_that_names_the_first_message():
 
 def test_recall():
     adapter, api = agora({"/messages/msg_recall": "msg_recall_200"})
-    adapter.recall("users:li.si 1029457500870543736")
+    adapter.delete_message("li.si", "users:li.si 1029457500870543736")
     assert api.json() == {"msg_id": "1029457500870543736", "to": "li.si", "from": "portal-bot", "chat_type": "chat"}
 
 

@@ -177,6 +177,14 @@ class DingTalkAdapter(AppTokenAdapter):
                          doing="send a card to a group")
         return SentMessage(message_id=str(body.get("messageId", "")))
 
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """Recall a work notification by its task id (``corpconversation/recall``). Group messages sent
+        with ``chat/send`` have no documented recall."""
+        if not message_id.isdigit():
+            raise Unsupported("only DingTalk work notifications (numeric task ids) can be recalled")
+        self.post("topapi/message/corpconversation/recall",
+                  {"agent_id": self.agent_id, "msg_task_id": int(message_id)}, doing="recall a message")
+
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         self.post("chat/send", {"chatid": chat_id, "msg": render.widget_card(title, url)}, doing="post a widget link")
 

@@ -290,3 +290,18 @@ def test_a_forged_event_is_401_problem_json(dingtalk_portal, client):
     response = client.post(f"/api/im/dingtalk/callback?{httpx.QueryParams(query)}", data=body,
                            content_type="application/json")
     assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
+
+
+# --- recall (retention) ------------------------------------------------------------------------------
+
+def test_a_work_notification_is_recalled_by_its_task_id(dingtalk):
+    dingtalk.answer("POST", f"{OAPI}/topapi/message/corpconversation/recall", "corpconversation_recall_200")
+    adapter_for(dingtalk).delete_message("lisi", "256271667526")
+    body = dingtalk.body(dingtalk.calls("/corpconversation/recall")[0])
+    assert body == {"agent_id": 2335006, "msg_task_id": 256271667526}
+
+
+def test_a_group_message_has_no_recall(dingtalk):
+    with pytest.raises(Unsupported):
+        adapter_for(dingtalk).delete_message("chat123", "msgXYZ==")
+    assert not dingtalk.requests

@@ -7,6 +7,7 @@ Documented calls (open.feishu.cn, 服务端 API › 消息 / 群组):
   → ``data.message_id``; ``uuid`` de-duplicates a retried send for an hour.
 - ``PATCH /open-apis/im/v1/messages/:message_id`` ``{content}``: cards with ``update_multi``, for 14 days.
 - ``POST /open-apis/im/v1/messages/:message_id/reply`` ``{msg_type, content, uuid}``.
+- ``DELETE /open-apis/im/v1/messages/:message_id`` → ``{code: 0, msg: "success", data: {}}`` (recall).
 - ``POST /open-apis/im/v1/chats?user_id_type=open_id&uuid=…`` ``{name, user_id_list, chat_mode, chat_type}``
   → ``data.chat_id``; ``POST /open-apis/im/v1/chats/:chat_id/members?member_id_type=open_id`` ``{id_list}``.
 - Errors: HTTP 4xx with ``{code, msg}``; HTTP 429 / code 99991400 is the frequency limit (headers
@@ -168,6 +169,11 @@ class FeishuAdapter(AppTokenAdapter):
     def send_card_to_chat(self, chat_id: str, card: Card, *, idempotency_key: str) -> SentMessage:
         return self._send("chat_id", chat_id, "interactive", render.card_json(card), idempotency_key,
                           "send a card to a group")
+
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """``DELETE /im/v1/messages/:message_id``: the bot recalls its own message (within the tenant's
+        recall window; past it Feishu answers a permanent error and only our copy goes)."""
+        self.call("DELETE", f"im/v1/messages/{message_id}", doing="recall a message")
 
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         self._send("chat_id", chat_id, "interactive", render.widget_card(title, url), chat_id + url,

@@ -381,3 +381,18 @@ def test_code_exchange_delegates_to_sso_im_login(db, monkeypatch, settings):
     monkeypatch.setattr(base, "http_transport", platform.transport())
     assert FeishuAdapter(CONFIG).exchange_code("CODE") == OPEN_ID
     assert platform.body(platform.calls("/oauth/token")[0])["code"] == "CODE"
+
+
+# --- recall (retention) ------------------------------------------------------------------------------
+
+def test_delete_message_recalls_it(feishu):
+    feishu.answer("DELETE", f"{API}/im/v1/messages/{MESSAGE_ID}", "messages_delete_200")
+    adapter_for(feishu).delete_message(OPEN_ID, MESSAGE_ID)
+    assert [r.method for r in feishu.calls(f"/im/v1/messages/{MESSAGE_ID}")] == ["DELETE"]
+
+
+def test_past_the_recall_window_is_permanent(feishu):
+    feishu.answer("DELETE", f"{API}/im/v1/messages/{MESSAGE_ID}", "messages_delete_window_passed_230026")
+    with pytest.raises(TransportError) as caught:
+        adapter_for(feishu).delete_message(OPEN_ID, MESSAGE_ID)
+    assert caught.value.permanent and "230026" in str(caught.value)

@@ -110,6 +110,11 @@ class MatrixAdapter:
         key = event_id + json.dumps(content["m.new_content"], sort_keys=True, ensure_ascii=False)
         self.client.send(room_id, content, txn_id("edit", key))
 
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """Redact the card (and with it what its edits showed: clients hide edits of a redacted event)."""
+        room_id, event_id = parse_message_id(message_id)
+        self.client.redact(room_id, event_id, txn_id("redact", event_id), reason="retention")
+
     def reply_notice(self, room_id: str, event_id: str, text: str) -> str:
         """A bot notice answering the event ``event_id`` (the answer to a reply command)."""
         content = {"msgtype": "m.notice", "body": text, "m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}

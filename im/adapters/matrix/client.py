@@ -202,6 +202,13 @@ class MatrixClient:
         path = f"{API}/rooms/{quote(room_id, safe='')}/send/{quote(event_type, safe='')}/{quote(txn_id, safe='')}"
         return self._call("PUT", path, json=content, doing=f"send to {room_id}")["event_id"]
 
+    def redact(self, room_id: str, event_id: str, txn_id: str, reason: str = "") -> str:
+        """Redact an event (its content is removed for everyone); the same ``txn_id`` again is a no-op."""
+        path = (f"{API}/rooms/{quote(room_id, safe='')}/redact/{quote(event_id, safe='')}/"
+                f"{quote(txn_id, safe='')}")
+        body = {"reason": reason} if reason else {}
+        return self._call("PUT", path, json=body, doing=f"redact {event_id}")["event_id"]
+
     def sync(self, since: str | None, *, timeout_ms: int, sync_filter: dict[str, Any], timeout: float) -> dict:
         params: dict[str, Any] = {"timeout": timeout_ms, "filter": json.dumps(sync_filter)}
         if since:

@@ -283,6 +283,34 @@ def test_an_approval_reaches_dev_inbox_and_matrix_and_the_decision_edits_both(
     assert not ref.needs_update and not ref.update_error
 
 
+def test_retention_redacts_the_card_on_the_homeserver(demo, users, matrix, fresh_user, send_event):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from trust import retention
+    from trust.models import RetentionPolicy
+
+    person = fresh_user()
+    ImIdentity.objects.create(user=users["li.si"], platform="matrix", tenant="portal.test",
+                              external_id=person.user_id)
+    assert send_event("erp.approval.requested", approval_requested("PR-2026-0962")).status_code == 202
+    document = ApprovalDocument.objects.get(external_id="PR-2026-0962")
+    delivery = Delivery.objects.get(topic=document.topic, platform="matrix")
+    room_id, event_id = parse_message_id(MessageRef.objects.get(delivery=delivery).message_id)
+
+    RetentionPolicy.objects.create(kind="sent_cards", platform="matrix", keep_days=30)
+    result = retention.run(now=timezone.now() + dt.timedelta(days=31))
+    assert result.destroyed["sent_cards@matrix"] == 1
+    assert not Delivery.objects.filter(pk=delivery.pk).exists()
+
+    with matrix.server.client(person) as client:
+        client.post(f"/join/{room_id}").raise_for_status()
+        event = client.get(f"/rooms/{room_id}/event/{event_id}").json()
+    assert event["content"] == {}  # redacted: the card's text is gone from the homeserver too
+    assert event["unsigned"]["redacted_because"]["sender"] == matrix.bot.user_id
+
+
 @pytest.mark.django_db
 def test_a_reply_command_on_matrix_decides_and_the_bot_answers(demo, users, matrix, fresh_user, send_event):
     person = fresh_user()

@@ -109,6 +109,11 @@ class SlackAdapter:
     def send_text(self, address: str, text: str, *, idempotency_key: str) -> SentMessage:
         return self._post(self.channel_for(address), render_notice(text))
 
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        channel, ts = parse_message_id(message_id)
+        # Already gone is what retention wanted.
+        self.client.call("chat.delete", {"channel": channel, "ts": ts}, ok_errors=frozenset({"message_not_found"}))
+
     # --- groups and widgets -----------------------------------------------------------------------
     def create_group(self, name: str, members: list[str], *, idempotency_key: str) -> GroupChat:
         """A private channel named after ``name`` plus a hash of the key, so a retry finds the first one."""

@@ -360,3 +360,22 @@ def test_a_platform_that_is_not_enabled_has_no_callback(settings, client, db):
     response = client.post("/api/im/slack/callback", data=body, content_type="application/x-www-form-urlencoded",
                            headers=signed(body))
     assert response.status_code == 404
+
+
+# --- recall (retention) ------------------------------------------------------------------------------
+
+def test_delete_message_is_chat_delete_and_a_message_already_gone_counts_as_deleted():
+    adapter, api = slack({"chat.delete": "chat_delete_200"})
+    adapter.delete_message("UA8RXUSPL", "D069C7QFK 1503435956.000247")
+    assert api.paths() == ["/api/chat.delete"]
+    assert api.json() == {"channel": "D069C7QFK", "ts": "1503435956.000247"}
+
+    gone, _ = slack({"chat.delete": "error_message_not_found"})
+    gone.delete_message("UA8RXUSPL", "D069C7QFK 1503435956.000247")  # no error: nothing left to delete
+
+
+def test_a_message_slack_will_not_delete_is_a_permanent_error():
+    adapter, _ = slack({"chat.delete": "error_cant_delete_message"})
+    with pytest.raises(TransportError) as caught:
+        adapter.delete_message("UA8RXUSPL", "D069C7QFK 1503435956.000247")
+    assert caught.value.permanent and "cant_delete_message" in str(caught.value)

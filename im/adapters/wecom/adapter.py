@@ -10,6 +10,8 @@ Documented calls (developer.work.weixin.qq.com, 服务端API › 消息推送 / 
   each ``response_code`` (from the send, then from every button callback) works once, for 72 hours.
 - ``POST /cgi-bin/appchat/create`` ``{name, owner, userlist, chatid}``, ``/appchat/update`` ``{chatid,
   add_user_list}``, ``/appchat/send`` ``{chatid, msgtype, …}`` (no template cards in group chats).
+- ``POST /cgi-bin/message/recall`` ``{msgid}`` → ``{errcode, errmsg}``: recalls an app message sent in
+  the last 24 hours (document 94867), used by retention.
 
 Addressing: the member's userid (``ImIdentity(platform="wecom").external_id``). Message reference: the
 card's ``task_id`` (derived from the delivery key), which the ``template_card_event`` callback carries
@@ -156,13 +158,14 @@ class WeComAdapter(AppTokenAdapter):
 
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         if not card.actions:
-            self._send(address, "textcard", render.textcard(card), doing="send a textcard")
+            body = self._send(address, "textcard", render.textcard(card), doing="send a textcard")
             # No task id, no callbacks: a reference that only says what it was.
-            return SentMessage(message_id=TEXTCARD_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40])
+            return SentMessage(message_id=TEXTCARD_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40],
+                               recall_id=str(body.get("msgid") or ""))
         task_id = render.task_id_for(idempotency_key)
         body = self._send(address, "template_card", render.template_card(card, task_id), doing="send a card")
         remember_response_code(task_id, body.get("response_code", ""))
-        return SentMessage(message_id=task_id)
+        return SentMessage(message_id=task_id, recall_id=str(body.get("msgid") or ""))
 
     def update_card(self, address: str, message_id: str, card: Card) -> None:
         if message_id.startswith(TEXTCARD_PREFIX):
@@ -185,7 +188,7 @@ class WeComAdapter(AppTokenAdapter):
 
     def send_text(self, address: str, text: str, *, idempotency_key: str) -> SentMessage:
         body = self._send(address, "text", {"content": clip_bytes(text, 2048)}, doing="send a text")
-        return SentMessage(message_id=str(body.get("msgid") or idempotency_key))
+        return SentMessage(message_id=str(body.get("msgid") or idempotency_key), recall_id=str(body.get("msgid") or ""))
 
     def create_group(self, name: str, members: list[str], *, idempotency_key: str) -> GroupChat:
         if len(members) < 2:
@@ -208,6 +211,13 @@ class WeComAdapter(AppTokenAdapter):
         self.post("appchat/send", {"chatid": chat_id, "msgtype": "textcard", "textcard": render.textcard(card),
                                    "safe": 0}, doing="send a card to a group")
         return SentMessage(message_id=TEXTCARD_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40])
+
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """``message/recall`` with the ``msgid`` message/send answered: WeCom recalls app messages for
+        24 hours only, and group-chat (appchat) messages not at all."""
+        if not recall_id:
+            raise Unsupported("WeCom gave no msgid for this message: it cannot be recalled")
+        self.post("message/recall", {"msgid": recall_id}, doing="recall a message")
 
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
         self.post("appchat/send", {"chatid": chat_id, "msgtype": "textcard", "textcard": render.widget_card(title, url),

@@ -392,3 +392,21 @@ def test_the_url_check_is_answered_with_a_get(wecom_portal, client, settings):
     query = {k: check[k] for k in ("msg_signature", "timestamp", "nonce", "echostr")}
     response = client.get("/api/im/wecom/callback", query)
     assert response.status_code == 200 and response.content.decode() == check["echo"]
+
+
+# --- recall (retention) ------------------------------------------------------------------------------
+
+def test_a_sent_card_is_recalled_with_the_msgid_the_send_answered(wecom):
+    wecom.answer("POST", f"{API}/message/send", "message_send_200")
+    wecom.answer("POST", f"{API}/message/recall", "message_recall_200")
+    adapter = adapter_for(wecom)
+    sent = adapter.send_card("lisi", make_card(), idempotency_key="approval.1:8:wecom")
+    assert sent.recall_id == "xxxx"  # message/send's msgid, not the card's task id
+    adapter.delete_message("lisi", sent.message_id, recall_id=sent.recall_id)
+    assert wecom.body(wecom.calls("/message/recall")[0]) == {"msgid": "xxxx"}
+
+
+def test_a_message_without_msgid_cannot_be_recalled(wecom):
+    with pytest.raises(Unsupported):
+        adapter_for(wecom).delete_message("lisi", "tc-abc")
+    assert not wecom.calls("/message/recall")
