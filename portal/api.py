@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.views import exception_handler
 
 PROBLEM = "application/problem+json"
@@ -32,3 +33,20 @@ def problem_exception_handler(exc, context):
     response.data = body
     response.content_type = PROBLEM
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """An unknown /api/ URL answers problem+json like the rest of the API; pages keep Django's 404."""
+    if _is_api(request):
+        return problem(404, "Not found", f"no API endpoint at {request.path}")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem(500, "Server error", "the error was logged; retrying later may help")
+    return defaults.server_error(request)

@@ -42,3 +42,7 @@ if settings.DEV_INBOX_ENABLED:
     urlpatterns.append(path("dev/inbox/", include("im.adapters.devinbox.urls")))
 if settings.DEMO_ERP_ENABLED:
     urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))
+
+# Unknown /api/ URLs (and API crashes) answer problem+json; pages keep Django's own error pages.
+handler404 = "portal.api.page_not_found"
+handler500 = "portal.api.server_error"

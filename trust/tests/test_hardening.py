@@ -104,3 +104,33 @@ def test_api_accepts_json_only(client, db, content_type, body):
         response = client.post(url, data=body, content_type=content_type)
         assert response.status_code == 415, (url, response.status_code)
         assert response["Content-Type"] == "application/problem+json"
+
+
+def test_unknown_api_urls_answer_problem_json_and_pages_keep_the_html_404(client, db, settings):
+    settings.DEBUG = False  # the 404 handler runs only when DEBUG is off, as in production
+    response = client.get("/api/approvals/no-such-thing")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {"type": "about:blank", "title": "Not found", "status": 404,
+                               "detail": "no API endpoint at /api/approvals/no-such-thing"}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_an_api_crash_answers_problem_json_without_the_traceback(db, settings, monkeypatch):
+    from django.test import Client
+
+    from approvals import api as approvals_api
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    settings.DEBUG = False
+    monkeypatch.setattr(approvals_api.PendingList, "get", crash)
+    user = get_user_model().objects.create_user("crash")
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.get("/api/approvals/pending/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert "secret internals" not in response.content.decode()
