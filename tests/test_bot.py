@@ -400,6 +400,51 @@ def test_model_backend_choices_outside_the_typed_functions_are_refused(users, fa
     assert reply.intent == "unknown" and reply.extra["source"] == "parser"
 
 
+def test_model_backend_set_in_admin_wins_and_keeps_its_key_encrypted(users, fake_model, settings, admin_client):
+    from django.db import connection
+
+    from im.bot.models import ModelBackend
+
+    calls, seen = fake_model
+    url = settings.BOT_MODEL_URL
+    settings.BOT_MODEL_URL = ""  # nothing from the environment: admin alone switches it on
+    question = "那个做电子的老客户现在怎么样了"
+    assert ask(users["wang.wu"], question).intent == "unknown" and not seen
+
+    response = admin_client.post("/admin/bot/modelbackend/add/", {
+        "enabled": "on", "base_url": url, "model_name": "qwen-test", "api_key": "sk-admin-secret", "timeout": "3"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    reply = ask(users["wang.wu"], question)
+    assert reply.intent == "receivables" and reply.extra["source"] == "model"
+    assert seen[-1]["model"] == "qwen-test"
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_key FROM bot_modelbackend")
+        (stored,) = cursor.fetchone()
+    assert stored.startswith("gAAAAA") and "sk-admin-secret" not in stored
+    page = admin_client.get("/admin/bot/modelbackend/1/change/").content.decode()
+    assert "sk-admin-secret" not in page
+    # Saving without typing the key again keeps it.
+    admin_client.post("/admin/bot/modelbackend/1/change/", {
+        "enabled": "on", "base_url": url, "model_name": "qwen-test", "api_key": "", "timeout": "3"})
+    assert ModelBackend.objects.get().api_key == "sk-admin-secret"
+
+    # The admin action asks a probe question and says what the backend chose.
+    calls[0] = {"name": "stock", "arguments": json.dumps({"sku": "SKU-123"})}
+    done = admin_client.post("/admin/bot/modelbackend/", {"action": "try_backend", "_selected_action": ["1"]},
+                             follow=True)
+    assert "stock" in done.content.decode() and "SKU-123" in done.content.decode()
+
+    ModelBackend.objects.update(enabled=False)
+    assert ask(users["wang.wu"], question).intent == "unknown"
+
+
+def test_model_backend_endpoint_must_be_http(admin_client, db):
+    response = admin_client.post("/admin/bot/modelbackend/add/", {
+        "enabled": "on", "base_url": "file:///etc/passwd", "model_name": "m", "api_key": "", "timeout": "3"})
+    assert response.status_code == 200 and "http://" in response.content.decode()
+
+
 def test_retention_purges_old_exchanges(users):
     from django.core.management import call_command
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,8 +27,25 @@ PERIODS = ["today", "yesterday", "this_week", "last_week", "this_month", "last_m
 _NUMBER = {"document": re.compile(r"(PR|EC)-\d{4}-\d{4}"), "order": re.compile(r"SO-\d{4}-\d{4}")}
 
 
-def enabled() -> bool:
-    return bool(settings.BOT_MODEL_URL)
+@dataclass(frozen=True)
+class BackendConfig:
+    url: str
+    model: str
+    api_key: str
+    timeout: float
+
+
+def config() -> BackendConfig | None:
+    """The backend in use: admin's enabled row, else the BOT_MODEL_* settings, else None (off)."""
+    from im.bot.models import ModelBackend
+
+    row = ModelBackend.objects.filter(enabled=True).first()
+    if row is not None:
+        return BackendConfig(row.base_url, row.model_name, row.api_key, row.timeout)
+    if settings.BOT_MODEL_URL:
+        return BackendConfig(settings.BOT_MODEL_URL, settings.BOT_MODEL_NAME, settings.BOT_MODEL_API_KEY,
+                             settings.BOT_MODEL_TIMEOUT)
+    return None
 
 
 def _names(vocab: Vocabulary, kind: str) -> list[str]:
@@ -87,13 +105,14 @@ def validate(name: str, arguments: Any, vocab: Vocabulary) -> tuple[str, dict[st
     return _INTENTS[name], entities
 
 
-def choose(text: str, vocab: Vocabulary) -> tuple[str, dict[str, Any]] | None:
+def choose(text: str, vocab: Vocabulary, backend: BackendConfig | None = None) -> tuple[str, dict[str, Any]] | None:
     """Ask the model which query answers ``text``; None when off, unsure, unreachable or invalid."""
-    if not enabled():
+    backend = backend or config()
+    if backend is None:
         return None
-    headers = {"Authorization": f"Bearer {settings.BOT_MODEL_API_KEY}"} if settings.BOT_MODEL_API_KEY else {}
+    headers = {"Authorization": f"Bearer {backend.api_key}"} if backend.api_key else {}
     body = {
-        "model": settings.BOT_MODEL_NAME,
+        "model": backend.model,
         "temperature": 0,
         "messages": [
             {"role": "system", "content": "You route questions about a company's ERP data to one function. "
@@ -103,8 +122,8 @@ def choose(text: str, vocab: Vocabulary) -> tuple[str, dict[str, Any]] | None:
         "tools": tools(vocab),
     }
     try:
-        response = httpx.post(f"{settings.BOT_MODEL_URL.rstrip('/')}/chat/completions", json=body, headers=headers,
-                              timeout=settings.BOT_MODEL_TIMEOUT)
+        response = httpx.post(f"{backend.url.rstrip('/')}/chat/completions", json=body, headers=headers,
+                              timeout=backend.timeout)
         response.raise_for_status()
         calls = response.json()["choices"][0]["message"].get("tool_calls") or []
         if not calls:

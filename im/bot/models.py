@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from trust.fields import EncryptedTextField
 
 
 class BotExchange(models.Model):
@@ -37,3 +43,38 @@ class BotExchange(models.Model):
     @property
     def topic(self) -> str:
         return f"bot.{self.pk}"
+
+
+def validate_endpoint(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(_("Enter an http:// or https:// URL with a host name."))
+
+
+class ModelBackend(models.Model):
+    """The optional chat-completions backend, set in admin (one row). While no row is enabled the
+    ``BOT_MODEL_*`` settings apply (off when ``BOT_MODEL_URL`` is empty)."""
+
+    enabled = models.BooleanField(_("enabled"), default=False)
+    # A CharField: in-house endpoints often have single-label host names (http://llm:8000/v1) that
+    # URLField's validator refuses.
+    base_url = models.CharField(
+        _("endpoint"), max_length=300, validators=[validate_endpoint],
+        help_text=_("OpenAI-compatible base URL, e.g. https://llm.example.com/v1 (…/chat/completions is added)"),
+    )
+    model_name = models.CharField(_("model"), max_length=100)
+    api_key = EncryptedTextField(_("API key"), blank=True, help_text=_("stored encrypted; leave empty if none"))
+    timeout = models.FloatField(_("timeout (seconds)"), default=5.0,
+                                validators=[MinValueValidator(0.5), MaxValueValidator(60)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("bot model backend")
+        verbose_name_plural = _("bot model backend")
+
+    def __str__(self) -> str:
+        return f"{self.model_name} @ {self.base_url}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1  # one backend: a second "add" edits the first
+        super().save(*args, **kwargs)

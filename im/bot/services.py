@@ -138,8 +138,8 @@ def ask(
         parsed = parser.parse(text)
         intent, entities = _with_context(user, parsed, conversation)
         source = "parser"
-        if intent == parser.UNKNOWN and model.enabled():
-            chosen = model.choose(text, vocabulary.current())
+        if intent == parser.UNKNOWN and (backend := model.config()) is not None:
+            chosen = model.choose(text, vocabulary.current(), backend)
             if chosen is not None:
                 (intent, entities), source = chosen, "model"
         if intent in (parser.HELP, parser.UNKNOWN):
