@@ -405,6 +405,42 @@ def test_a_question_in_the_direct_room_is_answered_by_the_bot_from_live_data(dem
     assert str(quantity) not in answers["chen.qi"], answers["chen.qi"]
 
 
+def test_a_question_in_a_group_room_answers_what_every_member_may_see_and_the_rest_privately(
+    demo, users, matrix, fresh_user, committed
+):
+    """王五 (finance) asks with an @-mention in a room with 陈七 (sales, project B only): the room gets
+    the part both may see, 王五 gets the rest in his direct room, 陈七 nothing private."""
+    adapter = MatrixAdapter()
+    sync_once(adapter)
+    people = {}
+    for username in ("wang.wu", "chen.qi"):
+        people[username] = fresh_user()
+        ImIdentity.objects.create(user=users[username], platform="matrix", tenant="portal.test",
+                                  external_id=people[username].user_id)
+    group = adapter.create_group("项目B 应收", [p.user_id for p in people.values()],
+                                 idempotency_key=f"group-{uuid.uuid4().hex}")
+    for person in people.values():
+        with matrix.server.client(person) as client:
+            client.post(f"/join/{group.chat_id}").raise_for_status()
+    with matrix.server.client(people["wang.wu"]) as client:
+        client.put(f"/rooms/{group.chat_id}/send/m.room.message/q-group",
+                   json={"msgtype": "m.text", "body": "@bot 项目B的应收"}).raise_for_status()
+        # Chatter without a mention is not for the bot.
+        client.put(f"/rooms/{group.chat_id}/send/m.room.message/q-chatter",
+                   json={"msgtype": "m.text", "body": "项目B的应收 我们下午再聊"}).raise_for_status()
+    with committed():
+        sync_once(adapter, timeout_ms=5000)
+
+    with matrix.server.client(people["chen.qi"]) as client:
+        in_group = "\n".join(e["content"].get("body", "") for e in room_messages(client, group.chat_id)
+                             if e["sender"] == matrix.bot.user_id)
+    assert "INV-2026-0305" in in_group and "INV-2026-0290" not in in_group, in_group
+    assert in_group.count("INV-2026-0305") == 1  # one answer: the chatter got none
+    private = Delivery.objects.get(recipient=users["wang.wu"], platform="matrix", topic__startswith="bot.")
+    assert private.status == Delivery.Status.SENT and "INV-2026-0290" in json.dumps(private.card, ensure_ascii=False)
+    assert not Delivery.objects.filter(recipient=users["chen.qi"], topic__startswith="bot.").exists()
+
+
 def test_a_widget_gets_its_viewer_from_a_matrix_openid_token(demo, users, matrix, fresh_user, client):
     """The widget's identity is whatever the homeserver says an OpenID token belongs to; a token
     it does not know, a user of another server and an unlinked account get nothing."""
