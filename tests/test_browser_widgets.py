@@ -155,3 +155,53 @@ def test_an_origin_that_is_not_configured_cannot_frame_a_widget(chromium, framed
         assert all("伺服电机" not in text for text in texts), texts
     finally:
         context.close()
+
+
+# Wraps the page's WebSocket so the test can drop the connection and hold it down, as a phone going to
+# sleep or changing networks does; while held down every reconnect attempt fails like a dead network.
+SOCKET_CONTROL_JS = """(() => {
+  const Real = window.WebSocket;
+  window.__sockets = [];
+  window.__network = "up";
+  window.WebSocket = function (url, protocols) {
+    // Down: a path no server route answers, on the page's own origin (the CSP allows no other).
+    const socket = new Real(window.__network === "up" ? url : url.replace("/ws/live/", "/ws/down/"), protocols);
+    window.__sockets.push(socket);
+    return socket;
+  };
+  window.WebSocket.prototype = Real.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();"""
+
+
+def test_a_widget_that_lost_its_socket_shows_every_change_it_missed_once_back(chromium, framed, widget_server):
+    """The socket drops, three stock changes happen, the socket returns: the widget shows all three."""
+    allowed_url, _ = framed("zhao.liu", "/w/stock/SKU-123/")
+    context = chromium.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(WAIT_MS)
+    context.add_init_script(SOCKET_CONTROL_JS)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(allowed_url)
+        frame = widget_frame(page)
+        wait_js(frame, "!!document.body && document.body.dataset.live === 'on'")
+
+        frame.evaluate("window.__network = 'down'; window.__sockets.forEach(s => s.close())")
+        wait_js(frame, "document.body.dataset.live === 'off'")
+        for quantity in ("701", "702", "703"):
+            outside_playwright_loop(lambda q=quantity: set_stock_over_http(widget_server, q))
+        page.wait_for_timeout(300)  # changes published while the widget could not hear them
+        moves = "document.querySelector('ul.moves').textContent"
+        assert "703" not in frame.evaluate(moves), "the widget heard a change while its socket was down"
+
+        # The network is back: the browser says so, and the widget reconnects at once (no backoff wait).
+        frame.evaluate("window.__network = 'up'; window.dispatchEvent(new Event('online'))")
+        wait_js(frame, "document.body.dataset.live === 'on'")
+        wait_js(frame, "document.querySelector('tr[data-warehouse=\"SH\"] .qty').textContent.includes('703')")
+        shown = frame.evaluate(moves)
+        assert all(f"→ {q}" in shown for q in ("701", "702", "703")), shown
+    finally:
+        context.close()
+    assert not errors, errors

@@ -5,7 +5,7 @@
 // lost access to is blanked. A framed widget authenticates its socket with its embed token.
 (function () {
   "use strict";
-  var delay = 500, socket = null, connectedBefore = false;
+  var delay = 500, socket = null, connectedBefore = false, retry = null;
   function watched() { return document.querySelectorAll("[data-live-topic]"); }
   // One refresh per element at a time, answers applied in order: a change announced while a
   // refresh is on its way triggers one more refresh after it, never an older render over a newer.
@@ -44,6 +44,7 @@
     if (lost) lost.hidden = false;
   }
   function connect() {
+    retry = null;
     if (!watched().length) return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var embed = document.body.dataset.embed;
@@ -73,9 +74,19 @@
     socket.onclose = function () {
       document.body.classList.add("offline");
       document.body.dataset.live = "off";
-      setTimeout(connect, delay);
+      retry = setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);
     };
   }
+  // Back online, or the phone woke the page: reconnect now instead of at the end of the backoff.
+  function reconnectNow() {
+    if (!retry || document.visibilityState === "hidden") return;
+    clearTimeout(retry);
+    retry = null;
+    delay = 500;
+    connect();
+  }
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", reconnectNow);
   document.addEventListener("DOMContentLoaded", connect);
 })();
