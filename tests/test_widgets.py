@@ -130,6 +130,23 @@ def test_widgets_may_be_framed_only_by_configured_im_origins(client, users, demo
     assert "frame-ancestors 'none'" in client.get(STOCK)["Content-Security-Policy"]
 
 
+@pytest.mark.parametrize("path", ["/approvals/1/", "https://evil.example/w/x/", "/w/../admin/", "/w/stock/a?b=c",
+                                  "/w/stock\\evil/", ""])
+def test_the_matrix_bootstrap_page_only_opens_widget_paths(client, db, path):
+    response = client.get("/w/matrix/", {"path": path, "widgetId": "w1"})
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+
+
+def test_the_matrix_bootstrap_page_is_frameable_by_the_im_origins_and_needs_no_session(client, db, settings):
+    settings.WIDGET_FRAME_ANCESTORS = ["https://app.element.io"]
+    response = client.get("/w/matrix/", {"path": "/w/stock/SKU-123/", "widgetId": "w1"})
+    assert response.status_code == 200
+    assert "frame-ancestors https://app.element.io" in response["Content-Security-Policy"]
+    html = response.content.decode()
+    assert 'data-path="/w/stock/SKU-123/"' in html and "matrix-widget-api.min.js" in html
+    assert "伺服电机" not in html  # no data before the homeserver vouched for the viewer
+
+
 # --- live -----------------------------------------------------------------------------------
 
 

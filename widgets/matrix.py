@@ -2,8 +2,11 @@
 widget API's ``get_openid``), and the portal asks the homeserver who that token belongs to. A
 ``$matrix_user_id`` in the widget URL is only a hint and is never trusted.
 
-``POST /w/matrix/session`` ``{"access_token", "matrix_server_name", "path"}`` → ``{"embed_url"}``: a
-signed embed link to ``path`` for the portal user linked to that Matrix account (sso.ImIdentity).
+``GET /w/matrix/?path=/w/stock/SKU-123/&widgetId=…&parentUrl=…`` is the URL pinned into a room: a
+tiny page that runs the widget API (vendored matrix-widget-api), asks the client for the OpenID
+token and calls ``POST /w/matrix/session`` ``{"access_token", "matrix_server_name", "path"}`` →
+``{"embed_url"}``: a signed embed link to ``path`` for the portal user linked to that Matrix account
+(sso.ImIdentity), which the page then opens.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from sso.models import ImIdentity
 from widgets.embed import make_embed_token
+from widgets.views import frameable
 
 
 class OpenIdRefused(Exception):
@@ -51,6 +56,21 @@ def _problem(status: int, title: str) -> JsonResponse:
     return JsonResponse({"title": title, "status": status}, status=status, content_type="application/problem+json")
 
 
+def widget_path_error(path: str) -> str:
+    """Why ``path`` is not a widget path of this portal, or "" when it is one."""
+    if not path.startswith("/w/") or urlsplit(path).netloc or ".." in path or "?" in path or "\\" in path:
+        return "path must be a widget path"
+    return ""
+
+
+@require_GET
+def bootstrap(request: HttpRequest) -> HttpResponse:
+    path = request.GET.get("path", "")
+    if widget_path_error(path):
+        return frameable(_problem(400, widget_path_error(path)))
+    return frameable(render(request, "widgets/matrix.html", {"path": path}))
+
+
 @csrf_exempt  # authenticated by the Matrix OpenID token, not by a cookie
 @require_POST
 def session(request: HttpRequest) -> JsonResponse:
@@ -59,8 +79,8 @@ def session(request: HttpRequest) -> JsonResponse:
         token, server_name, path = str(data["access_token"]), str(data["matrix_server_name"]), str(data["path"])
     except (ValueError, KeyError, TypeError):
         return _problem(400, "expected access_token, matrix_server_name and path")
-    if not path.startswith("/w/") or urlsplit(path).netloc or ".." in path:
-        return _problem(400, "path must be a widget path")
+    if widget_path_error(path):
+        return _problem(400, widget_path_error(path))
     try:
         user_id = matrix_user_of(token, server_name)
     except OpenIdRefused as exc:

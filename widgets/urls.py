@@ -4,6 +4,7 @@ from widgets import matrix, views
 
 app_name = "widgets"
 urlpatterns = [
+    path("matrix/", matrix.bootstrap, name="matrix"),
     path("matrix/session", matrix.session, name="matrix-session"),
     path("stock/<str:sku>/", views.stock, name="stock"),
     path("stock/<str:sku>/body/", views.stock, {"body": True}, name="stock-body"),

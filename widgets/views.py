@@ -32,19 +32,19 @@ def widget(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             viewer = embed_viewer(token, request.path)
             if viewer is None:
                 response = render(request, "widgets/expired.html", status=403)
-                return _frameable(response)
+                return frameable(response)
         elif request.user.is_authenticated:
             viewer = request.user
         else:
             return redirect_to_login(request.get_full_path())
         request.viewer = viewer
         request.embed_token = token
-        return _frameable(view(request, *args, **kwargs))
+        return frameable(view(request, *args, **kwargs))
 
     return require_GET(wrapped)
 
 
-def _frameable(response: HttpResponse) -> HttpResponse:
+def frameable(response: HttpResponse) -> HttpResponse:
     ancestors = settings.WIDGET_FRAME_ANCESTORS or ["'none'"]
     response._csp_replace = {"frame-ancestors": ancestors}
     response.xframe_options_exempt = True

@@ -181,7 +181,13 @@ class MatrixAdapter:
         return SentMessage(message_id=message_id_of(chat_id, event_id))
 
     def post_widget(self, chat_id: str, title: str, url: str) -> None:
-        """A room widget (the state event Element reads), pinned to the top of the room."""
+        """A room widget (the state event Element reads), pinned to the top of the room. A portal widget
+        is pinned through its Matrix bootstrap page, which learns the viewer from the client's OpenID
+        token (widgets/matrix.py); Element fills in ``$matrix_widget_id``."""
+        base = f"{settings.PORTAL_BASE_URL}/w/"
+        if url.startswith(base) and not url.startswith(f"{base}matrix/"):
+            path = url[len(settings.PORTAL_BASE_URL):]
+            url = f"{settings.PORTAL_BASE_URL}/w/matrix/?path={quote(path, safe='/')}&widgetId=$matrix_widget_id"
         widget_id = "portal_" + hashlib.sha256(url.encode()).hexdigest()[:16]
         self.client._call("PUT", self._state(chat_id, WIDGET_EVENT, widget_id), doing="pin a widget", json={
             "type": "m.custom", "url": url, "name": title, "id": widget_id, "data": {"title": title},
