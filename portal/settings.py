@@ -498,3 +498,12 @@ CELERY_BEAT_SCHEDULE["trust-retention"] = {
 # found through an HMAC-SHA256 digest under this key (unset: derived from SECRET_KEY; changing it needs
 # `manage.py rotate_keys`, which recomputes the digests).
 FIELD_DIGEST_KEY = os.environ.get("FIELD_DIGEST_KEY", "")
+# Anchoring: `manage.py anchor_audit` appends the audit chain's head to this file (keep it on
+# write-once storage, away from the database's writers); beat does it every AUDIT_ANCHOR_SECONDS.
+# `manage.py verify_audit --anchors FILE` then also catches a chain rewritten with recomputed hashes.
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", "")
+if AUDIT_ANCHOR_FILE:
+    CELERY_BEAT_SCHEDULE["trust-anchor"] = {
+        "task": "trust.tasks.anchor_audit",
+        "schedule": float(os.environ.get("AUDIT_ANCHOR_SECONDS", "86400")),
+    }

@@ -128,3 +128,44 @@ def _base_vouched_for(head: ChainHead) -> bool:
         summary__through_seq=head.base_seq,
         summary__through_hash=head.base_hash,
     ).exists()
+
+
+# --- anchoring the chain outside the database ------------------------------------------------------
+# Someone who can write to the database can rewrite the whole chain and recompute every hash; verify()
+# alone cannot tell. An anchor is the head's (seq, hash) written somewhere they cannot reach (a
+# write-once file, the central log, a ticket). verify(anchors) then checks the chain still holds each.
+
+
+def anchor_now() -> dict[str, Any]:
+    """The current head as an anchor record: {"seq", "hash", "at"}."""
+    head = ChainHead.objects.filter(pk=1).first() or ChainHead(seq=0, hash=GENESIS_HASH)
+    return {"seq": int(head.seq), "hash": head.hash, "at": timezone.now().isoformat(timespec="seconds")}
+
+
+def read_anchors(path: str) -> list[dict[str, Any]]:
+    """Anchors appended to ``path`` by ``anchor_audit``, one JSON object per line."""
+    anchors = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                    anchors.append({"seq": int(item["seq"]), "hash": str(item["hash"])})
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{path}:{number}: not an anchor line ({exc})") from exc
+    return anchors
+
+
+def check_anchors(anchors: list[dict[str, Any]]) -> list[str]:
+    """Problems where the chain no longer holds an anchored (seq, hash). Entries destroyed by retention
+    (at or before the chain's base) are vouched for by the retention entry instead."""
+    head = ChainHead.objects.filter(pk=1).first() or ChainHead(seq=0, hash=GENESIS_HASH)
+    wanted = {a["seq"]: a["hash"] for a in anchors if a["seq"] > head.base_seq}
+    found = dict(AuditEntry.objects.filter(seq__in=list(wanted)).values_list("seq", "hash"))
+    problems = []
+    for seq, anchored in sorted(wanted.items()):
+        if seq not in found:
+            problems.append(f"anchored #{seq} is gone from the chain")
+        elif found[seq] != anchored:
+            problems.append(f"#{seq} differs from its anchor (the chain was rewritten up to here)")
+    return problems

@@ -175,3 +175,48 @@ def test_delivery_reaching_dead_is_recorded_once(db, django_user_model):
     Delivery.objects.get(pk=delivery.pk).save()  # a re-save without a change of status adds nothing
     entry = AuditEntry.objects.get(action="delivery.dead")
     assert entry.summary == {"topic": "approval.1", "platform": "devinbox", "recipient": user.pk, "attempts": 0}
+
+
+def _rewrite_whole_chain(from_seq: int, summary: dict) -> None:
+    """What an attacker with database access does: edit an entry and recompute every hash after it,
+    then move the head, so that verify() alone finds nothing."""
+    import json
+
+    prev = AuditEntry.objects.get(seq=from_seq - 1).hash if from_seq > 1 else None
+    for entry in AuditEntry.objects.filter(seq__gte=from_seq).order_by("seq"):
+        if entry.seq == from_seq:
+            entry.summary = summary
+        if prev is not None:
+            entry.prev_hash = prev
+        entry.hash = entry.compute_hash()
+        _sql("UPDATE %t SET summary = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+             json.dumps(entry.summary), entry.prev_hash, entry.hash, entry.seq)
+        prev = entry.hash
+    ChainHead.objects.filter(pk=1).update(hash=prev)
+
+
+def test_anchors_catch_a_chain_rewritten_with_recomputed_hashes(chain, tmp_path, settings):
+    anchors = tmp_path / "anchors.jsonl"
+    settings.AUDIT_ANCHOR_FILE = str(anchors)
+    call_command("anchor_audit")  # head #5
+    record("test.event", actor_name="tester", object_type="x.Y", object_id="6")
+    call_command("anchor_audit", file=str(anchors))  # head #6
+    call_command("verify_audit", anchors=str(anchors))
+
+    _rewrite_whole_chain(3, {"n": 99})
+    assert verify().ok  # the rewrite is self-consistent: only the anchors can tell
+    with pytest.raises(CommandError):
+        call_command("verify_audit", anchors=str(anchors))
+    from trust.services import check_anchors, read_anchors
+
+    assert check_anchors(read_anchors(str(anchors))) == [
+        "#5 differs from its anchor (the chain was rewritten up to here)",
+        "#6 differs from its anchor (the chain was rewritten up to here)",
+    ]
+
+
+def test_a_broken_anchor_file_is_a_clear_error(chain, tmp_path):
+    bad = tmp_path / "anchors.jsonl"
+    bad.write_text('{"seq": 1}\n', encoding="utf-8")
+    with pytest.raises(CommandError, match="anchors.jsonl:1: not an anchor line"):
+        call_command("verify_audit", anchors=str(bad))
