@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,16 @@ KIND_LABELS = {
     "purchase_requisition": "Purchase requisition",
     "expense_claim": "Expense claim",
 }
+
+
+# Other apps add fields to every approval card (foresight: the flag of an unusual expense claim).
+# Each callable gets the document, is called in the recipient's language, and returns CardFields.
+_extra_fields: list[Callable[[ApprovalDocument], list[CardField]]] = []
+
+
+def register_card_fields(source: Callable[[ApprovalDocument], list[CardField]]) -> None:
+    if source not in _extra_fields:
+        _extra_fields.append(source)
 
 
 def _document(topic: str) -> ApprovalDocument | None:
@@ -51,6 +62,8 @@ def build(topic: str, recipient: Any) -> Card | None:
             fields.append(CardField(_("Project"), document.project))
         if document.urgent:
             fields.append(CardField(_("Priority"), _("Urgent")))
+        for source in _extra_fields:
+            fields.extend(source(document))
         actions = (
             [CardAction("approve", _("Approve"), "primary"), CardAction("reject", _("Reject"), "danger")]
             if may_decide

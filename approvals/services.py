@@ -22,6 +22,7 @@ from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
 from im.services import Recipient, enqueue_cards, refresh_cards
+from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name
@@ -312,6 +313,7 @@ def decide(
                 actor_erp_login=assignment.erp_login if assignment else approver.get_username(),
                 via=via,
             )
+            observe.decided(decision, document)  # log line; this request and its writeback carry the event id
             document.status = outcome
             document.decided_by_name = display_name(user)
             if verdict.acting_for is not None:
@@ -368,6 +370,7 @@ def write_back(decision_id: int) -> float | None:
     decision = Decision.objects.select_related("document__connector").filter(pk=decision_id).first()
     if decision is None or decision.writeback_status != Decision.Writeback.PENDING:
         return None
+    observe.writeback_started(decision)
     Decision.objects.filter(pk=decision_id).update(writeback_attempts=decision.writeback_attempts + 1)
     decision.writeback_attempts += 1
     document = decision.document
@@ -397,6 +400,7 @@ def write_back(decision_id: int) -> float | None:
             writeback_error=str(exc), writeback_next_at=next_attempt_at(delay)
         )
         logger.warning("writeback of decision %s failed, retry in %.0fs: %s", decision_id, delay, exc)
+        observe.writeback_retry(decision)
         publish(document.topic, document.version)
         return delay
     _finish_writeback(decision, Decision.Writeback.DONE, erp_reference=result.erp_reference)
@@ -421,6 +425,7 @@ def _finish_writeback(
         )
         if not updated:
             return
+        observe.writeback_finished(decision, status)
         document = ApprovalDocument.objects.select_for_update().get(pk=decision.document_id)
         if conflict is not None:
             # The ERP is the system of record: show its decision, keep ours visible as a conflict.

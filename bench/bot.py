@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--file", default=str(ROOT / "bench" / "bot_eval.jsonl"))
     parser.add_argument("--user", default="wang.wu")
     parser.add_argument("--failures", action="store_true", help="list every utterance that missed")
+    parser.add_argument("--json", help="also write the figures to this file (bench/run.py's table)")
     args = parser.parse_args()
     cases = [json.loads(line) for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -111,6 +112,15 @@ def main() -> None:
     print(f"dev inbox, message in -> reply card stored ({len(inbox)} questions): "
           f"p50 {statistics.median(inbox) * 1000:.1f} ms, p99 {percentile(inbox, 99) * 1000:.1f} ms")
     print("targets: intent >= 95 %, entities >= 90 %, p99 < 300 ms")
+    if args.json:
+        overall = by_group["all"]
+        Path(args.json).write_text(json.dumps({
+            "utterances": len(overall),
+            "intent_accuracy": sum(ok for ok, _ in overall) / len(overall) * 100,
+            "entity_accuracy": sum(ok for _, ok in overall) / len(overall) * 100,
+            "ask_p50": statistics.median(latencies) * 1000, "ask_p99": percentile(latencies, 99) * 1000,
+            "e2e_p50": statistics.median(inbox) * 1000, "e2e_p99": percentile(inbox, 99) * 1000,
+        }))
     if args.failures:
         print()
         for case, intent, entities in failures:

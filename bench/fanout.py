@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--json", help="also write the figures to this file (bench/run.py's table)")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("REDIS_URL is needed: the two Daphne processes share the Redis channel layer")
@@ -191,6 +192,13 @@ def main() -> None:
     ]
     header = ("step", "n", "p50 ms", "p99 ms", "target", "notes")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "sockets": args.sockets, "rounds": args.rounds, "opened_s": opened,
+            "push_p50": statistics.median(latencies), "push_p99": percentile(latencies, 99),
+            "page_p50": statistics.median(page_times), "page_p99": percentile(page_times, 99), "page_bytes": size,
+            "rss_idle": rss_idle, "rss_busy": rss_busy,
+        }))
     coalesce = env["LIVE_COALESCE_SECONDS"]
     print(f"\nfan-out benchmark: database {db}, Redis pub/sub channel layer, LIVE_COALESCE_SECONDS={coalesce}")
     for r in [header, *rows]:

@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from erp.events import ErpEvent, EventDataError, handler_for
 from erp.models import Connector, InboundEvent
+from portal.observability import hooks as observe
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class IntakeResult:
     duplicate: bool
 
 
+@observe.observe_intake  # counts accepted/duplicate/rejected; the event id stays with this event
 def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
     """Accept one signed CloudEvent for ``connector_slug`` or raise IntakeError.
 
@@ -59,6 +61,7 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
     _verify_signature(connector, headers, body)
     webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
     envelope = _parse_cloudevent(body)
+    observe.intake_parsed(connector.slug, envelope)  # from here on, log lines carry its event id
 
     if InboundEvent.objects.filter(connector=connector, webhook_id=webhook_id).exists():
         return IntakeResult(event_id=envelope["id"], duplicate=True)

@@ -66,10 +66,12 @@ class InboundEvent(models.Model):
 
 
 class ConnectorSettings(models.Model):
-    """How the portal reaches one ERP that it polls and writes to (Tryton today).
+    """How the portal reaches one ERP that it reads and writes to (Tryton, Odoo, ERPNext, generic).
 
-    The password is stored encrypted (``erp.crypto``); set it with ``set_password``. ``cursor`` is
-    the ERP's own clock (naive UTC in Tryton) of the newest change already polled.
+    The password (Odoo: API key; ERPNext: API secret; generic: the auth header's token) is stored
+    encrypted (``erp.crypto``); set it with ``set_password``. ``cursor`` is the ERP's own clock of the
+    newest change already polled. ``options`` holds what only one kind needs (the generic
+    connector's mappings, ERPNext's workflow names), validated by that kind's admin form.
     """
 
     EVENT_TYPE_CHOICES = [
@@ -77,13 +79,14 @@ class ConnectorSettings(models.Model):
         ("erp.approval.decided", "erp.approval.decided"),
         ("erp.stock.changed", "erp.stock.changed"),
         ("erp.order.status_changed", "erp.order.status_changed"),
+        ("erp.receivable.changed", "erp.receivable.changed"),
     ]
     DEFAULT_EVENT_TYPES = ["erp.approval.requested", "erp.approval.decided", "erp.stock.changed"]
 
     connector = models.OneToOneField(Connector, on_delete=models.CASCADE, related_name="settings")
     base_url = models.URLField(_("base URL"), help_text=_("e.g. https://erp.example.com:8000"))
-    database = models.CharField(_("database name"), max_length=100)
-    login = models.CharField(_("login"), max_length=150)
+    database = models.CharField(_("database name"), max_length=100, blank=True)
+    login = models.CharField(_("login"), max_length=150, blank=True, help_text=_("ERPNext: the API key."))
     password_encrypted = models.TextField(_("password (encrypted)"), blank=True, editable=False)
     poll_interval = models.PositiveIntegerField(
         _("poll interval (seconds)"), default=60, help_text=_("0 switches polling off.")
@@ -91,6 +94,7 @@ class ConnectorSettings(models.Model):
     event_types = models.JSONField(
         _("event types to emit"), default=list, blank=True, help_text=_("Empty: the default set.")
     )
+    options = models.JSONField(_("options"), default=dict, blank=True)
     cursor = models.DateTimeField(_("cursor"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)
     last_poll_error = models.TextField(_("last poll error"), blank=True)

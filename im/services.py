@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from im import ratelimit
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError
+from im.adapters.base import SentMessage, TransportError
 from im.cards import action_handler_for, build_card
 from im.models import Delivery, MessageRef
+from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 
 logger = logging.getLogger(__name__)
@@ -56,17 +58,41 @@ def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -
     return created
 
 
+# How long a worker keeps trying to record a card the platform has accepted when the database went away
+# in between (see send_delivery); past that the row is sent again later and the idempotency key is all
+# that stops a second card.
+RECORD_SENT_SECONDS = 60.0
+
+
 def send_delivery(delivery_id: int) -> float | None:
     """Send one outbox row. Returns seconds to wait before trying again, or None when finished."""
+    accepted: list[tuple[str, SentMessage, dict]] = []  # filled once the platform has taken the card
+    try:
+        return _send_delivery(delivery_id, accepted)
+    except DatabaseError:
+        if not accepted or connection.in_atomic_block:  # in a caller's transaction, lost anyway
+            raise
+        # The platform answered 2xx, then the database failed before the row said so (a Postgres restart,
+        # a dropped connection): the transaction is gone and the row is still queued, so it would be sent
+        # again. Record what happened instead, as soon as the database is back.
+        _record_sent_after_outage(delivery_id, *accepted[0])
+        return None
+
+
+def _send_delivery(delivery_id: int, accepted: list[tuple[str, SentMessage, dict]]) -> float | None:
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            # of=("self",): lock the outbox row only. select_related() would lock the recipient's user
+            # row too: a second card to the same person was then skipped (left to the safety net), and
+            # decide() deadlocked with a send on that row (its deferred foreign-key check at commit).
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("recipient")
             .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
             .first()
         )
         if delivery is None:
             return None  # sent already, dead, or being sent by another worker right now
+        observe.delivery_started(delivery)
         delivery.attempts += 1
         adapter = get_adapter(delivery.platform)
         card = build_card(delivery.topic, delivery.recipient)
@@ -74,6 +100,7 @@ def send_delivery(delivery_id: int) -> float | None:
             delivery.status = Delivery.Status.SKIPPED
             delivery.last_error = "the recipient may no longer see this"
             delivery.save()
+            observe.card_outcome(delivery, "skipped")
             return None
         delivery.card = card.to_dict()
         address = adapter.address_of(delivery.recipient)
@@ -93,22 +120,51 @@ def send_delivery(delivery_id: int) -> float | None:
             sent = adapter.send_card(address, card, idempotency_key=delivery.dedupe_key)
         except TransportError as exc:
             return _failed(delivery, exc)
-        delivery.status = Delivery.Status.SENT
-        delivery.sent_at = timezone.now()
-        delivery.last_error = ""
-        delivery.next_attempt_at = None
-        delivery.save()
-        MessageRef.objects.update_or_create(
-            delivery=delivery,
-            defaults={
-                "topic": delivery.topic,
-                "platform": delivery.platform,
-                "address": address,
-                "message_id": sent.message_id,
-                "recall_id": sent.recall_id,
-            },
-        )
+        accepted.append((address, sent, delivery.card))
+        _mark_sent(delivery, address, sent)
     return None
+
+
+def _mark_sent(delivery: Delivery, address: str, sent: SentMessage) -> None:
+    delivery.status = Delivery.Status.SENT
+    delivery.sent_at = timezone.now()
+    delivery.last_error = ""
+    delivery.next_attempt_at = None
+    delivery.save()
+    observe.card_outcome(delivery, "sent")
+    MessageRef.objects.update_or_create(
+        delivery=delivery,
+        defaults={
+            "topic": delivery.topic,
+            "platform": delivery.platform,
+            "address": address,
+            "message_id": sent.message_id,
+            "recall_id": sent.recall_id,
+        },
+    )
+
+
+def _record_sent_after_outage(delivery_id: int, address: str, sent: SentMessage, card: dict) -> None:
+    deadline = time.monotonic() + RECORD_SENT_SECONDS
+    while True:
+        connection.close()  # the broken one; the next query opens a new connection
+        try:
+            with transaction.atomic():
+                delivery = (
+                    Delivery.objects.select_for_update(of=("self",))
+                    .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
+                    .first()
+                )
+                if delivery is not None:  # else another worker recorded it meanwhile
+                    delivery.attempts += 1  # the attempt that sent it was rolled back with the rest
+                    delivery.card = card
+                    _mark_sent(delivery, address, sent)
+            logger.warning("delivery %s: sent, and recorded after a database outage", delivery_id)
+            return
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _failed(delivery: Delivery, exc: TransportError) -> float | None:
@@ -119,6 +175,7 @@ def _failed(delivery: Delivery, exc: TransportError) -> float | None:
     delivery.next_attempt_at = next_attempt_at(delay)
     delivery.save()
     logger.warning("delivery %s failed, retry in %.0fs: %s", delivery.pk, delay, exc)
+    observe.card_outcome(delivery, "retry")
     return delay
 
 
@@ -128,6 +185,7 @@ def _give_up(delivery: Delivery, reason: str) -> None:
     delivery.next_attempt_at = None
     delivery.save()
     logger.error("delivery %s is a dead letter: %s", delivery.pk, reason)
+    observe.card_outcome(delivery, "dead")
     return None
 
 

@@ -122,6 +122,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     # SQLite serialises writers; wait instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+elif os.environ.get("DB_POOL_MAX_SIZE"):
+    # A connection pool per process (psycopg_pool). Daphne runs every request on a thread of its own, so
+    # without it each request connects anew and a burst opens as many connections as it has requests,
+    # until PostgreSQL refuses more; with it a burst waits for one of at most N. `portal.serve` sets it.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool needs it; the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": int(os.environ["DB_POOL_MAX_SIZE"]),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "20")),  # seconds a request waits for a connection
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: channel layer and Celery broker when configured; in-memory and in-process otherwise.
@@ -443,11 +452,21 @@ if not DEBUG and env_bool("HTTPS", default=False):
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# One JSON object per line (LOG_FORMAT=json, the default unless DEBUG) or a readable line (plain, the
+# default with DEBUG: `make demo`); both carry request_id and event_id and redact secrets
+# (portal/observability/logging.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"ids": {"()": "portal.observability.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {"()": "portal.observability.logging.PlainFormatter"},
+        "json": {"()": "portal.observability.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
@@ -507,3 +526,60 @@ if AUDIT_ANCHOR_FILE:
         "task": "trust.tasks.anchor_audit",
         "schedule": float(os.environ.get("AUDIT_ANCHOR_SECONDS", "86400")),
     }
+
+# --- Observability ---
+# Request ids (X-Request-ID in and out) and event ids in every log line, Prometheus metrics at
+# /metrics, dependency checks at /readyz (portal/observability/, docs/architecture.md).
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
+    "portal.observability.middleware.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the view's response
+]
+# Query counts and latencies per database (django_prometheus_db_*): the same backends, instrumented.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends."
+)
+# /metrics answers a bearer token equal to METRICS_TOKEN, or a direct (not proxied) connection from
+# METRICS_ALLOWED_IPS (addresses or networks, comma-separated); everyone else gets 403.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "")
+# Several processes (Daphne, Celery workers): PROMETHEUS_MULTIPROC_DIR, read by prometheus_client
+# from the environment itself (docs/architecture.md "Observability").
+# Each /readyz check (database, channel layer, Redis, Celery broker) gives up after this many seconds (at most 2).
+READYZ_TIMEOUT = min(float(os.environ.get("READYZ_TIMEOUT", "2")), 2.0)
+# Celery workers log through LOGGING above (JSON, ids) instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Foresight ---
+# Demand forecasts and restock suggestions, late-payment risk, unusual expenses (foresight/): trained
+# and scored by beat jobs (times in UTC; 18:00 UTC is 02:00 in Shanghai), never in a request.
+INSTALLED_APPS += ["foresight"]
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["foresight-nightly"] = {
+    "task": "foresight.tasks.nightly",
+    "schedule": crontab(hour=os.environ.get("FORESIGHT_NIGHTLY_HOUR_UTC", "18"), minute=0),
+}
+CELERY_BEAT_SCHEDULE["foresight-risk-digest"] = {
+    "task": "foresight.tasks.risk_digest",
+    "schedule": crontab(day_of_week=os.environ.get("FORESIGHT_DIGEST_DAY", "mon"),
+                        hour=os.environ.get("FORESIGHT_DIGEST_HOUR_UTC", "0"), minute=30),
+}
+FORESIGHT_SERVICE_LEVEL = float(os.environ.get("FORESIGHT_SERVICE_LEVEL", "0.95"))  # chance of no stock-out
+FORESIGHT_REVIEW_WEEKS = float(os.environ.get("FORESIGHT_REVIEW_WEEKS", "2"))  # cover beyond the lead time
+FORESIGHT_HISTORY_WEEKS = int(os.environ.get("FORESIGHT_HISTORY_WEEKS", "104"))
+FORESIGHT_HORIZON_WEEKS = int(os.environ.get("FORESIGHT_HORIZON_WEEKS", "12"))
+# The nightly job refits only series whose weekly history changed (or older than this), at most N per run.
+FORESIGHT_REFIT_DAYS = int(os.environ.get("FORESIGHT_REFIT_DAYS", "7"))
+FORESIGHT_MAX_SERIES_PER_RUN = int(os.environ.get("FORESIGHT_MAX_SERIES_PER_RUN", "1000"))
+FORESIGHT_RESTOCK_MAX_CARDS = int(os.environ.get("FORESIGHT_RESTOCK_MAX_CARDS", "5"))  # new cards per run
+FORESIGHT_RESTOCK_ROLES = env_list("FORESIGHT_RESTOCK_ROLES", "buyer")
+FORESIGHT_DISMISS_DAYS = int(os.environ.get("FORESIGHT_DISMISS_DAYS", "14"))  # no new suggestion after a dismissal
+FORESIGHT_RISK_THRESHOLD = float(os.environ.get("FORESIGHT_RISK_THRESHOLD", "0.75"))  # alert when crossed
+FORESIGHT_RISK_MAX_ALERTS = int(os.environ.get("FORESIGHT_RISK_MAX_ALERTS", "3"))  # per run; the digest has the rest
+FORESIGHT_DIGEST_MIN = float(os.environ.get("FORESIGHT_DIGEST_MIN", "0.3"))  # listed in the weekly digest
+FORESIGHT_RISK_ROLES = env_list("FORESIGHT_RISK_ROLES", "finance_manager")  # besides the customer's sales rep
+FORESIGHT_EXPENSE_FLAG_SCORE = float(os.environ.get("FORESIGHT_EXPENSE_FLAG_SCORE", "3"))  # robust z
+FORESIGHT_EXPENSE_REVIEW_SCORE = float(os.environ.get("FORESIGHT_EXPENSE_REVIEW_SCORE", "4.5"))  # review group

@@ -10,11 +10,13 @@ from approvals import api as approvals_api
 from erp import views as erp_views
 from im.bot import api as bot_api
 from portal import views
+from portal.observability import views as observability_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="approvals:mine", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", observability_views.metrics, name="metrics"),  # METRICS_TOKEN / METRICS_ALLOWED_IPS
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -9,4 +13,12 @@ def sync_all_erp_identities() -> list[str]:
     from erp.models import Connector
     from sso.services import sync_erp_identities
 
-    return [str(sync_erp_identities(connector)) for connector in Connector.objects.filter(enabled=True)]
+    reports = []
+    for connector in Connector.objects.filter(enabled=True):
+        try:
+            reports.append(str(sync_erp_identities(connector)))
+        except Exception:
+            # One unreachable ERP (or one that lists no accounts, the generic connector) must not stop
+            # the others; its identities keep their roles until it answers.
+            logger.exception("syncing ERP identities of %s failed", connector.slug)
+    return reports

@@ -44,13 +44,16 @@ def database_url(db: dict[str, Any]) -> str:
     Call it after pytest-django created the test database: then NAME is the test database
     (the SQLite file under var/, or ``test_<name>`` on PostgreSQL).
     """
-    engine = db["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
+    # django-prometheus wraps the backends (portal/settings.py "Observability"): same databases.
+    engine = db["ENGINE"].replace("django_prometheus.db.backends.", "django.db.backends.")
+    # By the backend's last name: wrappers such as django_prometheus's keep it (….postgresql).
+    kind = engine.rsplit(".", 1)[-1]
+    if kind == "sqlite3":
         name = str(db["NAME"])
         if name == ":memory:" or "mode=memory" in name:
             raise RuntimeError("an in-memory SQLite test database cannot be shared with a server process")
         return "sqlite:///" + str(Path(name).resolve())
-    if engine in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+    if kind in ("postgresql", "postgresql_psycopg2"):
         user = quote(db.get("USER") or "", safe="")
         password = quote(db.get("PASSWORD") or "", safe="")
         auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    assert ready.status_code == 200 and ready.json()["checks"]["database"]["ok"] is True
 
 
 def test_demo_setup_is_idempotent(demo, committed):

@@ -131,9 +131,9 @@ def test_readyz_checks_redis_when_configured(client, db, redis_url, settings):
     settings.REDIS_URL = redis_url
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert {name for name, check in ready.json()["checks"].items() if check["ok"]} >= {"database", "redis"}
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     down = client.get("/readyz")
     assert down.status_code == 503
-    assert down.json()["checks"]["redis"].startswith("error")
+    assert down.json()["failed"] == ["redis"] and down.json()["checks"]["redis"]["error"]

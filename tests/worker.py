@@ -90,14 +90,14 @@ def worker_env(*, queue: str, redis_url: str, db: dict[str, Any], **extra: str) 
     return env
 
 
-def start_worker(env: dict[str, str], log_dir: Path) -> Worker:
+def start_worker(env: dict[str, str], log_dir: Path, *, concurrency: int = 1) -> Worker:
     name = f"test-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"celery-{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "portal", "worker",
-                "--pool", "prefork", "--concurrency", "1",
+                "--pool", "prefork", "--concurrency", str(concurrency),
                 "-Q", env["CELERY_QUEUE"], "-n", f"{name}@%h",
                 "--without-heartbeat", "--without-gossip", "--without-mingle",
                 "-l", "INFO",

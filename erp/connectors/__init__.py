@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 CONNECTOR_CLASSES: dict[str, str] = {
     "demo": "erp.connectors.demo.connector.DemoConnector",
     "tryton": "erp.connectors.tryton.connector.TrytonConnector",
+    "odoo": "erp.connectors.odoo.connector.OdooConnector",
+    "erpnext": "erp.connectors.erpnext.connector.ErpNextConnector",
+    "generic": "erp.connectors.generic.connector.GenericConnector",
 }
 # Kinds whose connector needs a connection (URL, database, credentials) from ConnectorSettings.
-CONFIGURED_KINDS = {"tryton"}
+CONFIGURED_KINDS = {"tryton", "odoo", "erpnext", "generic"}
 
 
 def get_connector(slug: str, connector: Connector | None = None) -> ErpConnector:

@@ -106,3 +106,196 @@ class ErpConnector(Protocol):
 
     def users(self) -> list[ErpUser]:
         """Every ERP account with its roles, for the identity and role sync."""
+
+
+# --- optional read capabilities ---------------------------------------------------------------
+# The four calls above are what every connector has. Anything more is optional: a connector names
+# what it can do in ``capabilities`` and callers ask ``supports(connector, STOCK)`` instead of
+# probing for methods or guessing from the kind.
+STOCK = "stock"  # stock(skus, warehouses) -> list[StockLevel]
+SALES_ORDERS = "sales_orders"  # sales_orders(since=) -> list[SalesOrder]
+RECEIVABLES = "receivables"  # receivables(customer=, project=, open_only=, since=) -> list[Receivable]
+CHANGES = "changes"  # changes(since) -> ChangeSet
+TEST_CONNECTION = "test_connection"  # test_connection() -> list[ConnectionCheck]
+
+
+def supports(connector: object, capability: str) -> bool:
+    """Whether ``connector`` declared ``capability`` (a connector without the attribute has none)."""
+    return capability in getattr(connector, "capabilities", frozenset())
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """On-hand stock of one item in one warehouse. ``forecast`` is set by ERPs that project it."""
+
+    sku: str
+    name: str
+    warehouse: str
+    warehouse_name: str = ""
+    quantity: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    safety_level: Decimal = Decimal(0)
+    unit: str = ""
+    forecast: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SalesOrder:
+    id: str
+    customer: str
+    status: str  # the ERP's own status name
+    amount: Decimal
+    currency: str
+    order_date: dt.date | None = None
+    delivery_date: dt.date | None = None
+    sales_rep: str = ""  # ERP login
+    changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Receivable:
+    """One customer invoice: what was billed, what is paid, when it is due."""
+
+    id: str
+    customer: str
+    amount: Decimal
+    currency: str
+    due_date: dt.date | None
+    paid: Decimal = Decimal(0)
+    project: str = ""
+    last_payment_date: dt.date | None = None
+    sales_rep: str = ""
+    changed_at: dt.datetime | None = None
+
+    @property
+    def outstanding(self) -> Decimal:
+        return max(self.amount - self.paid, Decimal(0))
+
+
+ChangeKind = Literal["document", "stock", "order", "receivable"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something that changed in the ERP: read it with the matching call (``id`` is its key there:
+    a document number, an item's SKU, an order or invoice number)."""
+
+    kind: ChangeKind
+    id: str
+    changed_at: dt.datetime
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What changed at or after ``since``; pass ``cursor`` back next time. Callers re-read a
+    window before the cursor (late commits carry older stamps) and drop what they already saw."""
+
+    changes: list[Change]
+    cursor: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """One line of the admin "test connection" report; ``capability`` names what it vouches for."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    capability: str = ""
+
+
+class StockReader(Protocol):
+    def stock(self, skus: list[str] | None = None, warehouses: list[str] | None = None) -> list[StockLevel]: ...
+
+
+class OrderReader(Protocol):
+    def sales_orders(self, *, since: dt.datetime | None = None) -> list[SalesOrder]: ...
+
+
+class ReceivablesReader(Protocol):
+    def receivables(
+        self, *, customer: str = "", project: str = "", open_only: bool = True, since: dt.datetime | None = None
+    ) -> list[Receivable]: ...
+
+
+class ChangeFeed(Protocol):
+    def changes(self, since: dt.datetime | None) -> ChangeSet: ...
+
+
+# --- optional history and requisition capabilities (foresight/) -------------------------------
+DEMAND_HISTORY = "demand_history"  # demand_history(since) -> list[DemandPoint]
+REPLENISHMENT = "replenishment"  # replenishment() -> list[ReplenishmentPosition]
+INVOICE_HISTORY = "invoice_history"  # invoice_history(since) -> list[InvoiceRecord]
+EXPENSE_HISTORY = "expense_history"  # expense_history(since) -> list[ExpenseRecord]
+CREATE_REQUISITION = "create_requisition"  # create_requisition(RequisitionRequest) -> document number
+
+
+@dataclass(frozen=True)
+class DemandPoint:
+    """Demand for one item in one warehouse on one day: a sales line, or stock consumed in production."""
+
+    sku: str
+    warehouse: str
+    day: dt.date
+    qty: float
+    source: str = "sale"  # "sale" or "consumption"
+
+
+@dataclass(frozen=True)
+class ReplenishmentPosition:
+    """Stock, what is on order, the supplier's lead time and the ERP's own fixed reorder rule."""
+
+    sku: str
+    name: str
+    warehouse: str
+    warehouse_name: str
+    unit: str
+    on_hand: Decimal
+    reserved: Decimal
+    on_order: Decimal
+    reorder_point: Decimal
+    reorder_qty: Decimal
+    unit_price: Decimal
+    currency: str
+    supplier: str
+    lead_time_days: int
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """A customer invoice with its dates: ``paid_on`` is None while it is not paid in full."""
+
+    id: str
+    customer: str
+    amount: Decimal
+    paid: Decimal
+    currency: str
+    issued_on: dt.date | None
+    due_on: dt.date
+    paid_on: dt.date | None
+    project: str = ""
+    sales_rep: str = ""
+
+
+@dataclass(frozen=True)
+class ExpenseRecord:
+    id: str
+    requester: str
+    category: str
+    amount: Decimal
+    currency: str
+    day: dt.date
+    state: str  # as DocumentSnapshot.state
+
+
+@dataclass(frozen=True)
+class RequisitionRequest:
+    """A purchase requisition to create in the ERP; the same ``idempotency_key`` creates it once."""
+
+    requester: str
+    title: str
+    lines: list[DocumentLine]
+    idempotency_key: str
+    note: str = ""

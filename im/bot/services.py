@@ -27,6 +27,7 @@ from im.bot.answers.base import Answer, Context
 from im.bot.models import BotExchange
 from im.bot.periods import resolve, today_for
 from im.cards import Card
+from portal.observability.metrics import BOT_ANSWER_SECONDS
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 
@@ -117,6 +118,7 @@ def _card(answer: Answer, ctx: Context, topic: str = "bot.0") -> Card:
     )
 
 
+@BOT_ANSWER_SECONDS.time()  # portal_bot_answer_seconds
 def ask(
     user: Any,
     text: str,

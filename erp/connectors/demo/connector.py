@@ -18,6 +18,7 @@ from erp.connectors.base import (
     WritebackResult,
 )
 
+from .capabilities import FORESIGHT_CAPABILITIES, HistoryCapabilities
 from .models import (
     AppliedDecision,
     ApprovalDocument,
@@ -27,6 +28,7 @@ from .models import (
     FaultPlan,
     PurchaseRequisition,
 )
+from .reads import READ_CAPABILITIES, ReadCapabilities
 
 # ERP state -> the state names of DocumentSnapshot. A draft was never submitted; the portal only
 # hears of submitted documents, so it reads as pending rather than inventing a fifth state.
@@ -54,10 +56,11 @@ def find_document(number: str, *, for_update: bool = False) -> ApprovalDocument 
     return None
 
 
-class DemoConnector:
+class DemoConnector(HistoryCapabilities, ReadCapabilities):
     """ErpConnector for the built-in demo ERP (see erp.connectors.base)."""
 
     slug = "demo"
+    capabilities = FORESIGHT_CAPABILITIES | READ_CAPABILITIES
 
     def users(self) -> list[ErpUser]:
         return [

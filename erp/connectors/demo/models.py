@@ -70,6 +70,8 @@ class Supplier(models.Model):
     name = models.CharField(_("name"), max_length=100)
     contact_name = models.CharField(_("contact name"), max_length=100, blank=True)
     contact_email = models.EmailField(_("contact email"), blank=True)
+    # From order to goods in the warehouse; restock suggestions cover demand over this time.
+    lead_time_days = models.PositiveSmallIntegerField(_("lead time (days)"), default=14)
 
     class Meta:
         verbose_name = _("supplier")
@@ -90,6 +92,9 @@ class Item(models.Model):
         Supplier, on_delete=models.PROTECT, related_name="items", verbose_name=_("supplier")
     )
     safety_level = models.DecimalField(_("safety level"), max_digits=12, decimal_places=2, default=ZERO)
+    # The ERP's fixed replenishment rule: below the safety level (the reorder point), order this much.
+    reorder_qty = models.DecimalField(_("reorder quantity"), max_digits=12, decimal_places=2, default=ZERO)
+    group = models.CharField(_("item group"), max_length=40, blank=True)
 
     class Meta:
         verbose_name = _("item")
@@ -121,6 +126,7 @@ class Stock(models.Model):
     )
     quantity = models.DecimalField(_("quantity"), max_digits=12, decimal_places=2, default=ZERO)
     reserved = models.DecimalField(_("reserved"), max_digits=12, decimal_places=2, default=ZERO)
+    on_order = models.DecimalField(_("on order"), max_digits=12, decimal_places=2, default=ZERO)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -185,10 +191,16 @@ class PurchaseRequisition(ApprovalDocument):
     kind = "purchase_requisition"
 
     urgent = models.BooleanField(_("urgent"), default=False)
+    # The caller's idempotency key when created through the connector (a restock suggestion).
+    source_key = models.CharField(_("source key"), max_length=200, blank=True, default="")
 
     class Meta(ApprovalDocument.Meta):
         verbose_name = _("purchase requisition")
         verbose_name_plural = _("purchase requisitions")
+        constraints = [
+            models.UniqueConstraint(fields=["source_key"], condition=~models.Q(source_key=""),
+                                    name="demo_erp_requisition_source_key_once"),
+        ]
 
 
 class RequisitionLine(models.Model):
@@ -268,6 +280,8 @@ class Receivable(models.Model):
     paid_amount = models.DecimalField(_("paid amount"), max_digits=14, decimal_places=2, default=ZERO)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     due_date = models.DateField(_("due date"))
+    issued_on = models.DateField(_("issued on"), null=True, blank=True)
+    paid_on = models.DateField(_("paid in full on"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("receivable")
@@ -284,6 +298,51 @@ class Receivable(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.outstanding > 0 and self.due_date < timezone.localdate()
+
+
+class SalesLine(models.Model):
+    """One line of a (past) sales order: what a customer asked for, whether or not it could ship."""
+
+    order_number = models.CharField(_("order number"), max_length=30, db_index=True)
+    day = models.DateField(_("date"), db_index=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="sales_lines", verbose_name=_("item"))
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse"))
+    qty = models.DecimalField(_("quantity"), max_digits=12, decimal_places=2)
+    unit_price = models.DecimalField(_("unit price"), max_digits=14, decimal_places=2)
+    promotion = models.BooleanField(_("on promotion"), default=False)
+
+    class Meta:
+        verbose_name = _("sales line")
+        verbose_name_plural = _("sales lines")
+        ordering = ["day", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_number} {self.item_id} × {self.qty}"
+
+
+class StockMove(models.Model):
+    """A booked movement of stock: goods received, delivered to a customer, consumed in production."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", _("receipt")
+        DELIVERY = "delivery", _("delivery")
+        CONSUMPTION = "consumption", _("consumption")
+
+    day = models.DateField(_("date"), db_index=True)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="moves", verbose_name=_("item"))
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    qty = models.DecimalField(_("quantity (+ in, - out)"), max_digits=12, decimal_places=2)
+    reference = models.CharField(_("reference"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("stock move")
+        verbose_name_plural = _("stock moves")
+        ordering = ["day", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.qty}"
 
 
 class AppliedDecision(models.Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import itertools
 import json
 from decimal import Decimal
@@ -20,6 +21,10 @@ from erp.connectors.base import ConnectorError
 
 PERMANENT_ERRORS = {"UserError", "UserWarning", "AccessError", "LoginException", "RPCError"}
 _ids = itertools.count(1)
+# Sessions per (endpoint, login, password digest), shared by the clients of one process: Tryton's
+# login hashes the password (about a second on a busy server), and every poll and writeback builds a
+# new connector. A session Tryton no longer knows gets 401/403 and one fresh login (``call``).
+_sessions: dict[tuple[str, str, str], tuple[str, int]] = {}
 
 
 class TrytonError(ConnectorError):
@@ -109,6 +114,9 @@ class TrytonClient:
         self._auth: str | None = None
         self.user_id: int | None = None
         self._context: dict[str, Any] | None = None
+        self._session_key = (self.url, login, hashlib.sha256(password.encode()).hexdigest())
+        if self._session_key in _sessions:
+            self._auth, self.user_id = _sessions[self._session_key]
 
     def close(self) -> None:
         self._http.close()
@@ -160,6 +168,7 @@ class TrytonClient:
         token = base64.b64encode(f"{self.login_name}:{user_id}:{session}".encode()).decode()
         self._auth = f"Session {token}"
         self.user_id = user_id
+        _sessions[self._session_key] = (self._auth, user_id)
         return user_id
 
     @property
@@ -179,6 +188,7 @@ class TrytonClient:
                 raise
             # The session expired (server restart, timeout): one new login, one more try.
             self._auth = None
+            _sessions.pop(self._session_key, None)
             self.login()
             return self._post(method, params, auth=True)
 

@@ -10,27 +10,37 @@ was decided in Tryton itself: DecisionConflict.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from erp.connectors.base import (
+    CHANGES,
+    RECEIVABLES,
+    SALES_ORDERS,
+    STOCK,
+    TEST_CONNECTION,
+    Change,
+    ChangeSet,
+    ConnectionCheck,
     ConnectorError,
     DecisionConflict,
     DocumentLine,
     DocumentSnapshot,
     ErpUser,
     Outcome,
+    Receivable,
+    SalesOrder,
+    StockLevel,
     WritebackResult,
 )
+from erp.connectors.notes import NOTE_PREFIX, PortalNote, note_text, parse_note  # noqa: F401 - re-exported
 
 from .client import TrytonClient, TrytonError
 
 REQUISITION = "purchase.requisition"
 KIND = "purchase_requisition"
-NOTE_PREFIX = "portal-decision"
 # Tryton state -> DocumentSnapshot state. Approval moves on to processing/done by itself.
 SNAPSHOT_STATES = {
     "draft": "pending",
@@ -55,6 +65,14 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
+def changed_since(since: dt.datetime | None) -> list:
+    """A Tryton domain: created or written at/after ``since`` (naive UTC), everything when None."""
+    if since is None:
+        return []
+    naive = since.astimezone(dt.UTC).replace(tzinfo=None)
+    return ["OR", ("write_date", ">=", naive), ("create_date", ">=", naive)]
+
+
 def related(record: dict[str, Any], path: str) -> Any:
     """``record["a."]["b"]`` for ``"a.b"``: how search_read returns dotted fields (None when empty)."""
     head, _dot, rest = path.partition(".")
@@ -64,64 +82,13 @@ def related(record: dict[str, Any], path: str) -> Any:
     return related(value, rest) if isinstance(value, dict) else None
 
 
-@dataclass(frozen=True)
-class StockLevel:
-    sku: str
-    name: str
-    warehouse: str
-    warehouse_name: str
-    quantity: Decimal
-    forecast: Decimal
-    unit: str
-
-
-@dataclass(frozen=True)
-class SalesOrder:
-    id: str
-    customer: str
-    status: str
-    amount: Decimal
-    currency: str
-    sale_date: dt.date | None
-    changed_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the "test connection" report."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class PortalNote:
-    key: str
-    outcome: str
-    actor: str
-    resource: str
-    created_at: dt.datetime
-
-
-def note_text(key: str, outcome: str, actor: str, comment: str) -> str:
-    text = f"{NOTE_PREFIX} key={key} outcome={outcome} actor={actor}"
-    return f"{text}\n{comment}" if comment else text
-
-
-def parse_note(message: str, resource: str, created_at: dt.datetime) -> PortalNote | None:
-    first = (message or "").splitlines()[0] if message else ""
-    parts = first.split(" ")
-    if not parts or parts[0] != NOTE_PREFIX:
-        return None
-    fields = dict(part.split("=", 1) for part in parts[1:] if "=" in part)
-    if not fields.get("key") or not fields.get("outcome"):
-        return None
-    return PortalNote(fields["key"], fields["outcome"], fields.get("actor", ""), resource, created_at)
-
+# The shapes of the optional capabilities live in erp.connectors.base; the names stay importable here.
+Check = ConnectionCheck
 
 class TrytonConnector:
     """ErpConnector for one configured Tryton connection (``erp.models.ConnectorSettings``)."""
+
+    capabilities = frozenset({STOCK, SALES_ORDERS, RECEIVABLES, CHANGES, TEST_CONNECTION})
 
     def __init__(self, settings: Any = None, *, client: TrytonClient | None = None, slug: str = "tryton") -> None:
         if client is None:
@@ -324,6 +291,9 @@ class TrytonConnector:
                     warehouse=warehouse.get("code") or str(warehouse["id"]),
                     warehouse_name=warehouse.get("name") or "",
                     quantity=Decimal(str(row.get("quantity") or 0)),
+                    # Reserved: what planned moves take out beyond what arrives (never negative).
+                    reserved=max(Decimal(str(row.get("quantity") or 0))
+                                 - Decimal(str(row.get("forecast_quantity") or 0)), Decimal(0)),
                     forecast=Decimal(str(row.get("forecast_quantity") or 0)),
                     unit=related(row, "default_uom.symbol") or "",
                 )
@@ -331,9 +301,9 @@ class TrytonConnector:
             ]
         return levels
 
-    def sales_orders(self, domain: list | None = None) -> list[SalesOrder]:
+    def sales_orders(self, domain: list | None = None, *, since: dt.datetime | None = None) -> list[SalesOrder]:
         rows = self.client.search_read(
-            "sale.sale", domain or [],
+            "sale.sale", [part for part in (domain, changed_since(since)) if part],
             ["number", "state", "party.rec_name", "total_amount", "currency.code", "sale_date", "write_date",
              "create_date"],
             order=[("id", "ASC")],
@@ -345,11 +315,76 @@ class TrytonConnector:
                 status=row["state"],
                 amount=row.get("total_amount") or Decimal(0),
                 currency=related(row, "currency.code") or "",
-                sale_date=row.get("sale_date"),
+                order_date=row.get("sale_date"),
                 changed_at=utc(row.get("write_date") or row.get("create_date")),
             )
             for row in rows
         ]
+
+    def receivables(
+        self, *, customer: str = "", project: str = "", open_only: bool = True, since: dt.datetime | None = None,
+        domain: list | None = None,
+    ) -> list[Receivable]:
+        """Posted customer invoices. Due date = the earliest maturity of the lines to pay; paid = total
+        minus what is still to pay. Core Tryton invoices carry no project: ``project`` matches nothing."""
+        if project:
+            return []
+        where: list = [("type", "=", "out"), ("state", "in", ["posted", "paid"]), *([domain] if domain else [])]
+        if open_only:
+            where.append(("state", "=", "posted"))
+        if customer:
+            where.append(("party.name", "=", customer))
+        if since:
+            where.append(changed_since(since))
+        rows = self.client.search_read(
+            "account.invoice", where,
+            ["number", "party.name", "total_amount", "amount_to_pay", "currency.code", "state", "invoice_date",
+             "lines_to_pay", "write_date", "create_date"],
+            order=[("id", "ASC")],
+        )
+        line_ids = sorted({line for row in rows for line in row.get("lines_to_pay") or []})
+        maturity: dict[int, dt.date | None] = {}
+        if line_ids:
+            for line in self.client.model("account.move.line", "read", line_ids, ["maturity_date"]):
+                maturity[line["id"]] = line.get("maturity_date")
+        receivables = []
+        for row in rows:
+            dates = [maturity[i] for i in row.get("lines_to_pay") or [] if maturity.get(i)]
+            total = row.get("total_amount") or Decimal(0)
+            # amount_to_pay is 0 on a paid invoice; on a posted one it is what the customer still owes.
+            to_pay = row.get("amount_to_pay") if row["state"] == "posted" else Decimal(0)
+            receivables.append(Receivable(
+                id=row.get("number") or str(row["id"]),
+                customer=related(row, "party.name") or "",
+                amount=total,
+                paid=total - (to_pay if to_pay is not None else total),
+                currency=related(row, "currency.code") or "",
+                due_date=min(dates) if dates else row.get("invoice_date"),
+                changed_at=utc(row.get("write_date") or row.get("create_date")),
+            ))
+        return receivables
+
+    def changes(self, since: dt.datetime | None) -> ChangeSet:
+        """Requisitions, sales, customer invoices and done stock moves created or written since ``since``."""
+        domain = changed_since(since)
+        changes: list[Change] = []
+        for row in self.requisitions(domain):
+            changes.append(Change("document", row.get("number") or str(row["id"]),
+                                  utc(row.get("write_date") or row.get("create_date")), row["state"]))
+        for order in self.sales_orders(domain):
+            changes.append(Change("order", order.id, order.changed_at, order.status))  # type: ignore[arg-type]
+        for receivable in self.receivables(open_only=False, domain=domain):
+            changes.append(Change("receivable", receivable.id, receivable.changed_at))  # type: ignore[arg-type]
+        moves = self.client.search_read(
+            "stock.move", [("state", "=", "done"), *([domain] if domain else [])],
+            ["product.code", "write_date", "create_date"], order=[("write_date", "ASC")],
+        )
+        for move in moves:
+            if related(move, "product.code"):
+                changes.append(Change("stock", related(move, "product.code"),
+                                      utc(move.get("write_date") or move.get("create_date"))))  # type: ignore[arg-type]
+        stamps = [c.changed_at for c in changes if c.changed_at is not None]
+        return ChangeSet(changes, max(stamps, default=since))
 
     def users(self) -> list[ErpUser]:
         groups = {row["id"]: row["name"] for row in self.client.search_read("res.group", [], ["name"])}
@@ -383,7 +418,8 @@ class TrytonConnector:
             return [*checks, Check(_("log in"), False, str(exc))]
         try:
             access = self.client.model(
-                "ir.model.access", "get_access", [REQUISITION, "ir.note", "stock.move", "sale.sale", "res.user"]
+                "ir.model.access", "get_access",
+                [REQUISITION, "ir.note", "stock.move", "sale.sale", "res.user", "account.invoice", "account.move.line"]
             )
         except ConnectorError as exc:
             return [*checks, Check(_("read access rights"), False, str(exc))]
@@ -392,6 +428,7 @@ class TrytonConnector:
             ("stock.move", _("read stock")),
             ("sale.sale", _("read sales orders")),
             ("res.user", _("read users and roles")),
+            ("account.move.line", _("read receivables")),
         ):
             ok = bool(access.get(model, {}).get("read"))
             checks.append(Check(label, ok, "" if ok else _("no read access to %(model)s") % {"model": model}))

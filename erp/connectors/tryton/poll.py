@@ -21,7 +21,7 @@ from erp.intake import IntakeError, receive
 from erp.models import ConnectorSettings, InboundEvent
 from erp.signing import make_cloudevent, sign
 
-from .connector import REQUISITION, SNAPSHOT_STATES, TrytonConnector, related, utc
+from .connector import REQUISITION, SNAPSHOT_STATES, TrytonConnector, changed_since, related, utc
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ REQUESTED = "erp.approval.requested"
 DECIDED = "erp.approval.decided"
 STOCK = "erp.stock.changed"
 ORDER = "erp.order.status_changed"
+RECEIVABLE = "erp.receivable.changed"
 
 
 @dataclass
@@ -38,14 +39,6 @@ class PollResult:
     duplicates: int = 0
     refused: list[str] = field(default_factory=list)
     cursor: dt.datetime | None = None
-
-
-def changed_since(since: dt.datetime | None) -> list:
-    """A Tryton domain: created or written at/after ``since`` (naive UTC), everything when None."""
-    if since is None:
-        return []
-    naive = since.astimezone(dt.UTC).replace(tzinfo=None)
-    return ["OR", ("write_date", ">=", naive), ("create_date", ">=", naive)]
 
 
 def _stamp(row: dict[str, Any]) -> dt.datetime:
@@ -105,6 +98,10 @@ class Poller:
             for order in self.connector.sales_orders(changed_since(since)):
                 self.order(order)
                 newest = max(filter(None, [newest, order.changed_at]))
+        if self.settings.emits(RECEIVABLE):
+            for receivable in self.connector.receivables(open_only=False, since=since):
+                self.receivable(receivable)
+                newest = max(filter(None, [newest, receivable.changed_at]))
         self.result.cursor = newest
         return self.result
 
@@ -188,8 +185,7 @@ class Poller:
                 "warehouse": level.warehouse,
                 "warehouse_name": level.warehouse_name,
                 "quantity": quantity(level.quantity),
-                # Reserved: what planned moves take out beyond what arrives (never negative).
-                "reserved": quantity(max(level.quantity - level.forecast, 0)),
+                "reserved": quantity(level.reserved),
                 "safety_level": "0",
                 "unit": level.unit,
             }
@@ -207,10 +203,29 @@ class Poller:
                 "amount": money(order.amount),
                 "currency": order.currency,
                 "sales_rep": "",
-                "delivery_date": order.sale_date.isoformat() if order.sale_date else "",
+                "delivery_date": order.order_date.isoformat() if order.order_date else "",
             }
         }
         self.send(ORDER, data, subject=order.id, change_id=f"sale.sale:{order.id}:{order.status}")
+
+
+    def receivable(self, receivable: Any) -> None:
+        if receivable.due_date is None:  # a draft-like invoice without maturity: nothing to chase yet
+            return
+        data = {
+            "receivable": {
+                "id": receivable.id,
+                "customer": receivable.customer,
+                "project": receivable.project,
+                "amount": money(receivable.amount),
+                "paid": money(receivable.paid),
+                "currency": receivable.currency,
+                "due_date": receivable.due_date.isoformat(),
+            }
+        }
+        stamp = receivable.changed_at.isoformat() if receivable.changed_at else ""
+        self.send(RECEIVABLE, data, subject=receivable.id,
+                  change_id=f"account.invoice:{receivable.id}:{money(receivable.paid)}:{stamp}")
 
 
 def poll(settings: ConnectorSettings) -> PollResult:

@@ -3,7 +3,7 @@
     python -m erp.connectors.tryton.seed_tryton CONFIG_FILE DATABASE
 
 Company 演示公司, users li.si (approver), zhang.san (requester) and wang.wu (may read requisitions,
-may not approve), two warehouses with stock, one waiting requisition and one sale.
+may not approve), two warehouses with stock, one waiting requisition, one sale and one posted customer invoice.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def seed(config_file: str, database: str) -> dict:
     stock_group = group("stock", "group_stock")
     sale_group = group("sale", "group_sale")
     product_group = group("product", "group_product_admin")
+    account_group = group("account", "group_account")  # reads invoices' lines to pay (receivables)
 
     def user(login: str, name: str, groups: list):
         party = Party(name=name)
@@ -66,7 +67,8 @@ def seed(config_file: str, database: str) -> dict:
         return record, employee
 
     approver, approver_employee = user(
-        "li.si", "李四", [requisition_group, approval_group, request_group, stock_group, sale_group, product_group]
+        "li.si", "李四",
+        [requisition_group, approval_group, request_group, stock_group, sale_group, product_group, account_group],
     )
     requester, requester_employee = user("zhang.san", "张三", [requisition_group])
     user("wang.wu", "王五", [requisition_group, stock_group])
@@ -155,6 +157,28 @@ def seed(config_file: str, database: str) -> dict:
     sale.save()
     sale.click("quote")
 
+    # A posted customer invoice for receivables: 5 × SKU-123, due 30 days after its date.
+    from trytond.modules.account.tests.tools import create_fiscalyear
+    from trytond.modules.account_invoice.tests.tools import set_fiscalyear_invoice_sequences
+
+    today = dt.date.today()
+    fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(company, today=today))
+    fiscalyear.click("create_period")
+    invoice_date = max(today - dt.timedelta(days=40), dt.date(today.year, 1, 1))  # inside this fiscal year
+    PaymentTerm = Model.get("account.invoice.payment_term")
+    term = PaymentTerm(name="30 天")
+    term_line = term.lines.new(type="remainder")
+    term_line.relativedeltas.new(days=30)
+    term.save()
+    Invoice = Model.get("account.invoice")
+    invoice = Invoice(type="out", party=customer, payment_term=term, invoice_date=invoice_date, currency=cny)
+    invoice_line = invoice.lines.new()
+    invoice_line.product = products["SKU-123"]
+    invoice_line.quantity = 5
+    invoice_line.unit_price = Decimal("3200")
+    invoice.save()
+    invoice.click("post")
+
     return {
         "company": company.id,
         "warehouses": {"SH": warehouse.id, "BJ": second.id},
@@ -162,6 +186,8 @@ def seed(config_file: str, database: str) -> dict:
         "requisition": requisition.id,
         "requisition_number": requisition.number,
         "sale": sale.id,
+        "invoice_number": invoice.number,
+        "invoice_due": (invoice_date + dt.timedelta(days=30)).isoformat(),
         "employees": {"li.si": approver_employee.id, "zhang.san": requester_employee.id},
         "unit": unit.id,
         "currency": cny.id,

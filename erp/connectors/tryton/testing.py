@@ -106,12 +106,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_server(
-    template: Path, ids: dict[str, Any], directory: Path, database: str = "portal"
+    template: Path, ids: dict[str, Any], directory: Path, database: str = "portal", *, keep: bool = False,
+    port: int | None = None,
 ) -> Iterator[TrytonServer]:
-    """trytond on a copy of ``template``, on a free loopback port, until the block ends."""
-    shutil.copyfile(template, directory / f"{database}.sqlite")
+    """trytond on a copy of ``template``, on a free loopback port, until the block ends. ``keep``
+    reuses a database already in ``directory`` (the demo keeps its Tryton data between runs)."""
+    if not (keep and (directory / f"{database}.sqlite").exists()):
+        shutil.copyfile(template, directory / f"{database}.sqlite")
     conf = _config(directory)
-    port = free_port()
+    port = port or free_port()
     log = open(directory / "trytond.log", "wb")  # noqa: SIM115 - closed below
     env = {
         **os.environ,

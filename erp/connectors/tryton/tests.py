@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import translation
 
 from erp.connectors import get_connector
-from erp.connectors.base import ConnectorError, DecisionConflict
+from erp.connectors.base import CHANGES, RECEIVABLES, ConnectorError, DecisionConflict, supports
 from erp.models import Connector, ConnectorSettings, InboundEvent
 
 from .admin import connection_report
@@ -262,6 +262,46 @@ def test_sales_orders_and_users(tryton: TrytonServer) -> None:
     assert "Purchase Requisition Approval" in users["li.si"].roles
     assert "Purchase Requisition Approval" not in users["wang.wu"].roles
     assert users["li.si"].employee == "李四"
+
+
+def test_receivables_from_posted_customer_invoices(tryton: TrytonServer) -> None:
+    erp = connector(tryton)
+    assert supports(erp, RECEIVABLES) and supports(erp, CHANGES)
+    [invoice] = erp.receivables()
+    assert invoice.id == tryton.seed["invoice_number"]
+    assert (invoice.customer, invoice.amount, invoice.paid, invoice.outstanding, invoice.currency) == (
+        "华东机械", Decimal("16000.00"), Decimal("0.00"), Decimal("16000.00"), "CNY")
+    assert invoice.due_date == dt.date.fromisoformat(tryton.seed["invoice_due"])  # the payment term's 30 days
+    assert erp.receivables(customer="华东机械") == [invoice]
+    assert erp.receivables(customer="没有这个客户") == []
+    assert erp.receivables(project="项目A") == []  # core Tryton invoices carry no project
+
+
+def test_changes_since_a_cursor(tryton: TrytonServer) -> None:
+    everything = connector(tryton).changes(None)
+    assert {c.kind for c in everything.changes} == {"document", "order", "receivable", "stock"}
+    assert ("receivable", tryton.seed["invoice_number"]) in {(c.kind, c.id) for c in everything.changes}
+    assert everything.cursor is not None
+    number = new_requisition(tryton, description="变更")
+    later = connector(tryton).changes(everything.cursor + dt.timedelta(microseconds=1))
+    assert ("document", number) in {(c.kind, c.id) for c in later.changes}
+    assert ("receivable", tryton.seed["invoice_number"]) not in {(c.kind, c.id) for c in later.changes}
+    assert later.cursor is not None and later.cursor > everything.cursor
+
+
+@pytest.mark.django_db
+def test_poll_mirrors_receivables(tryton: TrytonServer) -> None:
+    from finance.models import Receivable
+
+    settings = configured(tryton, slug="tryton-ar")
+    settings.event_types = ["erp.receivable.changed"]
+    settings.save()
+    assert poll(settings).accepted == 1
+    mirrored = Receivable.objects.get(connector=settings.connector, external_id=tryton.seed["invoice_number"])
+    assert (mirrored.customer, mirrored.amount, mirrored.paid) == ("华东机械", Decimal("16000.00"), Decimal(0))
+    assert mirrored.due_date == dt.date.fromisoformat(tryton.seed["invoice_due"])
+    settings.refresh_from_db()
+    assert poll(settings).accepted == 0  # the overlap window reads it again: a duplicate, nothing new
 
 
 @pytest.mark.django_db

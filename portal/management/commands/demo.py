@@ -51,6 +51,9 @@ class Command(BaseCommand):
         from notifications.demo import setup_notifications_demo
 
         setup_notifications_demo(ensure_connector())  # the five scenarios' rules and the sales group
+        from foresight.demo import setup_foresight_demo
+
+        setup_foresight_demo(ensure_connector())  # two years of ERP history, then the nightly jobs once
         base = f"http://{host}:{port}"
         out = self.stdout.write
         out("")

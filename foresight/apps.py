@@ -1,0 +1,38 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ForesightConfig(AppConfig):
+    name = "foresight"
+    verbose_name = _("Foresight")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models import Q
+
+        from approvals.cards import register_card_fields
+        from erp.events import register_post_hook
+        from foresight import cards, hooks
+        from foresight.models import ReceivableRisk, RestockSuggestion
+        from im.cards import register_card_kind
+        from sso.permissions import Subject, register_action, register_subject
+
+        register_action("foresight.requisition", _("create purchase requisitions from restock suggestions"))
+        # Suggestions and risks answer the same rules as the stock and receivables they are about.
+        register_subject(RestockSuggestion, Subject(warehouse="warehouse"))
+        register_subject(ReceivableRisk, Subject(
+            amount="amount", currency="currency", project="project", customer="customer",
+            own=lambda user: Q(sales_rep_login__in=_erp_logins(user)),
+            is_own=lambda user, risk: risk.sales_rep_login in _erp_logins(user),
+        ))
+        register_card_kind("restock", cards.build_restock, cards.handle_restock_action)
+        register_card_kind("riskalert", cards.build_risk_alert, cards.handle_risk_action)
+        register_card_kind("riskdigest", cards.build_risk_digest)
+        register_card_fields(cards.expense_flag_fields)
+        register_post_hook(hooks.on_event)
+
+
+def _erp_logins(user) -> list[str]:
+    from sso.models import ErpIdentity
+
+    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))
