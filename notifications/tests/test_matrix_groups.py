@@ -41,7 +41,8 @@ def test_scenario_2_war_room_on_synapse(scenarios, users, matrix, fresh_user, co
     widgets = httpx.get(f"{matrix.url}/_matrix/client/v3/rooms/{quote(room, safe='')}/state",
                         headers={"Authorization": f"Bearer {matrix.bot.access_token}"}, timeout=10).json()
     pinned = [e for e in widgets if e["type"] == "im.vector.modular.widgets"]
-    assert pinned and pinned[0]["content"]["url"].endswith("/w/matrix/?path=/w/stock/SKU-124/&widgetId=$matrix_widget_id")
+    pinned_url = pinned[0]["content"]["url"] if pinned else ""
+    assert pinned_url.endswith("/w/matrix/?path=/w/stock/SKU-124/&widgetId=$matrix_widget_id")
     assert group.posts.exclude(message_id="").count() >= 2
     # Someone joins later (a second buyer): invited into the same room; the same create key, the same room.
     from im.adapters.matrix.adapter import MatrixAdapter
