@@ -24,6 +24,7 @@ from erp.events import ErpEvent, EventDataError
 from im.services import Recipient, enqueue_cards, refresh_cards
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
+from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name
 from widgets.live import publish
@@ -326,7 +327,7 @@ def decide(
                 document=document, actor_name=document.decided_by_name, action=outcome, note=comment
             )
             _announce(document)
-            transaction.on_commit(lambda: _queue_writeback(decision.pk))
+            queue_after_commit(write_back_task(), decision.pk)
     except IntegrityError:
         # Two requests with the same key raced; the loser returns the winner's decision.
         existing = Decision.objects.filter(idempotency_key=idempotency_key, actor=user).first()
@@ -336,10 +337,10 @@ def decide(
     return DecideResult(decision, replayed=False)
 
 
-def _queue_writeback(decision_id: int) -> None:
-    from approvals.tasks import write_back
+def write_back_task() -> Any:
+    from approvals.tasks import write_back  # (tasks import this module)
 
-    write_back.delay(decision_id)
+    return write_back
 
 
 def _announce(document: ApprovalDocument) -> None:
@@ -447,7 +448,7 @@ def retry_writeback(decision: Decision) -> None:
     Decision.objects.filter(pk=decision.pk, writeback_status=Decision.Writeback.FAILED).update(
         writeback_status=Decision.Writeback.PENDING, writeback_attempts=0, writeback_error=""
     )
-    transaction.on_commit(lambda: _queue_writeback(decision.pk))
+    queue_after_commit(write_back_task(), decision.pk)
 
 
 def link_erp_login(

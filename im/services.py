@@ -23,6 +23,7 @@ from im.cards import action_handler_for, build_card
 from im.models import Delivery, MessageRef
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
+from portal.tasks import queue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -
             )
             if is_new:
                 created.append(delivery)
-                transaction.on_commit(lambda pk=delivery.pk: tasks.send_delivery.delay(pk))
+                queue_after_commit(tasks.send_delivery, delivery.pk)
     return created
 
 
@@ -196,7 +197,7 @@ def resend(delivery: Delivery) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.QUEUED, attempts=0, next_attempt_at=None
     )
-    transaction.on_commit(lambda: tasks.send_delivery.delay(delivery.pk))
+    queue_after_commit(tasks.send_delivery, delivery.pk)
 
 
 def refresh_cards(topic: str) -> None:
@@ -205,7 +206,7 @@ def refresh_cards(topic: str) -> None:
 
     MessageRef.objects.filter(topic=topic).update(needs_update=True)
     for ref_id in MessageRef.objects.filter(topic=topic).values_list("pk", flat=True):
-        transaction.on_commit(lambda pk=ref_id: tasks.update_message.delay(pk))
+        queue_after_commit(tasks.update_message, ref_id)
 
 
 def update_message(ref_id: int) -> float | None:

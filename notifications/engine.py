@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
+from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name, time_zone_of
 
@@ -508,7 +509,7 @@ def dispatch(notification: Notification) -> None:
             },
         )
         if is_new:
-            transaction.on_commit(lambda pk=delivery.pk: tasks.send_delivery.delay(pk))
+            queue_after_commit(tasks.send_delivery, delivery.pk)
     Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.QUEUED, sent_at=timezone.now())
 
 

@@ -18,11 +18,15 @@ Two rules keep it from adding work of its own (tests/test_faults.py found both):
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
 from celery import shared_task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(seconds=60)
 
@@ -70,3 +74,22 @@ def requeue_stale_work() -> dict[str, int]:
     for pk in decisions:
         write_back.delay(pk)
     return {"deliveries": len(deliveries), "card_edits": len(refs), "writebacks": len(decisions)}
+
+
+def queue_after_commit(task: Any, *args: Any) -> None:
+    """Queue ``task(*args)`` once the transaction commits, for the three kinds of work this safety net
+    covers (sends, card edits, writebacks). Their rows are saved by then, so a broker that is down must
+    not turn a stored event or a recorded decision into an error answer: the failure is logged and the
+    safety net queues the work when the broker is back. In-process (eager) the task runs right here
+    and its errors propagate as before."""
+    from django.conf import settings
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                raise
+            logger.warning("could not queue %s%r; the safety net will", task.name, args, exc_info=True)
+
+    transaction.on_commit(send)

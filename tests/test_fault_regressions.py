@@ -119,3 +119,32 @@ def test_two_cards_to_one_person_are_sent_at_once(transactional_db, postgres, us
         thread.join(10)
     assert set(Delivery.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == {
         Delivery.Status.SENT}
+
+
+def test_a_broker_that_is_down_does_not_turn_a_stored_event_or_decision_into_an_error(
+    demo, users, send_event, settings, monkeypatch, committed
+):
+    """Fault suite finding 4: the event and the decision are saved before their tasks are queued;
+    a queue that cannot be reached is the safety net's to make up for, not a 500 for the ERP."""
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from approvals import services as approvals
+    from approvals.models import Decision
+    from approvals.tasks import write_back
+    from im import tasks as im_tasks
+    from tests.conftest import approval_requested
+
+    def down(*args, **kwargs):
+        raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(im_tasks.send_delivery, "delay", down)
+    monkeypatch.setattr(write_back, "delay", down)
+    response = send_event("erp.approval.requested", approval_requested("PR-2026-0977"))
+    assert response.status_code == 202, response.content
+    document = ApprovalDocument.objects.get(external_id="PR-2026-0977")
+    assert Delivery.objects.filter(topic=document.topic, status=Delivery.Status.QUEUED).exists()
+    with committed():
+        approvals.decide(users["li.si"], document.pk, "approved", idempotency_key="broker-down-1")
+    decision = Decision.objects.get(document=document)
+    assert decision.writeback_status == "pending"  # recorded, its writeback waiting for the safety net

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -28,6 +27,7 @@ from im.bot.models import BotExchange
 from im.bot.periods import resolve, today_for
 from im.cards import Card
 from portal.observability.metrics import BOT_ANSWER_SECONDS
+from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 
@@ -226,7 +226,7 @@ def reply_on(platform: str, user: Any, reply: BotReply) -> None:
                   "reason": "bot answer"},
     )
     if created:
-        transaction.on_commit(lambda: tasks.send_delivery.delay(delivery.pk))
+        queue_after_commit(tasks.send_delivery, delivery.pk)
 
 
 def press(user: Any, exchange_id: int, action_id: str) -> str:
