@@ -27,6 +27,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ def free_port() -> int:
 
 
 def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}Z] {message}", file=sys.stderr, flush=True)
 
 
 # --- services -------------------------------------------------------------------------------------
@@ -139,6 +140,20 @@ class Memory:
             except psutil.Error:
                 continue
         return found
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each named process and its children."""
+        import psutil
+
+        used: dict[str, float] = {}
+        for name, pid in self.roots.items():
+            try:
+                process = psutil.Process(pid)
+                times = [process.cpu_times()] + [child.cpu_times() for child in process.children(recursive=True)]
+            except psutil.Error:
+                continue
+            used[name] = sum(t.user + t.system for t in times)
+        return used
 
     def at_rest(self) -> None:
         self.rest.update(self.read())
@@ -307,13 +322,16 @@ class Result:
     accepted: int
     delivered: int
     errors: int
+    error_kinds: str  # e.g. "500×12, TimeoutError×3"
     latencies_ms: list[float]  # event posted → card at the sink
     answer_ms: list[float]  # event posted → HTTP answer
     throughput: float  # cards at the sink per second, first post to last card
     accept_rate: float  # HTTP answers per second while the load ran
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # process kind -> CPU ms per card (saturation)
 
     def summary(self) -> str:
-        return (f"{self.delivered}/{self.accepted} delivered, {self.errors} errors, {self.throughput:.0f} cards/s, "
+        return (f"{self.delivered}/{self.accepted} delivered, {self.errors} errors ({self.error_kinds or '-'}), "
+                f"{self.throughput:.0f} cards/s, "
                 f"answered {self.accept_rate:.0f}/s, end to end {ms(self.latencies_ms)}, answer {ms(self.answer_ms)}")
 
 
@@ -326,7 +344,9 @@ def measure(sink_: Sink, run: Run, phase: str, drain: float) -> Result:
     latencies = [(arrived[n] - run.sent[n]) * 1000 for n in arrived if n in run.sent]
     last = max(arrived.values(), default=run.started)
     return Result(
-        accepted=expected, delivered=len(arrived), errors=len(run.errors), latencies_ms=latencies,
+        accepted=expected, delivered=len(arrived), errors=len(run.errors),
+        error_kinds=", ".join(f"{kind}×{n}" for kind, n in Counter(run.errors).most_common()),
+        latencies_ms=latencies,
         answer_ms=[s * 1000 for s in run.answered.values()],
         throughput=len(arrived) / max(1e-9, last - run.started),
         accept_rate=expected / max(1e-9, run.load_ended - run.started),
@@ -334,20 +354,51 @@ def measure(sink_: Sink, run: Run, phase: str, drain: float) -> Result:
 
 
 def throughput_and_latency(url: str, sink_: Sink, secret: str, args, phases: tuple[str, str],
-                           memory: Memory, label: str) -> tuple[Result, Result]:
-    """Open loop at ``args.rate`` (latency), then closed loop (saturation) against ``url``."""
+                           memory: Memory, label: str, purge: Callable[[], int] | None = None
+                           ) -> tuple[Result, Result]:
+    """Open loop at ``args.rate`` (latency), then closed loop (saturation) against ``url``.
+
+    A system that cannot keep up is given ``args.drain`` seconds after each run to deliver what it
+    accepted; ``purge`` then drops what is left, so that a backlog does not slow the next run down
+    (the table says how many were delivered)."""
     steady_phase, saturated_phase = phases
     log(f"{label}: {args.rate:.0f} events/s for {args.seconds:.0f} s (open loop)")
-    run = asyncio.run(open_loop(url, Events(secret, steady_phase), args.rate, args.seconds))
-    steady = measure(sink_, run, steady_phase, drain=60)
-    log(f"{label}: {steady.summary()}")
+    with memory.under_load():
+        run = asyncio.run(open_loop(url, Events(secret, steady_phase), args.rate, args.seconds))
+        steady = measure(sink_, run, steady_phase, drain=args.drain)
+    log(f"{label}: {steady.summary()}" + (f"; {purge()} left in the outbox dropped" if purge else ""))
     time.sleep(1)
     log(f"{label}: saturation, {args.connections} connections for {args.seconds:.0f} s (closed loop)")
+    cpu_before = memory.cpu()
     with memory.under_load():
         run = asyncio.run(closed_loop(url, Events(secret, saturated_phase), args.connections, args.seconds))
-        saturated = measure(sink_, run, saturated_phase, drain=90)
-    log(f"{label}: {saturated.summary()}")
+        saturated = measure(sink_, run, saturated_phase, drain=args.drain)
+    # Where the time goes: CPU of each kind of process per card delivered in this run.
+    cpu_after = memory.cpu()
+    for name, seconds in cpu_after.items():
+        kind = re.sub(r"-\d+$", "", name.split(" ")[0])  # daphne-0 -> daphne, node-red stays
+        if name in cpu_before and kind != "sink":
+            saturated.cpu_ms[kind] = saturated.cpu_ms.get(kind, 0.0) + (seconds - cpu_before[name]) * 1000 / max(
+                1, saturated.delivered)
+    log(f"{label}: {saturated.summary()}" + (f"; {purge()} left in the outbox dropped" if purge else ""))
     return steady, saturated
+
+
+def purge_outbox(redis_url: str, queue: str) -> int:
+    """Drop the portal's backlog: queued outbox rows (marked skipped) and the queue's messages in Redis."""
+    import redis
+
+    from im.models import Delivery
+
+    dropped = Delivery.objects.filter(status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, last_error="bench: dropped after the run")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        # kombu's list for the queue, and its priority lists (name + "\x06\x16" + priority).
+        client.delete(queue, *client.scan_iter(match=f"{queue}\x06\x16*"))
+    finally:
+        client.close()
+    return dropped
 
 
 # --- the portal -----------------------------------------------------------------------------------
@@ -428,8 +479,16 @@ class Stages:
 def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) -> Stages:
     """``count`` documents, two cards each (li.si, wang.wu), four open pages (li.si and the requester
     zhang.san, two each); li.si approves each through the API, one after the other."""
-    from approvals.models import ApprovalDocument, Decision
+    from decimal import Decimal
 
+    from approvals.models import ApprovalDocument, Decision
+    from erp.connectors.demo.models import DocumentState, PurchaseRequisition
+
+    # The demo ERP must hold the documents for the writeback to find them (it answers like an ERP).
+    PurchaseRequisition.objects.bulk_create(
+        PurchaseRequisition(number=f"PR-BD-{i:06d}", title="紧急采购: 伺服电机", requester="zhang.san",
+                            approvers=["li.si", "wang.wu"], amount=Decimal("12800.00"), state=DocumentState.WAITING)
+        for i in range(count))
     events = Events(setup["webhook_secret"], "D", approvers=("li.si", "wang.wu"))
     run = asyncio.run(open_loop(f"{handle.url}/api/erp/demo/events", events, 20, count / 20))
     expected = 2 * len(run.answered)
@@ -515,6 +574,8 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
         decision = Decision.objects.filter(document=documents[number]).first()
         if decision is not None and decision.written_back_at is not None:
             stages.writeback.append((decision.written_back_at.timestamp() - wall) * 1000)
+        elif decision is not None:
+            log(f"{number}: writeback {decision.writeback_status}: {decision.writeback_error}")
     return stages
 
 
@@ -562,7 +623,9 @@ def main() -> None:
     parser.add_argument("--daphne", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per Celery worker")
-    parser.add_argument("--decisions", type=int, default=20)
+    parser.add_argument("--drain", type=float, default=45.0,
+                        help="seconds to wait after a load run for the cards of what was accepted")
+    parser.add_argument("--decisions", type=int, default=12)
     parser.add_argument("--sockets", type=int, default=2000, help="websockets of the fan-out run")
     parser.add_argument("--no-nodered", action="store_true")
     parser.add_argument("--no-fanout", action="store_true")
@@ -587,7 +650,8 @@ def main() -> None:
     elapsed = time.monotonic() - began
     print()
     print_table(
-        f"make bench — {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores shared with other work "
+        f"make bench — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
+        "with other work "
         f"(load average {load_at_start[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end), "
         f"PostgreSQL {SERVICES.get('postgres', '?')}, Redis {SERVICES.get('redis', '?')}; "
         f"{args.daphne} Daphne + {args.workers} Celery workers × {args.concurrency} + beat; "
@@ -613,7 +677,8 @@ def run_all(args, tmp: Path, databases: dict[str, str], redis_url: str, tag: str
         measure(sink_, warm, "W", drain=30)
         time.sleep(2)
         memory.at_rest()
-        ours = throughput_and_latency(intake, sink_, setup["webhook_secret"], args, ("O", "S"), memory, "portal")
+        ours = throughput_and_latency(intake, sink_, setup["webhook_secret"], args, ("O", "S"), memory, "portal",
+                                      purge=lambda: purge_outbox(redis_url, tag))
         log("decision stages")
         stages = decision_stages(handle, sink_, setup, args.decisions)
     finally:
@@ -648,6 +713,12 @@ def run_all(args, tmp: Path, databases: dict[str, str], redis_url: str, tag: str
                  + f"{args.connections} connections, {args.seconds:.0f} s; intake answered "
                  f"{saturated.accept_rate:.0f}/s; {saturated.delivered}/{saturated.accepted} delivered, "
                  f"{saturated.errors} errors"))
+    rows.append(("intake → IM send", "CPU per card at saturation",
+                 " + ".join(f"{kind} {ms_:.0f}" for kind, ms_ in saturated.cpu_ms.items()) + " ms",
+                 " + ".join(f"{kind} {ms_:.0f}" for kind, ms_ in n_saturated.cpu_ms.items()) + " ms"
+                 if n_saturated else "—", "—", "—",
+                 "user + system time of our processes (worker: main + pool) / cards delivered; "
+                 "PostgreSQL and Redis not included"))
     rows.append(("intake → IM send", "latency p50 / p99 at saturation", ms(saturated.latencies_ms),
                  ms(n_saturated.latencies_ms) if n_saturated else "—", "—", "—",
                  "event posted → card at the sink (queueing included)"))
@@ -656,7 +727,7 @@ def run_all(args, tmp: Path, databases: dict[str, str], redis_url: str, tag: str
                  verdict(bool(steady.latencies_ms) and percentile(steady.latencies_ms, 99) < 100
                          and steady.delivered == steady.accepted),
                  f"open loop {args.seconds:.0f} s; {steady.delivered}/{steady.accepted} delivered, "
-                 f"{steady.errors} errors"))
+                 f"{steady.errors} errors" + (f" ({steady.error_kinds})" if steady.errors else "")))
     rows.append(("intake → IM send", f"intake HTTP answer p50 / p99 at {args.rate:.0f}/s", ms(steady.answer_ms),
                  ms(n_steady.answer_ms) if n_steady else "—", "—", "—",
                  "portal: 202 after commit (stored, de-duplicated, outbox row); Node-RED: after the sink answered"))

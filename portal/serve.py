@@ -66,8 +66,9 @@ class Child:
         except OSError:
             return ""
 
-    def signal_group(self, sig: int) -> None:
-        if self.process.poll() is None:
+    def signal_group(self, sig: int, *, even_if_exited: bool = False) -> None:
+        """Signal the child's process group (a worker's pool processes are in it too)."""
+        if self.process.poll() is None or even_if_exited:
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, sig)
 
@@ -77,8 +78,8 @@ class Served:
     """What :func:`start` returns: the bound port and the children."""
 
     host: str
-    port: int
-    sock: socket.socket
+    port: int  # 0 when this machine runs no Daphne
+    sock: socket.socket | None
     children: list[Child]
     crashed: list[tuple[str, int]] = field(default_factory=list)  # (name, exit code) of unexpected exits
     _stopping: bool = False
@@ -102,7 +103,10 @@ class Served:
         return "\n".join(f"--- {c.name} (pid {c.pid}) ---\n{c.log(chars)}" for c in self.children)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Return when every child says it is up (needs ``log_dir``); raise if one exits or time runs out."""
+        """Return when every child says it is up; raise if one exits or time runs out.
+
+        Reads the children's logs: needs ``log_dir`` and LOG_LEVEL=INFO (or lower) in their env, since
+        "Listening on", " ready." and "beat: Starting" are INFO lines."""
         markers = {"daphne": "Listening on", "worker": " ready.", "beat": "beat: Starting"}
         deadline = time.monotonic() + timeout
         waiting = list(self.children)
@@ -133,7 +137,9 @@ class Served:
 
     def stop(self, grace: float = STOP_GRACE) -> dict[str, int]:
         """SIGTERM every child (Daphne first, so no new request starts), wait ``grace`` seconds, SIGKILL
-        what is left. Returns each child's exit code (negative: killed by that signal)."""
+        what is left. Returns each child's exit code (negative: killed by that signal). Idempotent."""
+        if self._stopping:
+            return {child.name: child.process.returncode for child in self.children}
         self._stopping = True
         for child in self.children:
             child.expected_exit = True
@@ -148,10 +154,11 @@ class Served:
                 logger.error("%s (pid %s) did not stop in %.0fs: SIGKILL", child.name, child.pid, grace)
                 child.signal_group(signal.SIGKILL)
                 child.process.wait(timeout=5)
-        # Pool children of a worker live in its process group: make sure none outlives it.
+        # Pool processes of a worker live in its process group: make sure none outlives its leader.
         for child in self.children:
-            child.signal_group(signal.SIGKILL)
-        self.sock.close()
+            child.signal_group(signal.SIGKILL, even_if_exited=True)
+        if self.sock is not None:
+            self.sock.close()
         if self._watcher is not None:
             self._watcher.join(timeout=2)
         return {child.name: child.process.returncode for child in self.children}
@@ -218,11 +225,12 @@ def start(processes: int = 2, workers: int = 2, env: Mapping[str, str] | None = 
                   "DB_POOL_MAX_SIZE": child_env.get("DB_POOL_MAX_SIZE") or "10"}
     worker_env = {**child_env, "DB_CONN_MAX_AGE": child_env.get("DB_CONN_MAX_AGE") or "60"}
     worker_env.pop("DB_POOL_MAX_SIZE", None)
-    sock = bind(host, port)
-    served = Served(host=host, port=sock.getsockname()[1], sock=sock, children=[])
+    sock = bind(host, port) if processes else None  # a worker-only machine listens on nothing
+    served = Served(host=host, port=sock.getsockname()[1] if sock else 0, sock=sock, children=[])
     python = sys.executable
     try:
         for i in range(processes):
+            assert sock is not None
             served.children.append(_spawn(
                 f"daphne-{i}", "daphne",
                 # --server-name: the Server header says which process answered (tests, debugging).

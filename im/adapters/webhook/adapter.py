@@ -32,6 +32,20 @@ from im.cards import Card
 PLATFORM = "webhook"
 
 
+# One client per process and timeout: building an httpx.Client loads the TLS trust store, which took
+# half of a worker's time per card when every send built its own (bench/run.py, py-spy); shared, it
+# also keeps connections to the receiver alive. httpx clients are thread-safe; Celery's pool processes
+# each build their own after the fork, on their first send.
+_shared_clients: dict[float, httpx.Client] = {}
+
+
+def shared_client(timeout: float) -> httpx.Client:
+    client = _shared_clients.get(timeout)
+    if client is None:
+        client = _shared_clients.setdefault(timeout, httpx.Client(timeout=timeout))
+    return client
+
+
 def webhook_id(key: str) -> str:
     """The same idempotency key always gives the same ``webhook-id``; no key gives a fresh one."""
     return "msg_" + (hashlib.sha256(key.encode()).hexdigest()[:32] if key else uuid.uuid4().hex)
@@ -70,7 +84,8 @@ class WebhookAdapter:
             "content-type": "application/json",
         }
         if self._http is None:
-            self._http = httpx.Client(timeout=settings.IM_WEBHOOK_TIMEOUT, transport=self._transport)
+            self._http = (shared_client(settings.IM_WEBHOOK_TIMEOUT) if self._transport is None
+                          else httpx.Client(timeout=settings.IM_WEBHOOK_TIMEOUT, transport=self._transport))
         try:
             response = self._http.post(self.url, content=body.encode(), headers=headers)
         except httpx.TransportError as exc:
