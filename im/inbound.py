@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
@@ -40,6 +41,12 @@ def callback(request: HttpRequest, platform: str) -> HttpResponse:
     if parse is None:
         return HttpResponse(status=404)
     try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > settings.CALLBACK_MAX_BODY_BYTES or len(request.body) > settings.CALLBACK_MAX_BODY_BYTES:
+        return problem(413, _("Callback too large"))
+    try:
         event = parse(request.headers, request.body, request.GET.dict())
     except CallbackRejected as exc:
         # The reason stays in the log: telling a forger which check failed helps them (padding oracles).
@@ -47,6 +54,11 @@ def callback(request: HttpRequest, platform: str) -> HttpResponse:
         return problem(exc.status, _("Callback rejected"))
     except Unsupported:
         return HttpResponse(status=404)
+    except Exception:
+        # The parsers read untrusted bytes: whatever they trip over (bad JSON or XML, base64, text
+        # encoding, nesting too deep, a field of the wrong type) is the sender's error, never a 500.
+        logger.warning("%s callback malformed", platform, exc_info=True)
+        return problem(400, _("Callback rejected"))
     if event.kind == "url_verification":
         return _answer(event.reply)
     if event.kind in ENQUEUED_KINDS:

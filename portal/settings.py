@@ -265,6 +265,8 @@ LIVE_COALESCE_SECONDS = float(os.environ.get("LIVE_COALESCE_SECONDS", "0.2"))
 LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "1"))
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
+# IM platform callbacks (button presses, messages to the bot) are small; anything larger is refused (413).
+CALLBACK_MAX_BODY_BYTES = int(os.environ.get("CALLBACK_MAX_BODY_BYTES", str(256 * 1024)))
 INTAKE_TOLERANCE_SECONDS = 5 * 60
 DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", default=DEBUG)
 DEMO_ERP_ENABLED = env_bool("DEMO_ERP_ENABLED", default=DEBUG)
