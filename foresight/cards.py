@@ -12,7 +12,6 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from foresight import services
 from foresight.models import ExpenseScore, ReceivableRisk, RestockSuggestion
 from im.cards import Card, CardAction, CardField
 from sso.authz import authorize, restrict
@@ -105,6 +104,8 @@ REFUSALS = {
 
 
 def handle_restock_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
+    from foresight import services  # (numpy and the models load only where a button is pressed)
+
     ident = _ident(topic)
     with translation.override(language_of(actor)):
         if ident is None:
@@ -179,6 +180,8 @@ def build_risk_alert(topic: str, recipient: Any) -> Card | None:
 
 
 def handle_risk_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
+    from foresight import services
+
     ident = _ident(topic)
     with translation.override(language_of(actor)):
         if ident is None or action_id != "dismiss":

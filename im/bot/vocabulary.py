@@ -13,8 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Max
-from pypinyin import Style, lazy_pinyin
-from pypinyin import pinyin as pypinyin_all
 
 KINDS = ("customer", "project", "sku", "warehouse")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -30,12 +28,19 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
+# pypinyin is imported where it is used: its dictionaries take ~55 MiB, which only processes that
+# answer questions should pay (not every Daphne and worker at start).
 def pinyin(text: str) -> str:
+    from pypinyin import lazy_pinyin
+
     return "".join(lazy_pinyin(text)) if has_cjk(text) else ""
 
 
 def initials(text: str) -> set[str]:
     """Every reading's initials: 伺服 is "sf" (伺 as sì), though pypinyin reads 伺 alone as cì."""
+    from pypinyin import Style
+    from pypinyin import pinyin as pypinyin_all
+
     combos = [""]
     for readings in pypinyin_all(text, style=Style.FIRST_LETTER, heteronym=True):
         letters = sorted({r[0] for r in readings if r and r[0].isalpha()}) or [""]
