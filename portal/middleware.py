@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 
 from sso.models import language_of, time_zone_of
@@ -28,3 +31,27 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached right now (connection refused, the pool exhausted under load)
+    answers 503 with Retry-After instead of a 500: ERPs, IM platforms and load balancers treat that as
+    "come back later", and an event the ERP retries is de-duplicated by its webhook id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        from portal.api import problem
+
+        if request.path.startswith("/api/"):
+            response = problem(503, "Service unavailable", "the database cannot be reached right now; retry later")
+        else:
+            response = HttpResponse("Service unavailable; retry later.", status=503, content_type="text/plain")
+        response["Retry-After"] = str(settings.UNAVAILABLE_RETRY_AFTER_SECONDS)
+        return response

@@ -87,7 +87,10 @@ MIDDLEWARE = [
     "portal.middleware.UserTimezoneMiddleware",
     "sso.audit.AuditActorMiddleware",
     "csp.middleware.CSPMiddleware",
+    "portal.middleware.DatabaseUnavailableMiddleware",
 ]
+# Seconds a 503 (database unreachable, connection pool exhausted) asks the client to wait.
+UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"

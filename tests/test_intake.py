@@ -225,3 +225,20 @@ def test_event_types_and_schema_are_published(client, db):
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert "/api/erp/{connector}/events" in paths and "/api/approvals/{id}/decision" in paths
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(client, connector, monkeypatch):
+    """Under overload the connection pool times out (psycopg_pool.PoolTimeout, an OperationalError to
+    Django): the ERP is told to come back later, not that the portal broke."""
+    from django.db import OperationalError
+
+    from erp import views
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("couldn't get a connection after 20.00 sec")
+
+    monkeypatch.setattr(views, "receive", unreachable)
+    response = client.post("/api/erp/demo/events", data=b"{}", content_type="application/json")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5" and response["Content-Type"] == "application/problem+json"
+    assert "connection after" not in response.content.decode()  # no internals
