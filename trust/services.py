@@ -133,7 +133,7 @@ def _base_vouched_for(head: ChainHead) -> bool:
 # --- anchoring the chain outside the database ------------------------------------------------------
 # Someone who can write to the database can rewrite the whole chain and recompute every hash; verify()
 # alone cannot tell. An anchor is the head's (seq, hash) written somewhere they cannot reach (a
-# write-once file, the central log, a ticket). verify(anchors) then checks the chain still holds each.
+# write-once file, the central log, a ticket). check_anchors() then checks the chain still holds each.
 
 
 def anchor_now() -> dict[str, Any]:

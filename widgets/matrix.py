@@ -66,8 +66,8 @@ def widget_path_error(path: str) -> str:
 @require_GET
 def bootstrap(request: HttpRequest) -> HttpResponse:
     path = request.GET.get("path", "")
-    if widget_path_error(path):
-        return frameable(_problem(400, widget_path_error(path)))
+    if error := widget_path_error(path):
+        return frameable(_problem(400, error))
     return frameable(render(request, "widgets/matrix.html", {"path": path}))
 
 
@@ -79,8 +79,8 @@ def session(request: HttpRequest) -> JsonResponse:
         token, server_name, path = str(data["access_token"]), str(data["matrix_server_name"]), str(data["path"])
     except (ValueError, KeyError, TypeError):
         return _problem(400, "expected access_token, matrix_server_name and path")
-    if widget_path_error(path):
-        return _problem(400, widget_path_error(path))
+    if error := widget_path_error(path):
+        return _problem(400, error)
     try:
         user_id = matrix_user_of(token, server_name)
     except OpenIdRefused as exc:
