@@ -112,9 +112,15 @@ def _verify_signature(connector: Connector, headers: Mapping[str, str], body: by
 
 def _parse_cloudevent(body: bytes) -> dict:
     try:
-        envelope = json.loads(body)
+        # JSON on the wire is UTF-8 (RFC 8259 §8.1). json.loads(bytes) would guess UTF-16/32 from
+        # the first bytes, so decode strictly here: the answer must not depend on a library's guess.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntakeError(400, "Body is not UTF-8", "a CloudEvent must be sent as UTF-8 JSON (RFC 8259)") from exc
+    try:
+        envelope = json.loads(text)
     # RecursionError: a signed body of deeply nested arrays still fits in 256 KB.
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise IntakeError(400, "Malformed JSON", str(exc)) from exc
     if not isinstance(envelope, dict):
         raise IntakeError(400, "Not a CloudEvent", "the body must be a JSON object")

@@ -458,11 +458,16 @@ if not DEBUG and env_bool("HTTPS", default=False):
     SECURE_HSTS_PRELOAD = True
 
 # One JSON object per line (LOG_FORMAT=json, the default unless DEBUG) or a readable line (plain, the
-# default with DEBUG: `make demo`); both carry request_id and event_id and redact secrets
-# (portal/observability/logging.py).
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
+# default with DEBUG); both carry request_id and event_id and redact secrets
+# (portal/observability/logging.py). `make demo` sets DEMO_CONSOLE=1: a quiet console with one short
+# line per loop step (event in, card sent, decision, written back) and warnings; LOG_LEVEL=DEBUG or
+# an explicit LOG_FORMAT brings the full log back.
+DEMO_CONSOLE = env_bool("DEMO_CONSOLE", default=False)
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG or DEMO_CONSOLE else "json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: json or plain")
+_LOOP_STEPS_ONLY = DEMO_CONSOLE and LOG_LEVEL != "DEBUG" and "LOG_FORMAT" not in os.environ
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -470,13 +475,25 @@ LOGGING = {
     "formatters": {
         "plain": {"()": "portal.observability.logging.PlainFormatter"},
         "json": {"()": "portal.observability.logging.JsonFormatter"},
+        "step": {"()": "portal.observability.logging.StepFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]},
+        "steps": {"class": "logging.StreamHandler", "formatter": "step", "filters": ["ids"]},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING" if _LOOP_STEPS_ONLY else LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         # httpx logs every request URL at INFO; WeCom and DingTalk put app secrets in the query.
         "httpx": {"level": "WARNING"},
+        **(
+            {  # the demo's loop steps, one short line each, on their own handler
+                name: {"level": "INFO", "handlers": ["steps"], "propagate": False}
+                for name in ("portal.flow", "erp.intake")
+            }
+            if _LOOP_STEPS_ONLY
+            else {}
+        ),
     },
 }
 

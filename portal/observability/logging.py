@@ -69,3 +69,18 @@ class JsonFormatter(_JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class StepFormatter(logging.Formatter):
+    """``HH:MM:SS  message  key=value…``: the demo console's one line per loop step (DEMO_CONSOLE=1),
+    with the step's own ``extra`` fields and none of the ids a newcomer does not need."""
+
+    _FIELDS = ("event_type", "platform", "outcome", "via", "document_id", "decision_id", "delivery_id", "attempts")
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s  %(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        details = "  ".join(f"{name}={value}" for name in self._FIELDS if (value := getattr(record, name, "")))
+        return redact(f"{line}  {details}" if details else line)

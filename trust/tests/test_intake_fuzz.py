@@ -124,17 +124,19 @@ def test_signed_malformed_events_are_400_and_write_nothing(client, fuzz_connecto
     assert_refused(response, before, 400)
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "gb18030"])
-def test_wrongly_encoded_event_is_4xx(client, fuzz_connector, encoding):
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "gb18030", "utf-8-sig"])
+def test_wrongly_encoded_event_is_400(client, fuzz_connector, encoding):
+    """Correctly signed but not plain UTF-8 (RFC 8259): the intake itself refuses it, whatever the
+    signature library does with the bytes."""
     body = json.dumps(valid_envelope(), ensure_ascii=False).encode(encoding)
     before = row_counts()
-    assert_refused(post(client, body, raw_sign(fuzz_connector.webhook_secret, body)), before, 400, 401)
+    assert_refused(post(client, body, raw_sign(fuzz_connector.webhook_secret, body)), before, 400)
 
 
-def test_invalid_utf8_inside_json_string_is_4xx(client, fuzz_connector):
+def test_invalid_utf8_inside_json_string_is_400(client, fuzz_connector):
     body = json.dumps(valid_envelope(), ensure_ascii=False).encode().replace("紧急".encode(), b"\xff\xfe\xfa")
     before = row_counts()
-    assert_refused(post(client, body, raw_sign(fuzz_connector.webhook_secret, body)), before, 400, 401)
+    assert_refused(post(client, body, raw_sign(fuzz_connector.webhook_secret, body)), before, 400)
 
 
 def test_deeply_nested_json_is_4xx(client, fuzz_connector):
