@@ -44,6 +44,7 @@ class NotificationRuleAdmin(admin.ModelAdmin):
                                            "discuss_action"]}),
         (gettext_lazy("Group chat"), {"fields": ["group_mode", "group_roles", "group_supplier_contact", "pin_widget",
                                                  "attach_open_orders", "archive_when_cleared", "retention_days"]}),
+        (gettext_lazy("Board"), {"fields": ["member_actions", "guest_actions", "guest_pass_hours"]}),
         (gettext_lazy("Follow-ups"), {"fields": ["remind_after_hours", "escalate_after_hours", "escalate_to_roles",
                                                  "escalate_to_users", "quiet_start", "quiet_end", "working_days",
                                                  "digest", "digest_minutes"]}),

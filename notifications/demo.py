@@ -31,13 +31,14 @@ RULES = [
         "event_type": "erp.stock.changed", "below_safety_only": True, "erp_roles": ["buyer", "warehouse_keeper"],
         "group_mode": "button", "group_roles": ["buyer", "warehouse_keeper"], "group_supplier_contact": True,
         "group_fields": ["sku", "name", "warehouse_name", "available", "safety_level"], "priority": "high",
+        "member_actions": ["confirm_delivery", "expedite", "raise_requisition"], "guest_actions": ["confirm_delivery"],
         "body_zh": "可用 {available}, 安全库存 {safety_level}", "body_en": "Available {available}, safety level "
         "{safety_level}",
     },
     {
         "name": "③ 报销超出常规 → 审批人, 可讨论 / Unusual expense claim → approver, discuss",
         "event_type": "erp.approval.requested", "kinds": ["expense_claim"], "unusual_factor": Decimal("1.5"),
-        "to_approvers": True, "discuss_action": True,
+        "to_approvers": True, "discuss_action": True, "member_actions": ["ask_requester", "decide_claim"],
         "title_zh": "报销超出常规: {number} {title}", "title_en": "Unusual expense claim: {number} {title}",
         "body_zh": "金额 {currency} {amount}, 高于同类报销的通常范围。",
         "body_en": "{currency} {amount}: above the usual range of such claims.",

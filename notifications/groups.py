@@ -124,7 +124,8 @@ def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
             status="info",
             status_label=_("%s open") % docs.count() if docs else _("none open"),
             link="", link_label="", locale=translation.get_language(),
-            fields=[CardField(d.external_id, f"{d.get_status_display()} · {d.currency} {d.amount:,.2f}") for d in docs],
+            # No amounts: the group may hold external members (the supplier), who never see prices.
+            fields=[CardField(d.external_id, d.get_status_display()) for d in docs],
         )
     _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
 
@@ -277,6 +278,12 @@ def open_on_platform(group_id: int) -> None:
                 adapter.post_widget(group.chat_id, _("Live stock %s") % sku, url)
             except (TransportError, Unsupported) as exc:
                 ChatGroup.objects.filter(pk=group.pk).update(error=_("widget not pinned: %s") % exc)
+    if group.purpose in (ChatGroup.Purpose.WAR_ROOM, ChatGroup.Purpose.REVIEW) and (rule is None or rule.pin_widget):
+        try:
+            # The group's live board (boards/): each member opens it as themself, a guest with their pass.
+            adapter.post_widget(group.chat_id, _("Board: %s") % group.name, f"{settings.PORTAL_BASE_URL}/g/{group.pk}/")
+        except (TransportError, Unsupported) as exc:
+            ChatGroup.objects.filter(pk=group.pk).update(error=_("board not pinned: %s") % exc)
     for post in group.posts.filter(message_id=""):
         send_post(post.pk)
 

@@ -91,6 +91,17 @@ class NotificationRule(models.Model):
     attach_open_orders = models.BooleanField(_("attach open purchase requisitions of the item"), default=True)
     archive_when_cleared = models.BooleanField(_("archive the group when the condition clears"), default=True)
     retention_days = models.PositiveIntegerField(_("keep archived groups' records (days)"), default=365)
+    # --- the group's board (boards/): which actions each side may take there, and the guests' passes ---
+    member_actions = models.JSONField(
+        _("board actions of members"), default=list, blank=True,
+        help_text=_("confirm_delivery, expedite, raise_requisition, ask_requester, decide_claim; "
+                    "each still needs the member's own permission"))
+    guest_actions = models.JSONField(
+        _("board actions of external guests"), default=list, blank=True,
+        help_text=_("supplier actions only: confirm_delivery"))
+    guest_pass_hours = models.PositiveIntegerField(
+        _("guest passes last (hours)"), default=72,
+        help_text=_("an invited supplier's pass to the group's board; archiving the group revokes it earlier"))
 
     # --- follow-ups ---
     remind_after_hours = models.PositiveIntegerField(_("remind after (hours)"), null=True, blank=True)

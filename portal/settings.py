@@ -605,3 +605,19 @@ FORESIGHT_DIGEST_MIN = float(os.environ.get("FORESIGHT_DIGEST_MIN", "0.3"))  # l
 FORESIGHT_RISK_ROLES = env_list("FORESIGHT_RISK_ROLES", "finance_manager")  # besides the customer's sales rep
 FORESIGHT_EXPENSE_FLAG_SCORE = float(os.environ.get("FORESIGHT_EXPENSE_FLAG_SCORE", "3"))  # robust z
 FORESIGHT_EXPENSE_REVIEW_SCORE = float(os.environ.get("FORESIGHT_EXPENSE_REVIEW_SCORE", "4.5"))  # review group
+
+# --- Group boards ---
+# The live board of each temporary group (/g/<group>/), actions on ERP objects from it, and guest
+# passes for external members invited by email (boards/). Email: SMTP from the environment; with the
+# dev inbox on and no EMAIL_HOST, mail lands in the dev mailbox page (/dev/mail/) instead.
+INSTALLED_APPS += ["boards"]
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "portal@localhost")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "boards.devmail.DevMailBackend" if DEV_INBOX_ENABLED and not EMAIL_HOST
+    else "django.core.mail.backends.smtp.EmailBackend")

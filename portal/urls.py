@@ -28,6 +28,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("w/", include("widgets.urls")),
     path("notifications/", include("notifications.urls")),
+    path("g/", include("boards.urls")),  # group boards: members and invited guests
     # Integration API
     path("api/erp/<slug:connector>/events", erp_views.EventIntakeView.as_view(), name="erp-intake"),
     path("api/im/", include("im.urls")),  # IM platform callbacks: /api/im/<platform>/callback
@@ -42,6 +43,7 @@ urlpatterns = [
 
 if settings.DEV_INBOX_ENABLED:
     urlpatterns.append(path("dev/inbox/", include("im.adapters.devinbox.urls")))
+    urlpatterns.append(path("dev/mail/", include("boards.devmail_urls")))
 if settings.DEMO_ERP_ENABLED:
     urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))
 

@@ -10,20 +10,21 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from widgets.live import current_version, group_name
-from widgets.topics import may_subscribe
+from widgets.topics import guest_viewer_from, may_subscribe, presence_hooks
 
 # Push-time verdicts, per process: (user id, topic) -> (allowed, checked at). A push carries only a
 # topic and a version (the data is fetched over HTTP, authorized every time), so reusing a verdict
 # for LIVE_RECHECK_SECONDS costs at most that long of "this changed" after a revocation, and spares
 # a permission check per socket per push when thousands watch one topic.
-_verdicts: dict[tuple[int | None, str], tuple[bool, float]] = {}
+_verdicts: dict[tuple[int | str | None, str], tuple[bool, float]] = {}
 # One check in flight per (user, topic): when a push reaches a thousand sockets of one viewer at
 # once, they all wait for the same check instead of queueing a thousand on the database thread.
-_inflight: dict[tuple[int | None, str], asyncio.Future] = {}
+_inflight: dict[tuple[int | str | None, str], asyncio.Future] = {}
 
 
 async def _allowed_now(user, topic: str) -> bool:
-    key = (getattr(user, "pk", None), topic)
+    # Guests have no pk: each is told apart by its pass (``live_key``), never lumped with the others.
+    key = (getattr(user, "live_key", None) or getattr(user, "pk", None), topic)
     now = time.monotonic()
     cached = _verdicts.get(key)
     if cached is not None and now - cached[1] < settings.LIVE_RECHECK_SECONDS:
@@ -79,6 +80,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=4401)
                 return
             self.user = viewer
+        elif not getattr(self.user, "is_authenticated", False):
+            # A group board's guest: their pass (a signed cookie, not a session) speaks for them, and
+            # only topic kinds that admit guests will take it (widgets.topics.register_guest_topic).
+            guest = await database_sync_to_async(guest_viewer_from)(self.scope.get("cookies") or {})
+            if guest is not None:
+                self.user = guest
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -86,6 +93,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+            await self._presence(topic, joined=False)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):
@@ -108,13 +116,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.topics.add(topic)
         await self.channel_layer.group_add(group_name(topic), self.channel_name)
         await self.send_json({"subscribed": topic})
+        await self._presence(topic, joined=True)
         since = content.get("since")
         if isinstance(since, int) and not isinstance(since, bool):
             latest = await database_sync_to_async(current_version)(topic)
             if latest is not None and latest > since:
                 await self.send_json({"topic": topic, "version": latest})
 
+    async def _presence(self, topic: str, *, joined: bool) -> None:
+        hooks = presence_hooks(topic)
+        if hooks is not None:
+            await database_sync_to_async(hooks[0] if joined else hooks[1])(self.user, topic, self.channel_name)
+
     async def _drop(self, topic: str) -> None:
+        if topic in self.topics:
+            await self._presence(topic, joined=False)
         self.topics.discard(topic)
         self.pending.pop(topic, None)
         await self.channel_layer.group_discard(group_name(topic), self.channel_name)

@@ -25,8 +25,8 @@ class EmbedClaims:
 
 
 def make_embed_token(user: Any, path: str) -> str:
-    if not path.startswith("/w/"):
-        raise ValueError("embed tokens are for widget paths")
+    if not path.startswith(("/w/", "/g/")):
+        raise ValueError("embed tokens are for widget paths (and group boards)")
     return signing.dumps({"u": user.pk, "p": path}, salt=SALT, compress=True)
 
 

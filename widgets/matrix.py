@@ -58,7 +58,7 @@ def _problem(status: int, title: str) -> JsonResponse:
 
 def widget_path_error(path: str) -> str:
     """Why ``path`` is not a widget path of this portal, or "" when it is one."""
-    if not path.startswith("/w/") or urlsplit(path).netloc or ".." in path or "?" in path or "\\" in path:
+    if not path.startswith(("/w/", "/g/")) or urlsplit(path).netloc or ".." in path or "?" in path or "\\" in path:
         return "path must be a widget path"
     return ""
 

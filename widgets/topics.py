@@ -23,15 +23,50 @@ def version_of(moment) -> int:
 
 TopicCheck = Callable[[Any, str], Verdict]
 _checks: dict[str, TopicCheck] = {}
+# Guests (a group board's external members: no portal account) may watch only the kinds registered
+# here, each with a check of its own; every other kind refuses them without asking its check.
+_guest_checks: dict[str, TopicCheck] = {}
+# Presence: called when a socket starts / stops watching a topic of the kind (who is looking now).
+PresenceHook = Callable[[Any, str, str], None]
+_presence: dict[str, tuple[PresenceHook, PresenceHook]] = {}
 
 
 def register_topic(kind: str, check: TopicCheck) -> None:
     _checks[kind] = check
 
 
+def register_guest_topic(kind: str, check: TopicCheck) -> None:
+    _guest_checks[kind] = check
+
+
+def register_presence(kind: str, join: PresenceHook, leave: PresenceHook) -> None:
+    _presence[kind] = (join, leave)
+
+
+# Who a socket without a portal user speaks for, from its cookies (a board guest's pass); None: nobody.
+_guest_resolvers: list[Callable[[dict[str, str]], Any]] = []
+
+
+def register_guest_resolver(resolver: Callable[[dict[str, str]], Any]) -> None:
+    if resolver not in _guest_resolvers:
+        _guest_resolvers.append(resolver)
+
+
+def guest_viewer_from(cookies: dict[str, str]) -> Any:
+    for resolver in _guest_resolvers:
+        viewer = resolver(cookies)
+        if viewer is not None:
+            return viewer
+    return None
+
+
+def presence_hooks(topic: str) -> tuple[PresenceHook, PresenceHook] | None:
+    return _presence.get(topic.partition(".")[0])
+
+
 def may_subscribe(user: Any, topic: str) -> Verdict:
     kind, _, ident = topic.partition(".")
-    check = _checks.get(kind)
+    check = (_guest_checks if getattr(user, "is_guest", False) else _checks).get(kind)
     if check is None or not ident:
         return Verdict(False, "unknown topic")
     return check(user, ident)

@@ -299,3 +299,59 @@ class RequisitionRequest:
     lines: list[DocumentLine]
     idempotency_key: str
     note: str = ""
+
+
+# --- optional purchasing capabilities (boards/: the supplier at the table) ---------------------
+PURCHASE_ORDERS = "purchase_orders"  # purchase_order_lines(sku=, supplier=) -> list[PurchaseOrderLine]
+CONFIRM_DELIVERY = "confirm_delivery"  # confirm_delivery(LineConfirmation) -> PurchaseOrderLine
+EXPEDITE_ORDER = "expedite_order"  # expedite_line(line_id, expected_version=, actor=, idempotency_key=)
+
+
+@dataclass(frozen=True)
+class PurchaseOrderLine:
+    """An open purchase order line as the ERP holds it now. ``version`` changes with every change."""
+
+    id: str
+    order: str
+    supplier: str
+    supplier_email: str
+    sku: str
+    name: str
+    warehouse: str
+    warehouse_name: str
+    qty: Decimal
+    unit_price: Decimal
+    currency: str
+    promised_date: dt.date | None
+    confirmed_date: dt.date | None = None
+    confirmed_qty: Decimal | None = None
+    confirmed_by: str = ""
+    expedite_requested: bool = False
+    version: int = 1
+
+    def facts(self) -> dict[str, str]:
+        """The fields a stale refusal compares, as text."""
+        return {"qty": str(self.qty), "promised_date": str(self.promised_date or ""),
+                "confirmed_date": str(self.confirmed_date or ""), "confirmed_qty": str(self.confirmed_qty or "")}
+
+
+@dataclass(frozen=True)
+class LineConfirmation:
+    """The supplier confirms a delivery date and (optionally) a partial quantity for one line, as of
+    ``expected_version``; the same ``idempotency_key`` applies it once."""
+
+    line_id: str
+    delivery_date: dt.date
+    quantity: Decimal | None
+    expected_version: int
+    actor: str
+    idempotency_key: str
+
+
+class StaleObject(Exception):
+    """The object changed since the caller read it: ``current`` is how it is now."""
+
+    def __init__(self, current: object, changed: dict[str, tuple[str, str]] | None = None) -> None:
+        super().__init__("the object changed meanwhile")
+        self.current = current
+        self.changed = changed or {}

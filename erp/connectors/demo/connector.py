@@ -28,6 +28,7 @@ from .models import (
     FaultPlan,
     PurchaseRequisition,
 )
+from .purchasing import PURCHASING_CAPABILITIES, PurchasingCapabilities
 from .reads import READ_CAPABILITIES, ReadCapabilities
 
 # ERP state -> the state names of DocumentSnapshot. A draft was never submitted; the portal only
@@ -56,11 +57,11 @@ def find_document(number: str, *, for_update: bool = False) -> ApprovalDocument 
     return None
 
 
-class DemoConnector(HistoryCapabilities, ReadCapabilities):
+class DemoConnector(HistoryCapabilities, ReadCapabilities, PurchasingCapabilities):
     """ErpConnector for the built-in demo ERP (see erp.connectors.base)."""
 
     slug = "demo"
-    capabilities = FORESIGHT_CAPABILITIES | READ_CAPABILITIES
+    capabilities = FORESIGHT_CAPABILITIES | READ_CAPABILITIES | PURCHASING_CAPABILITIES
 
     def users(self) -> list[ErpUser]:
         return [

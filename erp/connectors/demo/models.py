@@ -389,3 +389,74 @@ class FaultPlan(models.Model):
     def current(cls) -> FaultPlan:
         """The plan now in force; an unsaved all-clear plan when none was set."""
         return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
+class PurchaseOrder(models.Model):
+    """A purchase order sent to a supplier; its lines carry what the supplier promised."""
+
+    class State(models.TextChoices):
+        CONFIRMED = "confirmed", _("confirmed")
+        RECEIVED = "received", _("received")
+        CANCELLED = "cancelled", _("cancelled")
+
+    number = models.CharField(_("number"), max_length=30, unique=True)
+    supplier = models.ForeignKey(Supplier, on_delete=models.PROTECT, related_name="orders",
+                                 verbose_name=_("supplier"))
+    buyer = models.CharField(_("buyer (login)"), max_length=60, blank=True)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.CONFIRMED)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("purchase order")
+        verbose_name_plural = _("purchase orders")
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PurchaseOrderLine(models.Model):
+    """One item on a purchase order. ``version`` moves with every change, so a confirmation made on
+    an older view of the line is refused (stale) instead of overwriting what changed meanwhile."""
+
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines",
+                              verbose_name=_("purchase order"))
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", verbose_name=_("item"))
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("warehouse"))
+    qty = models.DecimalField(_("quantity"), max_digits=12, decimal_places=2)
+    unit_price = models.DecimalField(_("unit price"), max_digits=14, decimal_places=2)
+    promised_date = models.DateField(_("promised date"), null=True, blank=True)
+    confirmed_date = models.DateField(_("delivery date confirmed by the supplier"), null=True, blank=True)
+    confirmed_qty = models.DecimalField(_("quantity confirmed by the supplier"), max_digits=12, decimal_places=2,
+                                        null=True, blank=True)
+    confirmed_by = models.CharField(_("confirmed by"), max_length=200, blank=True)
+    expedite_requested_at = models.DateTimeField(_("expedite requested at"), null=True, blank=True)
+    received_qty = models.DecimalField(_("received"), max_digits=12, decimal_places=2, default=ZERO)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("purchase order line")
+        verbose_name_plural = _("purchase order lines")
+        ordering = ["order__number", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order.number} {self.item.sku} × {self.qty}"
+
+
+class AppliedLineAction(models.Model):
+    """An action on a purchase order line the ERP applied, once per idempotency key."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    line = models.ForeignKey(PurchaseOrderLine, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=30)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("applied purchase order line action")
+        verbose_name_plural = _("applied purchase order line actions")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.line_id} ({self.idempotency_key})"

@@ -23,6 +23,8 @@ from .models import (
     ExpenseClaim,
     Item,
     Project,
+    PurchaseOrder,
+    PurchaseOrderLine,
     PurchaseRequisition,
     Receivable,
     RequisitionLine,
@@ -175,6 +177,15 @@ RECEIVABLES = [
     ("INV-2026-0290", "C002", "PRJ-B", "23400.00", "10000.00", "USD", -5),  # overdue, partly paid
     ("INV-2026-0305", "C003", "PRJ-B", "15800.00", "0.00", "CNY", 30),
     ("INV-2026-0270", "C003", "PRJ-C", "9200.00", "9200.00", "CNY", -40),  # paid
+]
+
+
+# Open purchase orders (number, supplier, buyer, [(sku, warehouse, qty, days until the promised date)]).
+# SKU-124 is on order from two suppliers: a supplier's guest sees only its own line.
+PURCHASE_ORDERS = [
+    ("PO-2026-0301", "S001", "zhang.san", [("SKU-124", "SH", "10", 9), ("SKU-123", "SH", "6", 12)]),
+    ("PO-2026-0302", "S002", "zhang.san", [("SKU-124", "SH", "4", 20)]),
+    ("PO-2026-0303", "S003", "zhang.san", [("SKU-202", "SH", "30", 25)]),
 ]
 
 
@@ -345,6 +356,15 @@ def seed_demo_erp(emit: bool = True) -> dict[str, int]:
                 },
                 invoice_number=invoice,
             )
+        for number, supplier, buyer, lines in PURCHASE_ORDERS:
+            order = c.get_or_create("purchase_orders", PurchaseOrder,
+                                    {"supplier": suppliers[supplier], "buyer": buyer}, number=number)
+            if not order.lines.exists():
+                PurchaseOrderLine.objects.bulk_create(
+                    PurchaseOrderLine(order=order, item=items[sku], warehouse=warehouses[wh], qty=D(qty),
+                                      unit_price=items[sku].unit_price, promised_date=today + dt.timedelta(days=days))
+                    for sku, wh, qty, days in lines
+                )
 
     events = 0
     if emit:

@@ -185,7 +185,8 @@ class MatrixAdapter:
         is pinned through its Matrix bootstrap page, which learns the viewer from the client's OpenID
         token (widgets/matrix.py); Element fills in ``$matrix_widget_id``."""
         base = f"{settings.PORTAL_BASE_URL}/w/"
-        if url.startswith(base) and not url.startswith(f"{base}matrix/"):
+        board = f"{settings.PORTAL_BASE_URL}/g/"  # a group's board opens the same way as a widget
+        if (url.startswith(base) and not url.startswith(f"{base}matrix/")) or url.startswith(board):
             path = url[len(settings.PORTAL_BASE_URL):]
             url = f"{settings.PORTAL_BASE_URL}/w/matrix/?path={quote(path, safe='/')}&widgetId=$matrix_widget_id"
         widget_id = "portal_" + hashlib.sha256(url.encode()).hexdigest()[:16]
