@@ -7,7 +7,7 @@ class BoardsConfig(AppConfig):
     verbose_name = _("Group boards")
 
     def ready(self) -> None:
-        from boards import presence, signals  # noqa: F401 - connects the receivers
+        from boards import cards, presence, signals  # noqa: F401 - connects the receivers
         from boards.retention import register
         from widgets.topics import register_guest_resolver, register_guest_topic, register_presence, register_topic
 
@@ -17,3 +17,6 @@ class BoardsConfig(AppConfig):
         register_presence("board", presence.join, presence.leave)
         register_guest_resolver(presence.resolve_guest)
         register()
+        from im.cards import register_card_kind
+
+        register_card_kind("boardq", cards.build)

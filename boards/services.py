@@ -50,10 +50,11 @@ class Outcome:
     status: int = 200  # the HTTP status a page answers with
 
 
-def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outcome: str, detail: str) -> None:
+def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outcome: str, detail: str
+            ) -> BoardActivity:
     from trust.services import record
 
-    BoardActivity.objects.create(
+    activity = BoardActivity.objects.create(
         group=group, actor=viewer.user, guest=viewer.guest, actor_name=viewer.name[:150], action=action,
         object_ref=object_ref[:100], outcome=outcome, detail=detail,
     )
@@ -62,6 +63,7 @@ def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outc
            object_type="notifications.ChatGroup", object_id=str(group.pk),
            summary={"object": object_ref, "outcome": outcome, "guest_pass": viewer.guest.pk if viewer.guest else None})
     publish(topic_of(group), version_of(timezone.now()))
+    return activity
 
 
 def _refuse(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, message: str, *, status: int = 403,
@@ -208,7 +210,11 @@ def ask_requester(viewer: Viewer, group: ChatGroup, text: str, *, key: str) -> O
         return Outcome(False, _("Write a question of at most 1000 characters."), 400)
     with transaction.atomic():
         requester = document.requester.get_full_name() if document.requester else document.requester_login
-        _record(viewer, group, action, document.external_id, BoardActivity.Outcome.DONE, text)
+        activity = _record(viewer, group, action, document.external_id, BoardActivity.Outcome.DONE, text)
+        if document.requester is not None:
+            from boards.cards import send_to_requester
+
+            send_to_requester(activity, document.requester, group.platform)
         _post_to_group(group, _("%(asker)s asks %(requester)s") % {"asker": viewer.name, "requester": requester},
                        [(document.external_id, text)], key=f"board{group.pk}:{key}")
     return Outcome(True, _("Your question was posted in the group."))
@@ -231,15 +237,20 @@ def decide_claim(viewer: Viewer, group: ChatGroup, outcome: str, *, seen_version
         message = _("%(ref)s changed since you looked: %(what)s. Nothing was decided; check it and try again.") % {
             "ref": ref, "what": _what_changed(seen, now)}
         return _refuse(viewer, group, action, ref, message, status=409, outcome=BoardActivity.Outcome.STALE)
+    from approvals.models import ApprovalDocument
+
+    if outcome not in ApprovalDocument.Status.values:
+        return Outcome(False, _("Approve or reject."), 400)
+    detail = _("%(ref)s: %(status)s") % {"ref": ref, "status": ApprovalDocument.Status(outcome).label}
     try:
-        decide(viewer.user, document.pk, outcome, comment=comment, idempotency_key=f"board:{group.pk}:{key}"[:100],
-               expected_version=document.version, via="board")
+        # One transaction: the board's record commits with the decision (or not at all), and its push is
+        # registered first, so open boards refetch while the writeback (after commit) is still running.
+        with transaction.atomic():
+            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
+            decide(viewer.user, document.pk, outcome, comment=comment,
+                   idempotency_key=f"board:{group.pk}:{key}"[:100], expected_version=document.version, via="board")
     except DecisionError as exc:
         return _refuse(viewer, group, action, ref, exc.message, status=exc.status)
-    document.refresh_from_db()
-    with transaction.atomic():
-        detail = _("%(ref)s: %(status)s") % {"ref": ref, "status": document.get_status_display()}
-        _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
     return Outcome(True, detail)
 
 

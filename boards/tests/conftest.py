@@ -6,7 +6,16 @@ import re
 
 import pytest
 
-from tests.conftest import _eager_tasks, committed, connector, demo, send_event, service_missing, users  # noqa: F401
+from tests.conftest import (  # noqa: F401
+    _eager_tasks,
+    chromium,
+    committed,
+    connector,
+    demo,
+    send_event,
+    service_missing,
+    users,
+)
 
 
 @pytest.fixture

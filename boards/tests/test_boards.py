@@ -231,6 +231,11 @@ def test_review_board_asks_the_requester_and_decides_the_claim(review, client, c
     assert asked.status_code == 200
     assert any("发票在哪里" in str(m.card) for m in DevInboxGroupMessage.objects.filter(
         group_id=int(review.chat_id)) if m.card)
+    # The requester is not in the review group (may not view the review): the question reaches them directly.
+    assert not review.members.filter(user=users["chen.qi"]).exists()
+    [question] = [m.card for m in DevInboxMessage.objects.filter(recipient=users["chen.qi"])
+                  if m.card["topic"].startswith("boardq.")]
+    assert "发票在哪里" in str(question["fields"]) and document.external_id in question["title"]
     with committed():
         stale = client.post(f"/g/{review.pk}/act/decide_claim/", {
             "outcome": "approved", "version": document.version - 1 if document.version > 1 else 99, "key": "d0",
