@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.NoStoreMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -237,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.problem_exception_handler",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
@@ -304,6 +305,7 @@ INSTALLED_APPS += [
     "sso.providers.wecom",
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+MIDDLEWARE.append("sso.views.SocialAppMissingMiddleware")
 ACCOUNT_ADAPTER = "sso.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "sso.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}
