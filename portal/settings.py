@@ -124,8 +124,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file test database so that a Daphne subprocess (browser tests) sees the same data.
     # Per process, so that two test runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
-    # SQLite serialises writers; wait instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serialises writers. Three things keep concurrent requests (Daphne runs each on a thread,
+    # in-process tasks send cards beside them) from failing with "database is locked":
+    # - BEGIN IMMEDIATE for every transaction (Django 5.1+ ``transaction_mode``): a writer takes the
+    #   write lock when its transaction starts and waits its turn; a deferred transaction that read
+    #   first and then wants to write cannot wait (SQLite answers SQLITE_BUSY at once, no timeout).
+    #   Racing decisions then queue, and the second sees the first: 409 or the same key's 200.
+    # - WAL: readers never block the writer nor wait for it (the mode is kept in the file).
+    # - a busy timeout (``timeout``, seconds): how long a writer waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": int(os.environ.get("SQLITE_BUSY_TIMEOUT", "20")),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 elif os.environ.get("DB_POOL_MAX_SIZE"):
     # A connection pool per process (psycopg_pool). Daphne runs every request on a thread of its own, so
     # without it each request connects anew and a burst opens as many connections as it has requests,
