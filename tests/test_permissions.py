@@ -101,6 +101,8 @@ def test_document_kind_constraint_one_object_and_list_agree(users, request_for):
     assert not refused
     assert any("document kind expense_claim is not in purchase_requisition, purchase_order" in step
                for step in refused.chain), refused.chain
+    with translation.override("zh-hans"):
+        assert any("单据类型 expense_claim 不在" in step for step in authorize(li, "approvals.view", claim).chain)
     assert not authorize(li, "approvals.decide", claim)
     assert authorize(li, "approvals.view", order) and authorize(li, "approvals.decide", requisition)
     assert set(selectors.visible_documents(li).filter(pk__in=[claim.pk, order.pk, requisition.pk])) == {
