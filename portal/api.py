@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.views import exception_handler
 
 PROBLEM = "application/problem+json"
@@ -17,17 +15,6 @@ def problem(status: int, title: str, detail: str = "", **extra) -> JsonResponse:
         body["detail"] = detail
     body.update(extra)
     return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
-
-
-class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser, but a body nested deeper than Python's recursion limit (50,000 ``[`` fit
-    in a few kilobytes) is a 400 like any other malformed JSON, not a RecursionError and a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise ParseError("JSON parse error - nested too deeply") from exc
 
 
 def problem_exception_handler(exc, context):
