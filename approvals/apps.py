@@ -8,16 +8,19 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals import cards, policies, schemas, services
+        from approvals.kinds import KINDS
         from approvals.models import ApprovalDocument
         from erp.events import register
         from im.cards import register_card_kind
         from sso.authz import register_policy
-        from sso.permissions import register_action, register_subject
+        from sso.permissions import register_action, register_document_kind, register_subject
         from widgets.topics import register_topic
 
         register_action("approvals.view", _("view approval documents"))
         register_action("approvals.decide", _("approve or reject"))
         register_subject(ApprovalDocument, policies.SUBJECT)
+        for kind in KINDS.values():
+            register_document_kind(kind.code, kind.label)
         register_policy("approvals.view", policies.VIEW)
         register_policy("approvals.decide", policies.DECIDE)
         register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)

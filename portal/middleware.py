@@ -33,6 +33,27 @@ class UserTimezoneMiddleware:
             timezone.deactivate()
 
 
+class NoStoreMiddleware:
+    """Every page and API answer may carry personal or business data (a document, a balance, a name):
+    no browser cache, shared proxy or back button keeps a copy. ``Cache-Control: private, no-store``
+    unless the response already forbids storing; static files (served by WhiteNoise before this runs,
+    or under ``STATIC_URL``) and the liveness probe are left alone."""
+
+    EXEMPT = ("/healthz",)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        path = request.path
+        if path in self.EXEMPT or (settings.STATIC_URL and path.startswith(settings.STATIC_URL)):
+            return response
+        if "no-store" not in response.get("Cache-Control", ""):
+            response["Cache-Control"] = "private, no-store"
+        return response
+
+
 class DatabaseUnavailableMiddleware:
     """A database that cannot be reached right now (connection refused, the pool exhausted under load)
     answers 503 with Retry-After instead of a 500: ERPs, IM platforms and load balancers treat that as

@@ -140,6 +140,10 @@ class PermissionRule(models.Model):
     )
     erp_roles = models.JSONField(_("ERP roles"), default=list, blank=True)
     # On what: all of these that are set.
+    document_kinds = models.JSONField(
+        _("document kinds"), default=list, blank=True,
+        help_text=_("e.g. purchase_requisition, expense_claim; empty means every kind"),
+    )
     max_amount = models.DecimalField(_("amount at most"), max_digits=16, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency of the limit"), max_length=3, blank=True, default="CNY")
     projects = models.JSONField(_("projects"), default=list, blank=True)

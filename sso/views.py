@@ -35,6 +35,46 @@ def link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(_safe(request, target))
 
 
+def im_sign_in_cancelled(request: HttpRequest) -> HttpResponse:
+    """Someone pressed "cancel" on the platform's consent page: back to the sign-in page, saying so."""
+    messages.info(request, _("Sign-in with the IM platform was cancelled."))
+    return redirect("login")
+
+
+def im_sign_in_error(request: HttpRequest) -> HttpResponse:
+    """The platform's answer could not be used (a bad state, a refused code): the refusal page."""
+    from sso.im_login.views import refused
+
+    return refused(request, "code_invalid")
+
+
+def im_sign_up_closed(request: HttpRequest) -> HttpResponse:
+    """Nobody signs up: accounts come from the ERP and the admins (``sso.adapters``)."""
+    from sso.im_login.views import refused
+
+    return refused(request, "unknown")
+
+
+class SocialAppMissingMiddleware:
+    """``/accounts/<provider>/login/`` (and its callback) for a platform nobody configured: the
+    refusal page "not set up" (404), not allauth's ``SocialApp.DoesNotExist`` as a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from allauth.socialaccount.models import SocialApp
+
+        if not isinstance(exception, SocialApp.DoesNotExist):
+            return None
+        from sso.im_login.views import refused
+
+        return refused(request, "not_configured")
+
+
 def _safe(request: HttpRequest, target: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target

@@ -70,15 +70,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.pending: dict[str, int] = {}
         self.flushes: dict[str, asyncio.Task] = {}
         self.user = self.scope.get("user")
+        # None: any topic (each one checked); a set: a socket opened with an embed token watches only
+        # the topics of the one widget the token names.
+        self.only_topics: frozenset[str] | None = None
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("e", [""])[0]
         if token and not getattr(self.user, "is_authenticated", False):
-            from widgets.embed import embed_viewer
+            from widgets.embed import embed_topics, embed_viewer
 
             viewer = await database_sync_to_async(embed_viewer)(token)
             if viewer is None:
                 await self.close(code=4401)
                 return
             self.user = viewer
+            self.only_topics = await database_sync_to_async(embed_topics)(token, viewer)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -100,6 +104,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         if len(self.topics) >= MAX_SUBSCRIPTIONS:
             await self.send_json({"refused": topic, "reason": "too many subscriptions"})
+            return
+        if self.only_topics is not None and topic not in self.only_topics:
+            await self.send_json({"refused": topic})  # the same answer as "forbidden" and "missing"
             return
         verdict = await database_sync_to_async(may_subscribe)(self.user, topic)
         if not verdict.allowed:
