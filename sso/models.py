@@ -85,6 +85,36 @@ class LinkTokenUse(models.Model):
         return f"{self.jti} ({self.user})"
 
 
+class LinkDecisionCheck(models.Model):
+    """Per IM platform: what a decision made through a card link's link session needs first.
+
+    Platforms with login-free identity (WeCom, Feishu, DingTalk, Slack) never send link tokens; the
+    rest (the generic webhook, Matrix, Agora, the dev inbox) do, and a link can be forwarded. A platform
+    without a row asks for the recipient's password.
+    """
+
+    class Check(models.TextChoices):
+        PASSWORD = "password", _("the recipient's portal password")
+        SIGNIN = "signin", _("a full sign-in (no deciding from a link)")
+
+    platform = models.CharField(_("platform"), max_length=32, unique=True)
+    requirement = models.CharField(_("check before deciding"), max_length=16, choices=Check.choices,
+                                   default=Check.PASSWORD)
+
+    class Meta:
+        verbose_name = _("card-link decision check")
+        verbose_name_plural = _("card-link decision checks")
+        ordering = ["platform"]
+
+    def __str__(self) -> str:
+        return f"{self.platform}: {self.get_requirement_display()}"
+
+    @classmethod
+    def check_for(cls, platform: str) -> str:
+        row = cls.objects.filter(platform=platform).first()
+        return row.requirement if row is not None else cls.Check.PASSWORD
+
+
 class Profile(models.Model):
     """Per-user language and time zone for pages, cards and bot answers."""
 
