@@ -15,12 +15,12 @@ from django.utils import timezone
 from approvals.models import ApprovalDocument, Decision
 from finance.models import Receivable
 from im.adapters.devinbox.models import DevInboxMessage
-from tests.conftest import unlock_phone
 from im.bot import parser
 from im.bot.models import BotExchange
 from im.bot.periods import find_period, resolve
 from im.bot.services import ask, press
 from sso.models import Profile
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 

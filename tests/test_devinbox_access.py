@@ -13,6 +13,7 @@ from im.adapters.devinbox.models import DevInboxMessage
 from tests.conftest import unlock_phone
 
 DOC = "PR-2026-0042"
+ANY = "0.0.0.0"  # noqa: S104 - the address being refused
 
 
 @pytest.fixture
@@ -96,12 +97,12 @@ def test_the_same_card_link_forwarded_to_a_browser_without_the_phone_needs_the_p
 
 def test_loopback_only_unless_forced():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("[::1]") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
-    assert remote_bind_refusal("0.0.0.0", enabled=True, allow_remote=False)
-    assert remote_bind_refusal("0.0.0.0", enabled=True, allow_remote=True) is None
-    assert remote_bind_refusal("0.0.0.0", enabled=False, allow_remote=False) is None
-    assert refusal_from_env("0.0.0.0", {"DEV_INBOX_ENABLED": "1"})
-    assert refusal_from_env("0.0.0.0", {"DEV_INBOX_ENABLED": "1", "DEV_INBOX_ALLOW_REMOTE": "1"}) is None
+    assert not is_loopback(ANY) and not is_loopback("192.168.1.5") and not is_loopback("example.com")
+    assert remote_bind_refusal(ANY, enabled=True, allow_remote=False)
+    assert remote_bind_refusal(ANY, enabled=True, allow_remote=True) is None
+    assert remote_bind_refusal(ANY, enabled=False, allow_remote=False) is None
+    assert refusal_from_env(ANY, {"DEV_INBOX_ENABLED": "1"})
+    assert refusal_from_env(ANY, {"DEV_INBOX_ENABLED": "1", "DEV_INBOX_ALLOW_REMOTE": "1"}) is None
 
 
 @pytest.mark.django_db
@@ -109,4 +110,4 @@ def test_the_demo_refuses_to_serve_the_dev_inbox_beyond_loopback(settings):
     settings.DEV_INBOX_ENABLED = True
     settings.DEV_INBOX_ALLOW_REMOTE = False
     with pytest.raises(CommandError, match="DEV_INBOX_ALLOW_REMOTE"):
-        call_command("demo", "--no-serve", "--host", "0.0.0.0")  # noqa: S104
+        call_command("demo", "--no-serve", "--host", ANY)
