@@ -219,3 +219,10 @@ async def test_a_link_sessions_socket_hears_only_its_own_page(client, settings, 
     await communicator.send_json_to({"subscribe": document.topic})
     assert await communicator.receive_json_from() == {"refused": document.topic}
     await communicator.disconnect()
+
+
+def test_card_link_tokens_never_reach_the_logs():
+    from portal.observability.logging import redact
+
+    line = "Service Unavailable: /s/eyJ1IjoyLCJ0IjoiL2FwcHJvdmFscy8xLyJ9:1xaPXA:RHV3KNFg0b28oCCJXBVS/"
+    assert "eyJ1" not in redact(line) and "/s/***" in redact(line)
