@@ -15,7 +15,10 @@ Platforms with login-free identity never get such links: their cards carry ``log
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -181,6 +184,63 @@ def decision_check(request: HttpRequest) -> str:
     return LinkDecisionCheck.check_for(grant.platform)
 
 
+CODES_KEY = "link_codes"
+CODE_SECONDS = 300
+CODE_SENDS = 3  # codes a grant may ask for
+CODE_TRIES = 5  # wrong codes before the code is void
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{code}".encode()).hexdigest()
+
+
+def send_code(request: HttpRequest, grant: LinkGrant) -> str:
+    """Send a one-time code to the recipient's IM on the link's platform; returns what to tell the tapper."""
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    from im.adapters import get_adapter
+    from im.adapters.base import TransportError
+    from im.cards import Card
+    from sso.models import language_of
+
+    codes = request.session.get(CODES_KEY, {})
+    state = codes.get(grant.jti, {"sends": 0})
+    if state["sends"] >= CODE_SENDS:
+        return _("Too many codes asked for. Sign in instead.")
+    code = f"{secrets.randbelow(10**6):06d}"
+    with translation.override(language_of(request.user)):
+        card = Card(topic=f"linkcode.{grant.jti}", title=_("Your confirmation code: %(code)s") % {"code": code},
+                    status="", status_label="", link="", link_label="", locale=translation.get_language(),
+                    note=_("Someone opened your card link and asked to decide. If it was not you, ignore this."))
+    try:
+        adapter = get_adapter(grant.platform)
+        address = adapter.address_of(request.user)
+        if address is None:
+            return _("The code cannot be sent to your IM. Sign in instead.")
+        adapter.send_card(address, card, idempotency_key=f"linkcode:{grant.jti}:{state['sends']}")
+    except (KeyError, LookupError, TransportError):
+        return _("The code cannot be sent to your IM. Sign in instead.")
+    codes[grant.jti] = {"sends": state["sends"] + 1, "h": _code_hash(code), "x": time.time() + CODE_SECONDS,
+                        "tries": 0}
+    request.session[CODES_KEY] = codes
+    return _("A code was sent to your IM. Enter it to decide. Nothing was decided yet.")
+
+
+def _code_matches(request: HttpRequest, grant: LinkGrant, code: str) -> bool:
+    codes = request.session.get(CODES_KEY, {})
+    state = codes.get(grant.jti)
+    if not state or "h" not in state or time.time() > state["x"] or state["tries"] >= CODE_TRIES:
+        return False
+    if hmac.compare_digest(state["h"], _code_hash(code.strip())):
+        state.pop("h")  # one use
+        request.session[CODES_KEY] = codes
+        return True
+    state["tries"] += 1
+    request.session[CODES_KEY] = codes
+    return False
+
+
 def verify_decision(request: HttpRequest) -> str | None:
     """None when a decision on this request may go ahead; else the (translated) reason it may not."""
     from django.utils.translation import gettext as _
@@ -188,6 +248,16 @@ def verify_decision(request: HttpRequest) -> str | None:
     needed = decision_check(request)
     if not needed:
         return None
+    if needed == "code":
+        grant = request.link_session
+        if request.POST.get("link_send_code"):
+            return send_code(request, grant)
+        code = request.POST.get("link_code", "")
+        if code and _code_matches(request, grant, code):
+            return None
+        if code:
+            return _("That code is not right or has expired. Nothing was decided.")
+        return _("Ask for a code, then enter it to confirm it is you. Nothing was decided.")
     if needed == "password":
         password = request.POST.get("link_password", "")
         if password:

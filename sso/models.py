@@ -95,6 +95,7 @@ class LinkDecisionCheck(models.Model):
 
     class Check(models.TextChoices):
         PASSWORD = "password", _("the recipient's portal password")
+        CODE = "code", _("a one-time code sent to the recipient's IM")
         SIGNIN = "signin", _("a full sign-in (no deciding from a link)")
 
     platform = models.CharField(_("platform"), max_length=32, unique=True)

@@ -115,6 +115,47 @@ def test_a_platform_set_to_full_sign_in_never_decides_from_a_link(client, users,
 
 
 @pytest.mark.django_db
+def test_a_platform_set_to_a_one_time_code_sends_it_to_the_recipients_im(client, users, document):
+    import re
+
+    from im.adapters.devinbox.models import DevInboxMessage
+
+    LinkDecisionCheck.objects.create(platform="devinbox", requirement=LinkDecisionCheck.Check.CODE)
+    path = document.get_absolute_url()
+    tap(client, users["li.si"], path, platform="devinbox")  # a browser that never signed in to li.si's phone
+    assert 'name="link_code"' in client.get(path).content.decode()
+    decide = f"{path}decide/"
+    asked = client.post(decide, {"link_send_code": "1", "idempotency_key": "k0"}, HTTP_HX_REQUEST="true")
+    assert asked.status_code == 200 and not Decision.objects.exists()
+    sent = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic__startswith="linkcode.")
+    code = re.search(r"\d{6}", sent.card["title"]).group()
+    wrong = "000000" if code != "000000" else "111111"
+    client.post(decide, {"outcome": "approved", "idempotency_key": "k1", "link_code": wrong})
+    assert not Decision.objects.exists()
+    client.post(decide, {"outcome": "approved", "idempotency_key": "k2", "link_code": code})
+    assert Decision.objects.get().actor == users["li.si"]
+
+
+@pytest.mark.django_db
+def test_a_one_time_code_is_void_after_five_wrong_tries(client, users, document):
+    import re
+
+    from im.adapters.devinbox.models import DevInboxMessage
+
+    LinkDecisionCheck.objects.create(platform="devinbox", requirement=LinkDecisionCheck.Check.CODE)
+    path = document.get_absolute_url()
+    tap(client, users["li.si"], path, platform="devinbox")
+    client.post(f"{path}decide/", {"link_send_code": "1"})
+    sent = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic__startswith="linkcode.")
+    code = re.search(r"\d{6}", sent.card["title"]).group()
+    wrong = "000000" if code != "000000" else "111111"
+    for attempt in range(5):
+        client.post(f"{path}decide/", {"outcome": "approved", "idempotency_key": f"w{attempt}", "link_code": wrong})
+    client.post(f"{path}decide/", {"outcome": "approved", "idempotency_key": "right", "link_code": code})
+    assert not Decision.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_real_sign_in_decides_without_a_recheck(client, users, document):
     client.force_login(users["li.si"])
     path = document.get_absolute_url()
