@@ -189,6 +189,20 @@ def test_a_request_that_fails_after_the_check_does_not_spend_the_link(client, us
 
 
 @pytest.mark.django_db
+def test_the_busy_page_speaks_english_to_an_english_browser(client, users, document, monkeypatch):
+    def locked(self, must_create=False):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(SessionStore, "save", locked)
+    token = make_link_token(users["li.si"], document.get_absolute_url(), platform="devinbox")
+    failed = client.get(f"/s/{token}/", HTTP_ACCEPT_LANGUAGE="en")
+    html = failed.content.decode()
+    assert failed.status_code == 503 and failed["Retry-After"]
+    assert "Try again" in html and f'href="/s/{token}/"' in html and "重试" not in html
+    assert not LinkTokenUse.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_link_replayed_in_another_browser_is_refused(client, users, document, django_user_model):
     from django.test import Client
 
