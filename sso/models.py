@@ -69,7 +69,8 @@ class ImIdentity(models.Model):
 
 
 class LinkTokenUse(models.Model):
-    """A card-link token that has been exchanged for a session. Its jti can never be used again."""
+    """A card-link token that has been exchanged for a link session (``sso.links``). Its jti can never be
+    used again."""
 
     jti = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)

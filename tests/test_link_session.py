@@ -228,6 +228,12 @@ def test_cards_on_login_free_platforms_carry_the_platforms_proof_not_a_token(use
     card = build_card(document.topic, users["li.si"], "wecom")
     assert card.link.startswith(settings.PORTAL_BASE_URL + "/sso/im/wecom/?next=")
     assert "/s/" not in card.link
+    settings.SOCIALACCOUNT_PROVIDERS = {"slack": {"APPS": [{"client_id": "c", "secret": "s", "settings": {}}]}}
+    slack = build_card(document.topic, users["li.si"], "slack")
+    assert slack.link.startswith(settings.PORTAL_BASE_URL + "/accounts/slack/login/?process=login&next=%2Fapprovals%2F")
+    # Without the platform's sign-in configured, the card keeps a token naming the platform.
+    unconfigured = build_card(document.topic, users["li.si"], "feishu")
+    assert read_link_token(unconfigured.link.split("/s/", 1)[1].rstrip("/")).platform == "feishu"
     plain = build_card(document.topic, users["li.si"], "webhook")
     token = plain.link.removeprefix(settings.PORTAL_BASE_URL + "/s/").rstrip("/")
     claims = read_link_token(token)
