@@ -13,6 +13,7 @@ class ApprovalsConfig(AppConfig):
         from erp.events import register
         from im.cards import register_card_kind
         from sso.authz import register_policy
+        from sso.links import register_link_page
         from sso.permissions import register_action, register_document_kind, register_subject
         from widgets.topics import register_topic
 
@@ -27,4 +28,7 @@ class ApprovalsConfig(AppConfig):
         register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
         register_card_kind("approval", cards.build, cards.handle_action)
         register_topic("approval", policies.may_subscribe_document)
+        # A card link opens one document: its page, panel refetches, decision POST and live topic.
+        register_link_page(r"/approvals/(?P<pk>\d+)/", subpaths=("panel/", "decide/"),
+                           topics=lambda match: {f"approval.{match['pk']}"})
         register_topic("inbox", policies.may_subscribe_inbox)

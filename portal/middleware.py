@@ -73,6 +73,11 @@ class DatabaseUnavailableMiddleware:
         if request.path.startswith("/api/"):
             response = problem(503, "Service unavailable", "the database cannot be reached right now; retry later")
         else:
-            response = HttpResponse("Service unavailable; retry later.", status=503, content_type="text/plain")
+            # A page says what to do, in the reader's language (LocaleMiddleware has chosen it), and
+            # offers the same URL again: a card link is not spent by a request that failed.
+            from django.template.loader import render_to_string
+
+            html = render_to_string("unavailable.html", {"retry_url": request.get_full_path()})
+            response = HttpResponse(html, status=503)
         response["Retry-After"] = str(settings.UNAVAILABLE_RETRY_AFTER_SECONDS)
         return response

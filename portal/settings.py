@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A card link's grant: the recipient on the one page it names, anonymous elsewhere (sso/links.py).
+    "sso.links.LinkSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
@@ -108,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "sso.links.link_session_context",
             ],
         },
     },
@@ -279,11 +282,15 @@ LIVE_COALESCE_SECONDS = float(os.environ.get("LIVE_COALESCE_SECONDS", "0.2"))
 # An open page's access is checked again on every push, against a verdict at most this old.
 LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "1"))
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
+# A tapped card link grants its one page (a link session) for this long, never a sign-in.
+LINK_SESSION_SECONDS = int(os.environ.get("LINK_SESSION_SECONDS", "600"))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
 # IM platform callbacks (button presses, messages to the bot) are small; anything larger is refused (413).
 CALLBACK_MAX_BODY_BYTES = int(os.environ.get("CALLBACK_MAX_BODY_BYTES", str(256 * 1024)))
 INTAKE_TOLERANCE_SECONDS = 5 * 60
 DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", default=DEBUG)
+# The dev inbox plays everyone's phone: it refuses to serve on anything but loopback unless forced.
+DEV_INBOX_ALLOW_REMOTE = env_bool("DEV_INBOX_ALLOW_REMOTE", default=False)
 DEMO_ERP_ENABLED = env_bool("DEMO_ERP_ENABLED", default=DEBUG)
 IM_ADAPTERS = env_list("IM_ADAPTERS", "devinbox" if DEV_INBOX_ENABLED else "")
 WRITEBACK_MAX_ATTEMPTS = int(os.environ.get("WRITEBACK_MAX_ATTEMPTS", "8"))

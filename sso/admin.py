@@ -11,6 +11,7 @@ from sso.models import (
     Delegation,
     ErpIdentity,
     ImIdentity,
+    LinkDecisionCheck,
     LinkTokenUse,
     OidcSubject,
     PermissionRule,
@@ -51,6 +52,11 @@ class ImIdentityAdmin(admin.ModelAdmin):
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "language", "time_zone"]
+
+
+@admin.register(LinkDecisionCheck)
+class LinkDecisionCheckAdmin(admin.ModelAdmin):
+    list_display = ["platform", "requirement"]
 
 
 @admin.register(LinkTokenUse)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -19,19 +18,14 @@ MESSAGES = {
 
 
 def link(request: HttpRequest, token: str) -> HttpResponse:
-    """Exchange a card-link token for a session, then show the page it points at."""
+    """Exchange a card-link token for a link session on the one page it names (never a login)."""
     try:
-        user, target = redeem_link_token(token, request.user)
+        target = redeem_link_token(token, request)
     except LinkTokenError as exc:
-        if exc.code == "used" and request.user.is_authenticated:
-            # The recipient tapping their own card again: they are signed in already.
-            return redirect(_safe(request, exc.target))
         messages.warning(request, MESSAGES[exc.code])
         query = {"next": _safe(request, exc.target)} if exc.target else {}
         url = reverse("login") + ("?" + urlencode(query) if query else "")
         return redirect(url)
-    # login() gives the browser a new session key, so a planted session id is worthless.
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect(_safe(request, target))
 
 
