@@ -189,3 +189,15 @@ def _claim_board(board: Board) -> None:
         ApprovalDocument.objects.filter(connector=document.connector, kind=document.kind,
                                         requester_login=document.requester_login).exclude(pk=document.pk),
         user, "approvals.view").order_by("-created_at")[:8])
+
+
+def board_topics(group_id: int) -> frozenset[str]:
+    """The live topics a board shows: the board's own and its subject's (for embed tokens)."""
+    group = ChatGroup.objects.filter(pk=group_id).first()
+    if group is None:
+        return frozenset()
+    topics = {topic_of(group)}
+    level = stock_subject(group)
+    if level is not None:
+        topics.add(f"item.{level.sku}")
+    return frozenset(topics)
