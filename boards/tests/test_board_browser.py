@@ -17,7 +17,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.live_server import LiveServer, free_port, run_live_server
-from tests.test_browser import WAIT_MS, outside_playwright_loop, seen_after, sign_in, wait_js, wait_live, watch
+from tests.test_browser import (
+    WAIT_MS,
+    open_phone,
+    outside_playwright_loop,
+    seen_after,
+    sign_in,
+    wait_js,
+    wait_live,
+    watch,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,7 +135,7 @@ def test_supplier_guest_confirms_a_delivery_date_buyer_and_planner_see_it_live(w
 
     buyer, planner, guest = context_for(), context_for(), context_for()
     sign_in(buyer, "zhang.san")
-    buyer.goto("/dev/inbox/?user=zhang.san")
+    open_phone(buyer, "zhang.san")
     buyer.click('button[hx-post$="/action/group/"]')  # 一键建群 on the low-stock card
     wait_js(buyer, "!document.querySelector('button[hx-post$=\"/action/group/\"]')")  # the card lost its button
     group = run(lambda: ChatGroup.objects.get(purpose="war_room"))
@@ -190,7 +199,7 @@ def test_finance_review_board_question_reaches_the_requester_decision_the_other_
     claim = run(lambda: erp.create_expense_claim(Decimal("9800.00")))  # far above the category's usual
     reviewer, second_device, requester_phone = context_for(), context_for(), context_for()
     sign_in(reviewer, "wang.wu")
-    reviewer.goto("/dev/inbox/?user=wang.wu")
+    open_phone(reviewer, "wang.wu")
     reviewer.click('button[hx-post$="/action/discuss/"]')  # 讨论: opens the review group
     deadline = time.monotonic() + WAIT_MS / 1000
     while not (group := run(lambda: ChatGroup.objects.filter(purpose="review", members__user__username="wang.wu",
@@ -200,7 +209,7 @@ def test_finance_review_board_question_reaches_the_requester_decision_the_other_
 
     reviewer.goto(f"/g/{group.pk}/")
     sign_in(second_device, "wang.wu", f"/g/{group.pk}/")
-    requester_phone.goto("/dev/inbox/?user=chen.qi")  # what the requester's IM shows
+    open_phone(requester_phone, "chen.qi")  # what the requester's IM shows
     for page in (reviewer, second_device, requester_phone):
         wait_live(page)
     assert claim.number in reviewer.locator("#claim").inner_text()

@@ -14,6 +14,7 @@ from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import PurchaseOrderLine
 from im.adapters.devinbox.models import DevInboxGroupMessage, DevInboxMessage
 from notifications.models import ChatGroup
+from tests.conftest import unlock_phone
 from trust.models import AuditEntry
 
 from .conftest import code_in
@@ -26,6 +27,7 @@ SUPPLIER = "liu.wei@jinggong-motor.example.cn"
 def press(client, committed, user, topic_prefix: str, action: str):
     message = next(m for m in DevInboxMessage.objects.filter(recipient=user).order_by("-pk")
                    if m.card["topic"].startswith(topic_prefix))
+    unlock_phone(client, user)
     with committed():
         return client.post(f"/dev/inbox/message/{message.pk}/action/{action}/")
 

@@ -13,5 +13,6 @@ urlpatterns = [
     path("phone/<int:user_id>/lock/", views.lock, name="lock"),
     path("groups/", views.groups, name="groups"),
     path("group/<int:group_id>/", views.group, name="group"),
+    path("group/<int:group_id>/body/", views.group, {"body": True}, name="group-body"),
     path("group/<int:group_id>/ask/", bot_devinbox.group_ask, name="group-ask"),
 ]

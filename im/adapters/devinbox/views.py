@@ -171,8 +171,9 @@ def groups(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def group(request: HttpRequest, group_id: int) -> HttpResponse:
-    """A group chat's "phone": every message and pinned widget, and who is in it."""
+def group(request: HttpRequest, group_id: int, body: bool = False) -> HttpResponse:
+    """A group chat's "phone": every message and pinned widget, and who is in it. ``body``: only the
+    messages, which the page refetches when the group's live topic moves."""
     chat = group_for(request, group_id)
     users = {str(u.pk): u for u in get_user_model().objects.filter(pk__in=[
         int(a) for a in chat.members if str(a).isdigit()])}
@@ -180,7 +181,7 @@ def group(request: HttpRequest, group_id: int) -> HttpResponse:
         (users[a].get_full_name() or users[a].get_username()) if a in users else str(a).removeprefix("ext:")
         for a in chat.members
     ]
-    return render(request, "devinbox/group.html", {
-        "group": chat, "members": members, "messages": chat.messages.all(),
-        "speakers": list(usable_members(request, chat).values()),
-    })
+    # Not "messages": base.html shows Django's messages under that name, as banners at the top.
+    context = {"group": chat, "members": members, "chat_messages": chat.messages.all(),
+               "speakers": list(usable_members(request, chat).values())}
+    return render(request, "devinbox/_group_messages.html" if body else "devinbox/group.html", context)
