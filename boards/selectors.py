@@ -109,20 +109,24 @@ class Board:
     actions: set[str] = field(default_factory=set)
 
 
-def board_for(viewer: Viewer, group: ChatGroup) -> Board:
+def board_for(viewer: Viewer, group: ChatGroup, part: str = "") -> Board:
+    """The board as ``viewer`` sees it; ``part`` "stock" or "body" computes only that partial (each
+    is refetched on its own topic, so a push costs one partial, not the whole board)."""
     board = Board(group=group, viewer=viewer, topic=topic_of(group), kind=subject_kind(group),
                   actions=allowed_actions(viewer, group))
     if board.kind == "stock":
-        _stock_board(board)
+        _stock_board(board, part)
     elif board.kind == "approval" and not viewer.is_guest:
         _claim_board(board)
+    if part == "stock":
+        return board
     board.posts = [p.card for p in GroupPost.objects.filter(group=group).order_by("created_at", "pk") if p.card]
     board.activity = list(BoardActivity.objects.filter(group=group, outcome=BoardActivity.Outcome.DONE)[:20])
     board.present = sorted({p.viewer_name for p in BoardPresence.objects.filter(group=group)})
     return board
 
 
-def _stock_board(board: Board) -> None:
+def _stock_board(board: Board, part: str = "") -> None:
     level = stock_subject(board.group)
     if level is None:
         return
@@ -139,9 +143,13 @@ def _stock_board(board: Board) -> None:
         from foresight.models import SeriesForecast
         from inventory.selectors import stock_of_item
 
-        levels = list(stock_of_item(viewer.user, level.sku))
-        forecasts = {f.warehouse: f for f in SeriesForecast.objects.filter(connector=level.connector, sku=level.sku)}
-        board.stock = [StockRow(
+        if part == "body":
+            levels = [] if not stock_of_item(viewer.user, level.sku).exists() else [level]
+        else:
+            levels = list(stock_of_item(viewer.user, level.sku))
+        forecasts = {} if part == "body" else {
+            f.warehouse: f for f in SeriesForecast.objects.filter(connector=level.connector, sku=level.sku)}
+        board.stock = [] if part == "body" else [StockRow(
             warehouse=lv.warehouse, warehouse_name=lv.warehouse_name or lv.warehouse, quantity=lv.quantity.normalize(),
             reserved=lv.reserved.normalize(), available=lv.available.normalize(),
             safety_level=lv.safety_level.normalize(), below_safety=lv.below_safety,
@@ -149,17 +157,23 @@ def _stock_board(board: Board) -> None:
         ) for lv in levels]
         if not levels:
             return  # may not view the item: none of its requisitions, orders or suggestions either
-        from approvals.models import ApprovalDocument
-        from foresight.models import RestockSuggestion
+        if part != "body":
+            # Requisitions and the suggestion sit with the stock (refetched on item.<sku>), not in the
+            # body: a push to the board (a post, a confirmation, someone joining) then costs one
+            # permission-filtered query instead of three.
+            from approvals.models import ApprovalDocument
+            from foresight.models import RestockSuggestion
 
-        board.requisitions = list(restrict(
-            ApprovalDocument.objects.filter(connector=level.connector, kind="purchase_requisition",
-                                            status__in=["pending", "approved"], lines__sku=level.sku),
-            viewer.user, "approvals.view").distinct().order_by("external_id"))
-        board.suggestion = restrict(
-            RestockSuggestion.objects.filter(connector=level.connector, sku=level.sku, warehouse=level.warehouse,
-                                             status=RestockSuggestion.Status.OPEN),
-            viewer.user, "inventory.view").first()
+            board.requisitions = list(restrict(
+                ApprovalDocument.objects.filter(connector=level.connector, kind="purchase_requisition",
+                                                status__in=["pending", "approved"], lines__sku=level.sku),
+                viewer.user, "approvals.view").distinct().order_by("external_id"))
+            board.suggestion = restrict(
+                RestockSuggestion.objects.filter(connector=level.connector, sku=level.sku,
+                                                 warehouse=level.warehouse, status=RestockSuggestion.Status.OPEN),
+                viewer.user, "inventory.view").first()
+        if part == "stock":
+            return
         board.show_prices = True
     erp = erp_of(level.connector)
     if not supports(erp, PURCHASE_ORDERS):

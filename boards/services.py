@@ -194,6 +194,7 @@ def raise_requisition(viewer: Viewer, group: ChatGroup, suggestion_id: str) -> O
         detail = _("purchase requisition %(number)s for %(qty)s × %(sku)s") % {
             "number": number, "qty": suggestion.quantity.normalize(), "sku": suggestion.sku}
         _record(viewer, group, action, number, BoardActivity.Outcome.DONE, detail)
+        publish(f"item.{level.sku}", version_of(timezone.now()))  # the suggestion and requisitions sit there
     return Outcome(True, detail)
 
 

@@ -58,8 +58,8 @@ def board_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapped
 
 
-def _context(request: HttpRequest, group: ChatGroup, **extra) -> dict:
-    board = board_for(request.viewer, group)
+def _context(request: HttpRequest, group: ChatGroup, part: str = "", **extra) -> dict:
+    board = board_for(request.viewer, group, part)
     suffix = f"?e={request.embed_token}" if request.embed_token else ""
     return {
         "board": board, "group": group, "viewer": request.viewer, "embed_token": request.embed_token,
@@ -71,7 +71,7 @@ def _context(request: HttpRequest, group: ChatGroup, **extra) -> dict:
 @require_http_methods(["GET"])
 @board_view
 def board(request: HttpRequest, group: ChatGroup, part: str = "") -> HttpResponse:
-    context = _context(request, group)
+    context = _context(request, group, part)
     if part == "body":
         return render(request, "boards/_body.html", context)
     if part == "stock":

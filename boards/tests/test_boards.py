@@ -251,3 +251,65 @@ def test_review_board_asks_the_requester_and_decides_the_claim(review, client, c
     assert document.status == "rejected"
     assert AuditEntry.objects.filter(action="board.decide_claim").exists()
     assert AuditEntry.objects.filter(action="board.ask_requester").exists()
+
+
+def test_dev_inbox_group_page_shows_no_banner_and_refetches_its_messages(war_room, client, users):
+    unlock_phone(client, users["zhang.san"])
+    chat = int(war_room.chat_id)
+    page = client.get(f"/dev/inbox/group/{chat}/").content.decode()
+    assert 'class="messages"' not in page  # posts were repeated as banners (Django's messages) at the top
+    assert f'data-live-src="/dev/inbox/group/{chat}/body/"' in page
+    body = client.get(f"/dev/inbox/group/{chat}/body/").content.decode()
+    assert body.count('class="imcard') == DevInboxGroupMessage.objects.filter(group_id=chat).count()
+    assert client.__class__().get(f"/dev/inbox/group/{chat}/body/").status_code == 404  # not a member's phone
+
+
+def test_a_board_embed_token_covers_its_board_only(war_room, users, client):
+    from widgets.embed import embed_topics, embed_viewer, make_embed_token
+
+    token = make_embed_token(users["zhang.san"], f"/g/{war_room.pk}/")
+    assert embed_viewer(token, f"/g/{war_room.pk}/body/") == users["zhang.san"]
+    assert embed_viewer(token, f"/g/{war_room.pk}/act/confirm_delivery/") == users["zhang.san"]
+    assert embed_viewer(token, f"/g/{war_room.pk}/join/") is None
+    assert embed_viewer(token, "/w/stock/SKU-124/") is None
+    assert embed_topics(token, users["zhang.san"]) == {f"board.{war_room.pk}", "item.SKU-124"}
+    assert client.get(f"/g/{war_room.pk}/?e={token}").status_code == 200  # Matrix opens it this way
+    other = ChatGroup.objects.get(purpose="sales")
+    assert client.get(f"/g/{other.pk}/?e={token}").status_code == 404
+
+
+def test_matrix_pins_the_board_through_its_openid_bootstrap(settings):
+    from im.adapters.matrix.adapter import MatrixAdapter
+
+    settings.PORTAL_BASE_URL = "https://portal.example.com"
+    calls = []
+
+    class Client:
+        def _call(self, method, path, doing, json=None):
+            calls.append(json)
+
+    adapter = MatrixAdapter(Client())
+    adapter.post_widget("!room:example.com", "Board", "https://portal.example.com/g/7/")
+    assert calls[0]["url"] == "https://portal.example.com/w/matrix/?path=/g/7/&widgetId=$matrix_widget_id"
+
+
+def test_retention_destroys_board_activity_and_ended_passes_unless_the_group_is_held(war_room, client, committed):
+    from trust import retention
+    from trust.models import LegalHold, RetentionPolicy
+
+    redeem(client, committed, war_room)
+    confirm(client, committed, war_room, line_of("PO-2026-0301"), "2026-12-20")
+    assert BoardActivity.objects.filter(group=war_room).count() == 1
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    RetentionPolicy.objects.create(kind="board_activity", keep_days=30)
+    RetentionPolicy.objects.create(kind="guest_passes", keep_days=30)
+    hold = LegalHold.objects.create(scope="group", group_platform=war_room.platform, group_chat_id=war_room.chat_id,
+                                    reason="supplier dispute")
+    retention.run(now=later)
+    assert BoardActivity.objects.filter(group=war_room).count() == 1 and GuestPass.objects.filter(
+        group=war_room).count() == 1  # held
+    hold.released_at = later
+    hold.save()
+    result = retention.run(now=later)
+    assert result.destroyed.get("board_activity") == 1 and result.destroyed.get("guest_passes") == 1
+    assert not BoardActivity.objects.filter(group=war_room).exists()
