@@ -13,6 +13,7 @@ REVOKED_REASONS = {
     "group archived": _("the group was archived"),
     "removed from the group": _("removed from the group"),
     "re-invited": _("a newer invitation replaced it"),
+    "revoked by an administrator": _("revoked by an administrator"),
 }
 
 

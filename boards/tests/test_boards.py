@@ -313,3 +313,15 @@ def test_retention_destroys_board_activity_and_ended_passes_unless_the_group_is_
     result = retention.run(now=later)
     assert result.destroyed.get("board_activity") == 1 and result.destroyed.get("guest_passes") == 1
     assert not BoardActivity.objects.filter(group=war_room).exists()
+
+
+def test_admin_lists_passes_without_codes_and_revokes_them(war_room, admin_client, client, committed):
+    redeem(client, committed, war_room)
+    guest = GuestPass.objects.get(group=war_room)
+    page = admin_client.get(f"/admin/boards/guestpass/{guest.pk}/change/").content.decode()
+    assert SUPPLIER in page and "code_digest" not in page and guest.nonce not in page
+    with committed():
+        admin_client.post("/admin/boards/guestpass/", {"action": "revoke_passes", "_selected_action": [guest.pk]})
+    response = client.get(f"/g/{war_room.pk}/")
+    assert response.status_code == 403 and "管理员" in response.content.decode()
+    assert admin_client.get("/admin/boards/boardactivity/").status_code == 200
