@@ -43,6 +43,11 @@ FIELD_LABELS = {"qty": "quantity", "promised_date": "promised date", "confirmed_
                 "confirmed_qty": "confirmed quantity", "status": "status", "amount": "amount"}
 
 
+def _num(value: Decimal) -> str:
+    """10.00 → "10", 2.50 → "2.5" (``normalize()`` alone would say "1E+1")."""
+    return format(value.normalize(), "f")
+
+
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
@@ -125,12 +130,12 @@ def confirm_delivery(viewer: Viewer, group: ChatGroup, line_id: str, *, delivery
                 line_id=line.id, delivery_date=date, quantity=qty, expected_version=version,
                 actor=viewer.name, idempotency_key=f"board:{group.pk}:{key}"[:200]))
             detail = _("%(ref)s: delivery on %(date)s, quantity %(qty)s") % {
-                "ref": ref, "date": result.confirmed_date, "qty": (result.confirmed_qty or result.qty).normalize()}
+                "ref": ref, "date": result.confirmed_date, "qty": _num(result.confirmed_qty or result.qty)}
             _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
             _post_to_group(group, _("Delivery confirmed by %(name)s") % {"name": viewer.name},
                            [(_("Order"), line.order), (_("Item"), f"{line.sku} {line.name}"),
                             (_("Delivery date"), str(result.confirmed_date)),
-                            (_("Quantity"), str((result.confirmed_qty or result.qty).normalize()))],
+                            (_("Quantity"), _num(result.confirmed_qty or result.qty))],
                            key=f"board{group.pk}:{key}")
     except StaleObject as exc:
         message = _("%(ref)s changed since you looked: %(what)s. Nothing was changed; check it and try again.") % {
@@ -192,7 +197,7 @@ def raise_requisition(viewer: Viewer, group: ChatGroup, suggestion_id: str) -> O
                        _("The requisition was not created (%s).") % exc, status=409)
     with transaction.atomic():
         detail = _("purchase requisition %(number)s for %(qty)s × %(sku)s") % {
-            "number": number, "qty": suggestion.quantity.normalize(), "sku": suggestion.sku}
+            "number": number, "qty": _num(suggestion.quantity), "sku": suggestion.sku}
         _record(viewer, group, action, number, BoardActivity.Outcome.DONE, detail)
         publish(f"item.{level.sku}", version_of(timezone.now()))  # the suggestion and requisitions sit there
     return Outcome(True, detail)

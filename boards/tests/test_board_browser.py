@@ -9,10 +9,12 @@ board. Run with ``-s`` for the figures."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +128,13 @@ def run(function):
     return outside_playwright_loop(function)
 
 
+def shot(page, name: str) -> None:
+    """With SCREENSHOTS=1, keep what the page shows for docs/scenarios.md (docs/screens/)."""
+    if os.environ.get("SCREENSHOTS") == "1":
+        page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "screens" / f"{name}.png"),
+                        full_page=True)
+
+
 def test_supplier_guest_confirms_a_delivery_date_buyer_and_planner_see_it_live(world, context_for, mailbox):
     from erp.connectors.demo import services as erp
     from erp.connectors.demo.models import PurchaseOrderLine
@@ -192,6 +201,9 @@ def test_supplier_guest_confirms_a_delivery_date_buyer_and_planner_see_it_live(w
     assert delays["buyer"] < LIVE_BUDGET_MS and delays["planner"] < LIVE_BUDGET_MS, delays
     assert delays["group chat"] < DECISION_BUDGET_MS, delays
     assert "2026-12-20" in guest.locator("#notice").inner_text()
+    shot(guest, "board-supplier-guest")
+    shot(buyer, "board-buyer")
+    shot(chat_page, "group-chat-live")
 
     line = run(lambda: PurchaseOrderLine.objects.get(order__number="PO-2026-0301", item__sku="SKU-124"))
     assert line.confirmed_date == dt.date(2026, 12, 20) and "刘伟" in line.confirmed_by
@@ -244,6 +256,7 @@ def test_finance_review_board_question_reaches_the_requester_decision_the_other_
     print(f"decision → the reviewer's other board: {delay:.0f} ms")
     assert delay < DECISION_BUDGET_MS
     assert run(lambda: ApprovalDocument.objects.get(external_id=claim.number).status) == "rejected"
+    shot(second_device, "board-review")
     deadline = time.monotonic() + 10  # the writeback runs after the decision commits
     while run(lambda: ExpenseClaim.objects.get(number=claim.number).state) != "rejected":
         assert time.monotonic() < deadline, "the demo ERP does not hold the decision"

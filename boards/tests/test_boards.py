@@ -100,6 +100,7 @@ def test_guest_confirms_a_delivery_date_the_erp_holds_it_audited_and_posted(war_
     assert line.confirmed_date == dt.date(2026, 12, 20) and line.confirmed_qty == 6 and line.version == 2
     assert "刘伟" in line.confirmed_by
     activity = BoardActivity.objects.get(group=war_room, action="confirm_delivery", outcome="done")
+    assert activity.detail.endswith("数量 6") or activity.detail.endswith("quantity 6"), activity.detail
     assert activity.guest is not None and activity.actor is None
     entry = AuditEntry.objects.filter(action="board.confirm_delivery").get()
     assert entry.actor_name == f"guest:{SUPPLIER}" and entry.object_id == str(war_room.pk)
@@ -118,6 +119,7 @@ def test_stale_confirmation_is_refused_with_what_changed(war_room, client, commi
     buyer = client.__class__()
     buyer.force_login(users["zhang.san"])
     assert confirm(buyer, committed, war_room, line, "2026-12-18", key="buyer").status_code == 200
+    assert BoardActivity.objects.get(outcome="done").detail.endswith("数量 10")  # not "1E+1"
     response = confirm(client, committed, war_room, line, "2026-12-22", version=seen_version, key="guest")
     assert response.status_code == 409
     text = response.content.decode()
