@@ -41,8 +41,14 @@ def test_scenario_2_war_room_on_synapse(scenarios, users, matrix, fresh_user, co
     widgets = httpx.get(f"{matrix.url}/_matrix/client/v3/rooms/{quote(room, safe='')}/state",
                         headers={"Authorization": f"Bearer {matrix.bot.access_token}"}, timeout=10).json()
     pinned = [e for e in widgets if e["type"] == "im.vector.modular.widgets"]
-    pinned_url = pinned[0]["content"]["url"] if pinned else ""
-    assert pinned_url.endswith("/w/matrix/?path=/w/stock/SKU-124/&widgetId=$matrix_widget_id")
+    pinned_urls = [e["content"].get("url", "") for e in pinned]
+    assert any(url.endswith("/w/matrix/?path=/w/stock/SKU-124/&widgetId=$matrix_widget_id") for url in pinned_urls)
+    # The group's board too, through the same OpenID bootstrap, and on top of the room.
+    board = f"/w/matrix/?path=/g/{group.pk}/&widgetId=$matrix_widget_id"
+    assert any(url.endswith(board) for url in pinned_urls), pinned_urls
+    layout = state(matrix, room, "io.element.widgets.layout")["widgets"]
+    [top] = [e for e in pinned if e["content"]["url"].endswith(board)]
+    assert layout[top["state_key"]]["container"] == "top"
     assert group.posts.exclude(message_id="").count() >= 2
     # Someone joins later (a second buyer): invited into the same room; the same create key, the same room.
     from im.adapters.matrix.adapter import MatrixAdapter
