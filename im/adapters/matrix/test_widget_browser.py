@@ -56,8 +56,9 @@ def portal_server(django_db_setup, tmp_path_factory, client_host, synapse) -> It
         yield server
 
 
-def open_in_client(chromium, host: Host, server: LiveServer, credentials: dict):  # noqa: F811
-    src = f"{server.url}/w/matrix/?path={quote('/w/stock/SKU-123/', safe='/')}&widgetId=w1" \
+def open_in_client(chromium, host: Host, server: LiveServer, credentials: dict,  # noqa: F811
+                   path: str = "/w/stock/SKU-123/"):
+    src = f"{server.url}/w/matrix/?path={quote(path, safe='/')}&widgetId=w1" \
           f"&parentUrl={quote(host.origin + '/client.html', safe='')}"
     (host.directory / "client.html").write_text(
         CLIENT_PAGE.format(src=src, credentials=json.dumps(credentials)), encoding="utf-8")
@@ -120,5 +121,52 @@ def test_a_token_the_homeserver_does_not_know_opens_nothing(
         text = frame.evaluate("document.getElementById('status').textContent")
         assert "homeserver does not know this token" in text, text
         assert frame.url.startswith(f"{portal_server.url}/w/matrix/") and "伺服电机" not in frame.content()
+    finally:
+        context.close()
+
+
+def test_the_pinned_board_opens_as_the_member_the_openid_token_names(
+    chromium, client_host, portal_server, synapse, fresh_user  # noqa: F811
+):
+    """The group's board pinned in a Matrix room opens, through the same OpenID flow, for the linked
+    member with their own data (prices included), live."""
+    from django.contrib.auth import get_user_model
+
+    from erp.connectors.demo.services import ensure_connector
+    from inventory.models import StockLevel
+    from notifications.demo import setup_notifications_demo
+    from notifications.groups import create_group
+    from notifications.models import ChatGroup, NotificationRule
+    from portal.demo import setup_demo
+
+    def world() -> int:
+        setup_demo()
+        setup_notifications_demo(ensure_connector())
+        level = StockLevel.objects.get(sku="SKU-124", warehouse="SH")
+        rule = NotificationRule.objects.get(event_type="erp.stock.changed")
+        member = get_user_model().objects.get(username="zhao.liu")
+        return create_group(name="低库存 SKU-124", purpose=ChatGroup.Purpose.WAR_ROOM, platform="devinbox",
+                            key="matrix-board", members=[(member, "planner")], subject_topic=f"stock.{level.pk}",
+                            rule=rule).pk
+
+    group_id = outside_playwright_loop(world)
+    person = fresh_user()
+    ImIdentity.objects.create(user=get_user_model().objects.get(username="zhao.liu"), platform="matrix",
+                              tenant="portal.test", external_id=person.user_id)
+    with synapse.server.client(person) as api:
+        grant = api.post(f"/user/{person.user_id}/openid/request_token", json={}).json()
+    context, page = open_in_client(chromium, client_host, portal_server, {"state": "allowed", **grant},
+                                   path=f"/g/{group_id}/")
+    try:
+        board = None
+        for _ in range(WAIT_MS // 50):
+            board = next((f for f in page.frames if f"/g/{group_id}/?e=" in f.url), None)
+            if board:
+                break
+            page.wait_for_timeout(50)
+        assert board is not None, [f.url for f in page.frames]
+        wait_js(board, "!!document.body && document.body.dataset.live === 'on'")
+        html = board.content()
+        assert "PO-2026-0301" in html and "2650" in html and "赵六" in html
     finally:
         context.close()
