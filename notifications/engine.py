@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
+from portal import formatting
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name, time_zone_of
@@ -62,7 +63,8 @@ class Outcome:
 
 
 def _money(value: Any) -> str:
-    return f"{Decimal(value):,.2f}" if value is not None else ""
+    # Rule templates put {currency} beside {amount} themselves: the number alone, the reader's way.
+    return formatting.number(value, decimals=2) if value is not None else ""
 
 
 def _qty(value: Any) -> str:
