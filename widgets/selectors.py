@@ -50,8 +50,9 @@ def _stock_chart(level: StockLevel) -> SafeString:
     since = now - dt.timedelta(weeks=HISTORY_WEEKS)
     reserved = float(level.reserved)
     moves = (StockMove.objects.filter(stock=level, at__gte=since).order_by("at").values_list("at", "quantity"))
-    history = [(timezone.localtime(at).date(), float(quantity) - reserved) for at, quantity in moves]
-    history.append((timezone.localdate(), float(level.available)))
+    by_day = {timezone.localtime(at).date(): float(quantity) - reserved for at, quantity in moves}  # last of a day
+    by_day[timezone.localdate()] = float(level.available)
+    history = sorted(by_day.items())
     forecast = foresight.forecast_of(level)
     projection = (
         charts.project_stock(float(level.available), forecast.forecast, forecast.sigma, timezone.localdate(),
@@ -59,7 +60,7 @@ def _stock_chart(level: StockLevel) -> SafeString:
         if forecast is not None and forecast.forecast else []
     )
     if len(history) < 2 and not projection:
-        return charts.NOTHING  # one point is not a picture; the table says it already
+        return charts.NOTHING  # one day is not a picture; the table says it already
     return charts.stock_chart(history, projection, float(level.safety_level), level.unit)
 
 
