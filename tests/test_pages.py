@@ -272,3 +272,21 @@ def test_admin_headers_and_app_names_are_translated(admin_client):
     assert "Received at" not in events and "接收时间" in events
     index = admin_client.get("/admin/").content.decode()
     assert "Axes" not in index and "Dev inbox" not in index and "登录锁定" in index
+
+
+def test_dev_inbox_phone_speaks_its_owners_language(client, users, demo):
+    english(users["li.si"])
+    html = client.get("/dev/inbox/?user=li.si").content.decode()
+    phone = html[html.index('class="phone"'):]
+    assert ">Send</button>" in phone and "Message to the bot" in phone
+    assert ">发送</button>" not in phone  # the frame follows li.si's profile, like the cards
+    chrome = html[:html.index('class="phone"')]
+    assert "模拟收件箱" in chrome or "Dev inbox" in chrome  # the page around the phones: the viewer's
+
+
+def test_pinned_widget_needs_no_emoji_font():
+    from pathlib import Path
+
+    group = Path(__file__).resolve().parent.parent / "im/adapters/devinbox/templates/devinbox/group.html"
+    text = group.read_text(encoding="utf-8")
+    assert "📌" not in text and '<svg class="icon"' in text

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
 from im.adapters.devinbox.models import DevInboxMessage
 from im.services import handle_card_action
+from sso.models import language_of
 
 
 def _phones(selected: list) -> list[dict]:
@@ -24,6 +25,8 @@ def _phones(selected: list) -> list[dict]:
             "user": user,
             "topic": inbox_topic(user.pk),
             "messages": DevInboxMessage.objects.filter(recipient=user)[:20],
+            # The phone's own words (buttons, placeholders) in its owner's language, like its cards.
+            "language": language_of(user),
         }
         for user in selected
     ]
