@@ -83,7 +83,7 @@ def build(topic: str, recipient: Any) -> Card | None:
             title=f"{_(KIND_LABELS.get(document.kind, document.kind))}: {document.title}",
             status=document.status,
             status_label=_("Waiting for your decision") if may_decide else (
-                document.get_status_display() if pending else describe_decision(document)
+                document.status_label if pending else describe_decision(document)
             ),
             link=make_link_url(recipient, document.get_absolute_url()),
             link_label=_("Open"),

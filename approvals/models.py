@@ -62,6 +62,19 @@ class ApprovalDocument(models.Model):
     def topic(self) -> str:
         return f"approval.{self.pk}"
 
+    # What people read for each status (the choices' labels are the stored words, kept for admin
+    # filters and migrations): "Waiting for a decision", not "pending".
+    STATUS_LABELS = {
+        "pending": _("Waiting for a decision"),
+        "approved": _("Approved"),
+        "rejected": _("Rejected"),
+        "cancelled": _("Cancelled"),
+    }
+
+    @property
+    def status_label(self) -> str:
+        return str(self.STATUS_LABELS.get(self.status, self.status))
+
     @property
     def requester_name(self) -> str:
         """张三, not zhang.san: the linked user's name, else the ERP login."""

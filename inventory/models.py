@@ -39,8 +39,8 @@ class StockLevel(models.Model):
 
 # The ERP's order status words as people read them; an unknown word is shown as the ERP sent it.
 ORDER_STATUS_LABELS = {
-    "draft": _("draft"), "confirmed": _("confirmed"), "picking": _("picking"), "shipped": _("shipped"),
-    "delivered": _("delivered"), "delayed": _("delayed"), "cancelled": _("cancelled"), "invoiced": _("invoiced"),
+    "draft": _("Draft"), "confirmed": _("Confirmed"), "picking": _("Picking"), "shipped": _("Shipped"),
+    "delivered": _("Delivered"), "delayed": _("Delayed"), "cancelled": _("Cancelled"), "invoiced": _("Invoiced"),
 }
 
 

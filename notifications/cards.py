@@ -46,7 +46,7 @@ def status_label(kind: str, code: str) -> str:
     if kind == "approval":
         from approvals.models import ApprovalDocument
 
-        return str(ApprovalDocument.Status(code).label) if code in ApprovalDocument.Status.values else code
+        return str(ApprovalDocument.STATUS_LABELS.get(code, code))
     if kind == "order":
         from inventory.models import order_status_label
 
@@ -127,7 +127,7 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
         elif kind == "stock" and facts.get("below_safety"):
             status, status_text = "low_stock", _("Below the safety level")
         elif kind == "approval" and not status_text:
-            status_text = subject.obj.get_status_display()
+            status_text = subject.obj.status_label
         elif kind == "order" and not status_text:
             status_text = str(facts.get("status", ""))
         fields = [

@@ -125,7 +125,7 @@ def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
             status="info",
             status_label=_("%s open") % docs.count() if docs else _("none open"),
             link="", link_label="", locale=translation.get_language(),
-            fields=[CardField(d.external_id, f"{d.get_status_display()} · {formatting.money(d.amount, d.currency)}")
+            fields=[CardField(d.external_id, f"{d.status_label} · {formatting.money(d.amount, d.currency)}")
                     for d in docs],
         )
     _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
@@ -168,7 +168,7 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
             fields=[
                 *history,
                 *[CardField(_("Similar: %s") % d.external_id,
-                            f"{formatting.money(d.amount, d.currency)} · {d.get_status_display()}")
+                            f"{formatting.money(d.amount, d.currency)} · {d.status_label}")
                   for d in similar],
             ],
             note=_("History (latest first) and similar earlier documents of the same kind."),

@@ -104,7 +104,7 @@ def test_order_widget_shows_status_labels_not_codes(client, users, demo):
     assert ">shipped<" not in html and " shipped<" not in html
     english(users["chen.qi"])
     html = client.get("/w/order/SO-2026-0815/").content.decode()
-    assert 'id="order-status">shipped</span>' in html  # the English label is the word itself
+    assert 'id="order-status">Shipped</span>' in html
 
 
 def test_stock_widget_has_available_column_and_forecast_chart(client, users, demo, connector):
