@@ -228,3 +228,50 @@ def test_stock_widget_chart_on_a_phone(phone):
     assert label.startswith("available now") and "in 8 weeks about" in label
     page.locator('figure[data-warehouse="SH"]').scroll_into_view_if_needed()
     screenshot(page, "stock-widget.en")
+
+
+def _restock_rows() -> None:
+    from erp.models import Connector
+    from foresight.models import ModelRun, RestockSuggestion
+
+    connector = Connector.objects.get(slug="demo")
+    run = ModelRun.objects.create(connector=connector, kind=ModelRun.Kind.DEMAND, version="demand-browser-restock")
+    rows = (("SKU-123", "伺服电机", "SH", 4, 2), ("SKU-124", "编码器", "SH", 9, 10))
+    for sku, name, warehouse, cover, position in rows:
+        RestockSuggestion.objects.create(
+            connector=connector, run=run, sku=sku, name=name, warehouse=warehouse, warehouse_name="上海仓",
+            unit="台", supplier="苏州精工", on_hand=position, reorder_point=18, erp_reorder_point=10, quantity=30,
+            unit_price=3200, lead_time_days=14, lead_time_demand=12, safety_stock=6, service_level=0.95,
+            days_of_cover=cover, method="ets", weekly_forecast=[6, 6, 7])
+
+
+def test_receivables_and_restock_pages_on_a_phone(phone):
+    outside_playwright_loop(_restock_rows)
+    page = phone()
+    sign_in(page, "wang.wu")
+    page.goto("/w/receivables/customer/华东电子/")
+    wait_live(page)
+    bar = page.locator("svg.ageing").first
+    box = bar.bounding_box()
+    assert box and box["width"] > 300 and box["height"] >= 14
+    assert "逾期" in bar.get_attribute("aria-label")
+    for cell in page.locator("td.nowrap").all():  # invoice numbers and dates on one line each
+        assert cell.evaluate("e => e.getClientRects().length") == 1
+    fits_the_phone(page)
+    screenshot(page, "receivables-widget.zh-Hans")
+    set_language("wang.wu", "en")
+    page.reload()
+    wait_live(page)
+    assert "overdue" in page.locator("svg.ageing").first.get_attribute("aria-label")
+    screenshot(page, "receivables-widget.en")
+
+    planner = phone()
+    sign_in(planner, "zhao.liu", "/foresight/restock/")
+    assert planner.locator("#restock > li[data-sku]").count() == 2
+    assert planner.locator("svg.cover").count() == 2
+    fits_the_phone(planner)
+    screenshot(planner, "restock.zh-Hans")
+    set_language("zhao.liu", "en")
+    planner.reload()
+    assert planner.locator("h1").inner_text() == "Restock suggestions"
+    screenshot(planner, "restock.en")

@@ -154,7 +154,7 @@ def cover_bar(position: float, reorder_point: float, suggested: float) -> SafeSt
         "position": formatting.number(round(position)), "rop": formatting.number(round(reorder_point)),
         "qty": formatting.number(round(suggested))}
     return format_html(
-        '<svg class="chart cover" viewBox="0 0 {} {}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">'
+        '<svg class="chart cover" viewBox="0 0 {} {}" preserveAspectRatio="none" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">'
         '<title>{}</title><rect class="have" x="0" y="2" width="{}" height="10"/>'
         '<rect class="order" x="{}" y="2" width="{}" height="10"/>'
         '<line class="safety" x1="{}" x2="{}" y1="0" y2="{}"/></svg>',
