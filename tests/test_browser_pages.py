@@ -67,7 +67,14 @@ def screenshot(page, name: str) -> None:
     if os.environ.get("SCREENSHOTS", "1") == "0":
         return
     SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"))  # the phone's screen, not the whole page
+    path = SCREENS / f"{name}.png"
+    page.screenshot(path=str(path))  # the phone's screen, not the whole page
+    try:  # a 64-colour palette keeps each screen near 15 KB in the repository
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        image.convert("RGB").quantize(colors=64).save(path, optimize=True)
 
 
 def fits_the_phone(page) -> None:
