@@ -141,7 +141,7 @@ def test_scenario_3_unusual_expense_claim_discuss_opens_review_group(scenarios, 
     [snippet] = group_cards(group)
     assert document.external_id in snippet["title"]
     assert any("EC-2026-0107" in f["label"] for f in snippet["fields"])  # similar past claims
-    assert any("requested" in f["value"] for f in snippet["fields"])  # its history
+    assert any("发起申请" in f["value"] for f in snippet["fields"])  # its history, in words
 
     # An ordinary claim: only the approver card.
     with committed():

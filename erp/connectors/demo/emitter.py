@@ -84,9 +84,10 @@ def approval_requested_data(doc: ApprovalDocument) -> dict[str, Any]:
         "requester": doc.requester,
         "project": doc.project.name if doc.project else "",
         "urgent": bool(getattr(doc, "urgent", False)),
-        "urgent_reason": urgent_reason(doc),
         "lines": [],
     }
+    if urgent_reason(doc):
+        document["urgent_reason"] = urgent_reason(doc)
     if isinstance(doc, PurchaseRequisition):
         document["lines"] = [
             {

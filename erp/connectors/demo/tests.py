@@ -283,6 +283,8 @@ def test_emitter_goes_through_the_signed_intake(seeded: dict[str, int], captured
             "project": "项目A",
             "urgent": True,
             "lines": [{"sku": "SKU-123", "name": "伺服电机", "qty": "4", "unit_price": "3200.00"}],
+            "urgent_reason": "伺服电机 (SKU-123) 库存低于安全库存，装配线待料 / below safety stock, the assembly "
+                             "line is waiting",
         },
         "approvers": ["li.si"],
     }
