@@ -13,6 +13,7 @@ from sso.models import (
     Delegation,
     ErpIdentity,
     ImIdentity,
+    LinkDecisionCheck,
     LinkTokenUse,
     OidcSubject,
     PermissionRule,
@@ -69,6 +70,11 @@ class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "language", "time_zone"]
 
 
+@admin.register(LinkDecisionCheck)
+class LinkDecisionCheckAdmin(admin.ModelAdmin):
+    list_display = ["platform", "requirement"]
+
+
 @admin.register(LinkTokenUse)
 class LinkTokenUseAdmin(admin.ModelAdmin):
     list_display = ["used_at", "user", "target", "jti"]
@@ -84,8 +90,8 @@ class LinkTokenUseAdmin(admin.ModelAdmin):
 @admin.register(PermissionRule)
 class PermissionRuleAdmin(admin.ModelAdmin):
     form = PermissionRuleForm
-    list_display = ["name", "enabled", "actions_words", "roles_words", "connector", "max_amount", "currency",
-                    "explain"]
+    list_display = ["name", "enabled", "actions_words", "roles_words", "connector", "kinds_words", "max_amount",
+                    "currency", "explain"]
     list_filter = ["enabled", "connector"]
     search_fields = ["name", "description"]
     filter_horizontal = ["users", "groups"]
@@ -93,8 +99,8 @@ class PermissionRuleAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "enabled", "actions", "description", "explain"]}),
         (_("Who"), {"fields": ["connector", "erp_roles", "groups", "users"]}),
-        (_("On which objects"), {"fields": ["max_amount", "currency", "projects", "cost_centers", "warehouses",
-                                            "customers", "own_department", "own_documents"]}),
+        (_("On which objects"), {"fields": ["document_kinds", "max_amount", "currency", "projects", "cost_centers",
+                                            "warehouses", "customers", "own_department", "own_documents"]}),
     ]
 
     @admin.display(description=_("actions"))
@@ -106,6 +112,10 @@ class PermissionRuleAdmin(admin.ModelAdmin):
     @admin.display(description=_("ERP roles"))
     def roles_words(self, rule: PermissionRule) -> str:
         return _words(rule.erp_roles, {})
+
+    @admin.display(description=_("document kinds"))
+    def kinds_words(self, rule: PermissionRule) -> str:
+        return _words(rule.document_kinds, {})
 
     @admin.display(description=_("explain"))
     def explain(self, rule: PermissionRule) -> str:
