@@ -19,6 +19,7 @@ from .test_browser import (
     WAIT_MS,
     daphne_server,  # noqa: F401  (module-scoped server, used through ``world``)
     measure_page_weight,
+    open_phone,
     outside_playwright_loop,
     sign_in,
     wait_live,
@@ -151,7 +152,7 @@ def test_approval_page_on_a_phone_explains_itself(phone):
 
     document = outside_playwright_loop(lambda: ApprovalDocument.objects.get(external_id="PR-2026-0042"))
     page = phone()
-    page.goto("/dev/inbox/?user=li.si")
+    open_phone(page, "li.si")
     card = page.locator(f'.imcard[data-card-topic="{document.topic}"]')
     asked = []
 

@@ -16,6 +16,7 @@ from foresight.models import ModelRun, ReceivableRisk, RestockSuggestion, Series
 from inventory.models import StockLevel, StockMove
 from portal import formatting
 from sso.models import PermissionRule, Profile
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +91,7 @@ def test_card_buttons_ask_before_deciding(client, users, demo):
     approve = next(a for a in card.actions if a.id == "approve")
     assert approve.confirm == f"批准 {PR}（¥12,800.00）？"
     assert card.fields[1].value == "张三"
+    unlock_phone(client, users["li.si"])
     html = client.get("/dev/inbox/?user=li.si").content.decode()
     assert f'hx-confirm="批准 {PR}（¥12,800.00）？"' in html
 
@@ -147,6 +149,7 @@ def test_bot_card_without_status_shows_no_empty_pill(client, users, demo):
     card = reply.card.to_dict()
     assert card["status_label"] == ""  # the bot's answer cards carry no status
     DevInboxMessage.objects.create(recipient=users["wang.wu"], idempotency_key="pages-bot", card=card)
+    unlock_phone(client, users["wang.wu"])
     html = client.get("/dev/inbox/?user=wang.wu").content.decode()
     assert card["title"] in html
     assert not re.search(r'<div class="status [^"]*"></div>', html)
@@ -276,6 +279,7 @@ def test_admin_headers_and_app_names_are_translated(admin_client):
 
 def test_dev_inbox_phone_speaks_its_owners_language(client, users, demo):
     english(users["li.si"])
+    unlock_phone(client, users["li.si"])
     html = client.get("/dev/inbox/?user=li.si").content.decode()
     phone = html[html.index('class="phone"'):]
     assert ">Send</button>" in phone and "Message to the bot" in phone
