@@ -75,7 +75,8 @@ KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (_rx(r"还有多少|剩(?:余|下)?多少|有多少|还剩|多少(?:台|个|根|盒|件)|how\s*many|available|below"), 1.0),
     ],
     ORDERS: [
-        (_rx(r"订单|销售单|单子.{0,3}(?:发|到|交)|发了没|发出了|发货|出货|发出|到哪(?:了|里|儿)?|物流|快递|交货|交期|送达|签收|配送|运输|延误|延期"), 2.5),
+        (_rx(r"订单|销售单|单子.{0,3}(?:发|到|交)|发了没|发出了|发货|出货|发出|到哪(?:了|里|儿)?|物流|快递|交货|交期",
+             r"送达|签收|配送|运输|延误|延期"), 2.5),
         (_rx(r"\borders?\b|\bship(?:ped|ping|ment|ments|s)?\b|deliver(?:y|ed|ies)?|dispatch(?:ed)?|tracking",
              r"\beta\b|\bdelayed\b"), 2.5),
     ],
@@ -94,12 +95,14 @@ _STATUS_WORDS = _rx(r"谁|还没|没批|没审|未批|进度|状态|到哪|卡�
                     r"\bwho\b|approvers|status|progress|stuck|waiting\s*on|where\s*is|still\s*need|has\s*not|hasn't|not\s*yet")
 _QUESTION = _rx(r"[?？]\s*$|吗\s*$|了没有?\s*$|^\s*(?:is|has|was|did|does|are|have)\b|\byet\b")
 _REJECT = _rx(r"不同意|驳回|拒绝|否决|不批|不通过|退回|打回", r"\breject\w*|\bdecline\w*|\bdeny|\brefuse\w*")
-_APPROVE = _rx(r"批准|同意|通过|准了|批了|审批通过|核准|签批|批一下|帮我批|给批了?|批掉|\bapprov\w*|\baccept\w*|\bok(?:ay)?\b|\blgtm\b")
+_APPROVE = _rx(r"批准|同意|通过|准了|批了|审批通过|核准|签批|批一下|帮我批|给批了?|批掉",
+               r"\bapprov\w*|\baccept\w*|\bok(?:ay)?\b|\blgtm\b")
 _OVERDUE = _rx(r"逾期|超期|过期|到期未|拖欠|overdue|past\s*due|\blate\b")
 _COLLECTED = _rx(r"回款|到账|收回|收到|收了|回笼|collect\w*|received|came\s*in|payments?\s*(?:in|received)|cash\s*in")
 _BELOW = _rx(r"安全库存|安全线|低于|不足|缺货|断货|补货",
              r"below|low\s*stock|running\s*low|shortage|reorder|under\s*safety")
-_MINE = _rx(r"我的|我负责|我跟的|我(?!们)[^,，。的]{0,6}的|\bmy\b|\bmine\b|\bi\s+(?:raised|filed|submitted|created|shipped)")
+_MINE = _rx(r"我的|我负责|我跟的|我(?!们)[^,，。的]{0,6}的",
+            r"\bmy\b|\bmine\b|\bi\s+(?:raised|filed|submitted|created|shipped)")
 _ORDER_STATUS = [
     ("delayed", _rx(r"延误|延期|延迟|晚了|delay\w*|\blate\b")),
     ("delivered", _rx(r"送达|签收|已交付|已到货|delivered")),
@@ -122,8 +125,8 @@ _OUT_OF_SCOPE = _rx(r"股价|股票|股市|行情|市值|涨停|跌停|share\s*p
                     r"外卖|午饭|晚饭|午餐|\bpizza\b|\blunch\b|\bdinner\b|\bcoffee\b",
                     r"market\s*cap|\bticker\b|nasdaq|dow\s*jones")
 # Requisitions and claims: their questions are approval-status questions.
-_REQUISITION = _rx(r"采购申请|请购|申请单?|报销单?|采购单", r"\bprs?\b|purchase\s*req\w*|requisitions?|expense\s*claims?",
-                   r"\bclaims?\b|\brequests?\b")
+_REQUISITION = _rx(r"采购申请|请购|申请单?|报销单?|采购单",
+                   r"\bprs?\b|purchase\s*req\w*|requisitions?|expense\s*claims?", r"\bclaims?\b|\brequests?\b")
 _ORDER_WORDS = _rx(r"订单|单子|销售单|\borders?\b|\bso\b")
 # A number fragment: "0043", "PR 42", "order 816", "#107" (not a quantity or a date).
 _FRAGMENT = re.compile(r"(?<![a-z0-9.\-])(?:(pr|ec|so)\s*[-#]?\s*)?#?\s*(\d{2,4})(?![0-9a-z.\-])"
@@ -131,9 +134,11 @@ _FRAGMENT = re.compile(r"(?<![a-z0-9.\-])(?:(pr|ec|so)\s*[-#]?\s*)?#?\s*(\d{2,4}
 _INVOICED = _rx(r"开票|开了多少(?:发)?票|开具|开出|发票总额|开的票|开了.{0,6}发票|\binvoiced\b|\bbill(?:ed)?\b",
                 r"total\s*invoic\w*",
                 r"invoic\w*\s*total")
-_NOT_COLLECTED = _rx(r"没收回|未收回|没回来|没收|未收|没到账|未到账|还差|还欠|剩.{0,4}没|left\s*to\s*collect|to\s*be\s*collected",
+_NOT_COLLECTED = _rx(r"没收回|未收回|没回来|没收|未收|没到账|未到账|还差|还欠|剩.{0,4}没",
+                     r"left\s*to\s*collect|to\s*be\s*collected",
                      r"still\s*to\s*collect|uncollected|not\s*(?:yet\s*)?(?:paid|collected|received)|still\s*owe")
-_COLLECTED_MORE = _rx(r"回了|已回|收回了|已收|收到了|付了我们|(?<!应)收款(?:多少|总额|额|金额)|收了多少|paid\s*us|pay\s*us",
+_COLLECTED_MORE = _rx(r"回了|已回|收回了|已收|收到了|付了我们|(?<!应)收款(?:多少|总额|额|金额)|收了多少",
+                      r"paid\s*us|pay\s*us",
                       r"have\s*we\s*(?:collected|received|been\s*paid)|did\s*we\s*(?:collect|receive|get\s*paid)",
                       r"we\s*(?:got|received)|been\s*paid")
 # What may stand around a decision word in a bare decision ("approve it", "驳回吧", "pls reject this 🙏").
@@ -142,7 +147,8 @@ _BARE_FILLER = re.compile(
     r"has|have|been|was|is|did|does|do|yet|already|just|you|can|could|should|i)\b|"
     r"它|这个|那个|这张|那张|这单|那单|该单|单据|一下|吧|了|呢|吗|请|帮我|麻烦|就|先|给|嗯|好的|好|啊|呀|掉|[^\w\s]|_")
 _BULK = _rx(r"全部|所有|一键|都批|全批|\ball\b|\beverything\b|\bevery\b")
-_VAGUE = re.compile(r"^(?:how\s*much|how\s*many|多少钱?|几个|多少个|status|state|progress|状态|进度|怎么样了?|如何|情况|"
+_VAGUE = re.compile(r"^(?:how\s*much|how\s*many|多少钱?|几个|多少个|status|state|progress|状态|进度|怎么样了?|如何|"
+                    r"情况|"
                     r"what(?:'s|\s*is)?\s*the\s*(?:status|amount|total)|total|总共|一共|合计)$")
 _VAGUE_FILLER = re.compile(r"\b(?:so|and|the|then|well|um|uh|now)\b|那|呢|吗|了|的|啊|呀|嗯|现在|[^\w\s']|_")
 
@@ -414,11 +420,14 @@ _NOT_A_NAME = re.compile(
 
 # Characters of question words, verbs and particles: "看看", "到期", "最多的" are no company names.
 _NOT_IN_A_NAME = r"[我你他她它哪这那谁多少几看查帮到期最有没的了吗呢要想请问该]"
-_COMMON_ENGLISH = set("""show list get give check see tell find any all some every total my our your their his her
-late early open unpaid paid due big biggest largest top new old recent current latest lunch dinner me us them
-what which who whose how much many please pls thanks just only also still now then here there today week month
-year quarter customer customers client clients company companies project projects item items order orders
-""".split())
+_COMMON_ENGLISH = {
+    "show", "list", "get", "give", "check", "see", "tell", "find", "any", "all", "some", "every", "total", "my",
+    "our", "your", "their", "his", "her", "late", "early", "open", "unpaid", "paid", "due", "big", "biggest",
+    "largest", "top", "new", "old", "recent", "current", "latest", "lunch", "dinner", "me", "us", "them", "what",
+    "which", "who", "whose", "how", "much", "many", "please", "pls", "thanks", "just", "only", "also", "still",
+    "now", "then", "here", "there", "today", "week", "month", "year", "quarter", "customer", "customers", "client",
+    "clients", "company", "companies", "project", "projects", "item", "items", "order", "orders",
+}
 
 
 def _unknown_name(text: str, intent: str) -> str:
@@ -583,9 +592,9 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
             entities["overdue"] = True
         if _INVOICED.search(corrected):
             entities["invoiced"] = True
-        elif _COLLECTED.search(corrected) or _COLLECTED_MORE.search(corrected):
-            if not _NOT_COLLECTED.search(corrected):
-                entities["collected"] = True
+        elif (_COLLECTED.search(corrected) or _COLLECTED_MORE.search(corrected)) and not _NOT_COLLECTED.search(
+                corrected):
+            entities["collected"] = True
     elif intent == STOCK:
         if _BELOW.search(corrected):
             entities["below_safety"] = True

@@ -9,12 +9,11 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
 from approvals.selectors import pending_page, visible_documents
-from sso.models import ErpIdentity
 from approvals.services import describe_decision
 from im.bot.answers.base import Answer, Context, money, widget_path
 from im.cards import CardAction, CardField
 from sso.authz import authorize
-from sso.models import display_name
+from sso.models import ErpIdentity, display_name
 
 LIMIT = 10
 

@@ -120,7 +120,8 @@ def _invoiced(found: list[Receivable], entities: dict[str, Any], ctx: Context) -
     totals: dict[str, Decimal] = {}
     for r in found:
         totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
-    fields = [CardField(_("Invoiced (%(currency)s)") % {"currency": c}, money(v, c, ctx)) for c, v in sorted(totals.items())]
+    fields = [CardField(_("Invoiced (%(currency)s)") % {"currency": c}, money(v, c, ctx))
+              for c, v in sorted(totals.items())]
     fields.append(CardField(_("Invoices"), str(len(found))))
     main = "CNY" if "CNY" in totals else sorted(totals)[0]
     return Answer(title, fields=fields, amount=money(totals[main], main, ctx))
