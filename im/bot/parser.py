@@ -62,7 +62,7 @@ _SKU = re.compile(r"(?<![a-z0-9])sku\s*[-_#]?\s*(\d{2,6})(?!\d)")
 # Keyword groups with weights. Strong words name the subject; weak ones ("有多少") only lean.
 KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     RECEIVABLES: [
-        (_rx(r"应收|收款|回款|欠款|开票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
+        (_rx(r"应收|收款|回款|欠款|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
              r"账龄|款项|尾款|结清|欠费|没付|未付|回笼|收到多少|收了多少|还差多少"), 2.5),
         (_rx(r"receivables?|\bowe[sd]?\b|\bowing\b|outstanding|overdue|past\s*due|invoices?|payments?",
              r"collect(?:ed|ions?)?|unpaid|\bpaid\b|ag(?:e)?ing|\bar\b|debts?|balance|cash\s*in|\bdues?\b"), 2.5),
@@ -411,7 +411,9 @@ _UNKNOWN_PROJECT = re.compile(r"项目\s*([a-z0-9]{1,3}|[\u4e00-\u9fff]{1,4}?)(?
 _UNKNOWN_EN = re.compile(r"\b(?:for|from|of|by|does|did|has|is)\s+([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*){0,2}?)"
                          r"(?:'s|’s)?(?=\s*(?:$|[?？.!,]|\b(?:orders?|receivables?|owe\w*|invoices?|pay\w*|this|last|next|"
                          r"overdue|outstanding|balance|still|have|had|been)\b))"
-                         r"|^\s*([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*)?)(?:'s|’s)?\s+(?:orders?|receivables?|invoices?|owe\w*)\b")
+                         r"|^\s*([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*)?)(?:'s|’s)?\s+"
+                         r"(?:orders?|receivables?|invoices?|owe\w*)\b"
+                         r"|^\s*([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*)?)\s*(?=的|欠|还欠|那边|这个客户)")
 _NOT_A_NAME = re.compile(
     r"^(?:我们?|你们?|他们?|公司|客户|哪些|哪个|有哪些|所有|全部|这个|那个|现在|目前|总共|一共|本月|上月|这个月|上个月|今年|去年|"
     r"us|we|me|my|our|all|any|the|a|an|this|that|these|those|customers?|clients?|everyone|anyone|them|it|you|"
@@ -648,7 +650,8 @@ def nearest(text: str, vocab: Vocabulary, limit: int = 3) -> list[tuple[str, str
 
 
 # Entities that replace each other in a follow-up: "那项目B呢?" after a question about 华东电子.
-_GROUPS = [{"project", "customer", "unknown"}, {"sku", "item"}, {"order", "ref"}, {"document", "ref"}, {"invoice"}]
+_GROUPS = [{"project", "customer", "unknown"}, {"sku", "item"}, {"order", "ref"}, {"document", "ref"}, {"invoice"},
+           {"collected", "invoiced"}]
 
 
 def merge_followup(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
