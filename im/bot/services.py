@@ -186,13 +186,22 @@ def _resolve(user: Any, intent: str, entities: dict[str, Any], parsed: parser.Pa
         if len(docs) == 1:
             entities.pop("sku")
             entities["document"] = docs[0]
-    for kind in ("customer", "project"):
-        if kind in parsed.entities and kind in entities and not helps.may_see(user, kind, entities[kind]):
-            entities.pop(kind)
-            entities["unknown"] = parsed.typed.get(kind) or kind
     if "unknown" in entities and entities["unknown"] not in dict(parsed.near).values():
         near = parser.nearest(entities["unknown"], vocabulary.current())
     return intent, entities, near
+
+
+def _hide_unseen(user: Any, entities: dict[str, Any], parsed: parser.Parsed) -> dict[str, Any] | None:
+    """A customer or project named in this question that the asker may not see becomes "unknown"
+    (the words they typed): the answer and ``entities`` never echo its real name. Asked only when the
+    selectors found nothing, since rows found for a name prove the asker may see it."""
+    hidden = [kind for kind in ("customer", "project")
+              if kind in parsed.entities and kind in entities and not helps.may_see(user, kind, entities[kind])]
+    if not hidden:
+        return None
+    entities = {k: v for k, v in entities.items() if k not in hidden}
+    entities["unknown"] = parsed.typed.get(hidden[0]) or hidden[0]
+    return entities
 
 
 def _card(answer: Answer, ctx: Context, topic: str = "bot.0") -> Card:
@@ -246,8 +255,8 @@ def ask(
         elif handler is None:
             answer = helps.render_help([], entities, ctx) if intent == parser.HELP else helps.render_unknown(
                 parsed.near, ctx)
-        else:
-            found = handler.rows(user, entities, ctx)
+        elif (found := handler.rows(user, entities, ctx)) or (hidden := _hide_unseen(user, entities, parsed)) is None:
+            # Found rows, or nothing found for names the asker may see: the handler answers.
             if members and intent == parser.DECIDE:
                 # A decision is personal: its card goes to the asker only.
                 answer = Answer(_("Sent to you privately."), status="private")
@@ -267,6 +276,10 @@ def ask(
                 if part is not None and part.status == "empty" and intent in EMPTY_TITLES:
                     # Say nothing of what a name resolved to when the asker may see nothing of it.
                     part.title = str(EMPTY_TITLES[intent])
+        else:
+            entities = hidden
+            answer = helps.render_not_found(entities["unknown"], parser.nearest(entities["unknown"],
+                                                                                 vocabulary.current()), ctx)
         if intent in HANDLERS:
             remembered = parser.STATUS if intent == parser.DECIDE else intent  # never repeat a decision
             kept = {k: v for k, v in entities.items() if k not in ("outcome", "comment")}
