@@ -50,7 +50,8 @@ DEFAULT_FILES = [ROOT / "bench" / "bot_eval.jsonl", ROOT / "bench" / "bot_eval_h
 NOT_DATA = ("clarify", "unknown")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"\b(?:the|of|for|is|no|you|your|not|that|waiting|stock|orders?|receivables|which|"
-                         r"document|approve|reject|what|could|find)\b", re.IGNORECASE)
+                         r"document|approve|reject|what|could|find|invoiced|collected|requisitions|claims|"
+                         r"answer|sorry|below|safety|mean|my)\b", re.IGNORECASE)
 
 
 def setup_django(db_dir: str) -> None:
@@ -83,15 +84,14 @@ def _same_entities(got: dict, expected: dict) -> bool:
 
 
 def answer_language(reply) -> str:
-    """The language the answer is written in, from its title and note (names may be Chinese in both)."""
+    """The language the answer is written in, from its title and note: English label words make it
+    English (names and quoted examples may be Chinese in both), otherwise Chinese characters Chinese."""
     card = reply.card
     words = " ".join([card.title, card.note] if card else [reply.text])
-    for value in reply.entities.values():
-        words = words.replace(str(value), " ")
-    words = re.sub(r"[A-Z]{2,4}-\d{4}-\d{3,4}|SKU-\d+", " ", words)
-    if _CJK.search(words):
-        return "zh"
-    return "en" if _LATIN_WORD.search(words) else "?"
+    words = re.sub(r"“[^”]*”|\([^)]*\)", " ", words)
+    if _LATIN_WORD.search(words):
+        return "en"
+    return "zh" if _CJK.search(words) else "?"
 
 
 def score(cases: list[dict], users: dict, ask) -> dict:

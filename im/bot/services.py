@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -299,17 +300,18 @@ def _finish(user: Any, text: str, intent: str, entities: dict[str, Any], answer:
         if document is not None:
             pending_action = {"document_id": document.pk, "outcome": entities["outcome"],
                               "comment": entities.get("comment", ""), "version": document.version}
-    exchange = BotExchange.objects.create(
-        user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000], intent=intent,
-        entities=entities, answer=answer.text, audience_size=audience_size, pending_action=pending_action,
-        source=source,
-    )
-    card = _card(answer, ctx, exchange.topic)
-    private_card = _card(private, ctx, exchange.topic) if private is not None else None
-    exchange.card = card.to_dict()
-    exchange.private_card = private_card.to_dict() if private_card else None
-    exchange.duration_ms = int((time.perf_counter() - started) * 1000)
-    exchange.save(update_fields=["card", "private_card", "duration_ms"])
+    with transaction.atomic():  # one commit for the row and its cards (the card's topic needs the row's id)
+        exchange = BotExchange.objects.create(
+            user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000],
+            intent=intent, entities=entities, answer=answer.text, audience_size=audience_size,
+            pending_action=pending_action, source=source,
+        )
+        card = _card(answer, ctx, exchange.topic)
+        private_card = _card(private, ctx, exchange.topic) if private is not None else None
+        exchange.card = card.to_dict()
+        exchange.private_card = private_card.to_dict() if private_card else None
+        exchange.duration_ms = int((time.perf_counter() - started) * 1000)
+        exchange.save(update_fields=["card", "private_card", "duration_ms"])
     logger.info("bot %s intent=%s entities=%s", user, intent, entities)
     return BotReply(
         intent=intent, entities=entities, card=card, text=answer.text, private_card=private_card,
