@@ -56,25 +56,22 @@ def _domain_pinyin() -> dict[str, str]:
     return {pinyin(word): word for word in sorted(DOMAIN_WORDS, key=len)}  # longer words win a clash
 
 
-_names_cache: dict[int, dict[str, str]] = {}
-
-
 def _name_pinyin(vocab: Vocabulary) -> dict[str, str]:
-    """Pinyin of every Chinese alias of the vocabulary ("huadongdianzi" -> 华东电子)."""
-    key = id(vocab)
+    """Pinyin of every Chinese alias of the vocabulary ("huadongdianzi" -> 华东电子), kept on the
+    vocabulary itself so that a rebuilt vocabulary never reads a stale map."""
     with _lock:
-        if key not in _names_cache:
-            _names_cache.clear()
-            names = {pinyin(a.text): a.text for a in vocab.aliases
-                     if len(a.text) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", a.text)}
+        cached = vocab.__dict__.get("_name_pinyin")
+        if cached is None:
+            cached = {pinyin(a.text): a.text for a in vocab.aliases
+                      if len(a.text) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", a.text)}
             # Words inside item names too ("jiaohuanji" -> 交换机 of 工业以太网交换机).
             for item in vocab.item_names.values():
                 for run in re.findall(r"[\u4e00-\u9fff]+", item):
                     for size in (2, 3, 4):
                         for start in range(len(run) - size + 1):
-                            names.setdefault(pinyin(run[start:start + size]), run[start:start + size])
-            _names_cache[key] = names
-        return _names_cache[key]
+                            cached.setdefault(pinyin(run[start:start + size]), run[start:start + size])
+            vocab.__dict__["_name_pinyin"] = cached
+        return cached
 
 
 def from_pinyin(text: str, vocab: Vocabulary) -> tuple[str, bool]:
