@@ -209,3 +209,21 @@ def test_what_waits_for_me_is_one_selector_and_a_short_list_says_so(users, monke
     reply = ask(li, "我的待审批")
     assert len(reply.card.fields) == 2 and reply.card.amount == "显示 2 条，共 3 条待审批"
     assert ask(li, "what's waiting for me").card.amount == "2 of 3 waiting"
+
+
+def test_the_pending_widget_heading_says_how_many_it_leaves_out(users):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from approvals.selectors import pending_page
+
+    page = pending_page(users["li.si"], 2)
+    assert page.shortened and len(page.documents) == 2 and page.total == 3
+    context = {"page": page, "pending": page.documents, "topic": "inbox.1", "version": 0}
+    with translation.override("en"):
+        assert "My pending approvals (2 of 3)" in render_to_string("widgets/pending_body.html", context)
+    with translation.override("zh-hans"):
+        assert "(共 3 条，显示 2 条)" in render_to_string("widgets/pending_body.html", context)
+    whole = pending_page(users["li.si"], 20)
+    assert not whole.shortened
+    assert "of 3" not in render_to_string("widgets/pending_body.html", {**context, "page": whole})
