@@ -76,8 +76,9 @@ def receivables_view(user: Any, scope: str, name: str) -> finance.ReceivablesSum
     return summary if summary.rows else None
 
 
-def pending_view(user: Any):
-    return list(approvals.pending_for(user)[:20])
+def pending_view(user: Any) -> approvals.PendingPage:
+    """The first 20 of what waits for ``user`` (the same selector as the bot and /approvals/)."""
+    return approvals.pending_page(user, 20)
 
 
 def visible_stock(user: Any, pk: int) -> StockLevel | None:

@@ -116,6 +116,7 @@ def approval(request: HttpRequest, pk: int, body: bool = False) -> HttpResponse:
 @widget
 def pending(request: HttpRequest, body: bool = False) -> HttpResponse:
     return _render(request, "pending", {
-        "title": _("My pending approvals"), "pending": selectors.pending_view(request.viewer),
+        "title": _("My pending approvals"), "page": (page := selectors.pending_view(request.viewer)),
+        "pending": page.documents,
         "topic": f"inbox.{request.viewer.pk}", "version": 0, "body_path": "/w/pending/body/",
     }, body=body)

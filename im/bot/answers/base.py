@@ -20,6 +20,7 @@ class Context:
     language: str  # "zh-hans" or "en"
     today: dt.date  # in the asker's time zone
     period: Period | None = None
+    total: int | None = None  # how many there are in all, when a list shows fewer
 
     @property
     def locale(self) -> str:
