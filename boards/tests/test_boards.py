@@ -327,3 +327,33 @@ def test_admin_lists_passes_without_codes_and_revokes_them(war_room, admin_clien
     response = client.get(f"/g/{war_room.pk}/")
     assert response.status_code == 403 and "管理员" in response.content.decode()
     assert admin_client.get("/admin/boards/boardactivity/").status_code == 200
+
+
+def test_buyer_raises_a_requisition_from_the_suggestion_guest_may_not(war_room, client, committed, users,
+                                                                         connector):
+    from approvals.models import ApprovalDocument
+    from foresight.models import ModelRun, RestockSuggestion
+    from sso.models import PermissionRule
+
+    PermissionRule.objects.get_or_create(name="buyers raise requisitions", defaults={
+        "connector": connector, "erp_roles": ["buyer"], "actions": ["foresight.requisition"]})
+    run = ModelRun.objects.create(connector=connector, kind=ModelRun.Kind.DEMAND, version="board-test")
+    suggestion = RestockSuggestion.objects.create(
+        connector=connector, run=run, sku="SKU-124", name="伺服驱动器", warehouse="SH", warehouse_name="上海仓",
+        unit="台", supplier="上海精工电机有限公司", on_hand=7, reorder_point=12, erp_reorder_point=8, quantity=10,
+        unit_price=2650, lead_time_days=14, lead_time_demand=9, safety_stock=3, service_level=0.95,
+        days_of_cover=6, method="ets", weekly_forecast=[4, 4])
+    redeem(client, committed, war_room)
+    with committed():
+        refused = client.post(f"/g/{war_room.pk}/act/raise_requisition/", {"suggestion": suggestion.pk})
+    assert refused.status_code == 403
+    buyer = client.__class__()
+    buyer.force_login(users["zhang.san"])
+    assert "/act/raise_requisition/" in buyer.get(f"/g/{war_room.pk}/stock/").content.decode()
+    with committed():
+        response = buyer.post(f"/g/{war_room.pk}/act/raise_requisition/", {"suggestion": suggestion.pk})
+    assert response.status_code == 200, response.content.decode()
+    suggestion.refresh_from_db()
+    assert suggestion.status == "requisitioned" and suggestion.requisition_number
+    assert ApprovalDocument.objects.filter(external_id=suggestion.requisition_number).exists()
+    assert AuditEntry.objects.filter(action="board.raise_requisition").exists()
