@@ -357,3 +357,17 @@ def test_buyer_raises_a_requisition_from_the_suggestion_guest_may_not(war_room, 
     assert suggestion.status == "requisitioned" and suggestion.requisition_number
     assert ApprovalDocument.objects.filter(external_id=suggestion.requisition_number).exists()
     assert AuditEntry.objects.filter(action="board.raise_requisition").exists()
+
+
+def test_buyer_expedites_a_line_once_and_a_stale_expedite_says_what_changed(war_room, committed, users, client):
+    line = line_of("PO-2026-0302")
+    client.force_login(users["zhang.san"])
+    with committed():
+        done = client.post(f"/g/{war_room.pk}/act/expedite/", {"line": line.pk, "version": line.version, "key": "x1"})
+    assert done.status_code == 200
+    line.refresh_from_db()
+    assert line.expedite_requested_at is not None and line.version == 2
+    with committed():
+        stale = client.post(f"/g/{war_room.pk}/act/expedite/", {
+            "line": line.pk, "version": 1, "key": "x2", "seen_qty": "4.00", "seen_promised_date": "2000-01-01"})
+    assert stale.status_code == 409 and "PO-2026-0302" in stale.content.decode()
