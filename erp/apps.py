@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class ErpConfig(AppConfig):
     name = "erp"
     verbose_name = _("ERP connectors and events")
+
+    def ready(self) -> None:
+        from erp import retention
+        from trust.retention import delete_rows, register_retention_kind
+
+        register_retention_kind("event_payloads", retention.event_payloads_due, delete_rows,
+                                label=_("ERP event payloads"))

@@ -49,6 +49,18 @@ class DevInboxAdapter:
         message.save(update_fields=["card", "revision", "updated_at"])
         publish(inbox_topic(address), message.revision)
 
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """The message leaves the simulated phone (retention's recall). Group messages carry ids ``g<pk>``
+        and are addressed by the group's id; a message already gone is fine."""
+        if message_id.startswith("g") and message_id[1:].isdigit():
+            DevInboxGroupMessage.objects.filter(pk=int(message_id[1:]), group_id=int(address)).delete()
+            publish(group_topic(address), 0)
+        elif message_id.isdigit() and address.isdigit():
+            DevInboxMessage.objects.filter(pk=int(message_id), recipient_id=int(address)).delete()
+            publish(inbox_topic(address), 0)
+        else:
+            raise TransportError(f"not a dev inbox message: {address}/{message_id}", permanent=True)
+
     # --- group chats: a group "phone" per group at /dev/inbox/group/<id>/ ---
 
     def external_address(self, name: str, email: str) -> str | None:
