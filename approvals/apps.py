@@ -7,10 +7,12 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from approvals import cards, policies, schemas, services
+        from approvals import cards, policies, requeue, schemas, services
         from approvals.models import ApprovalDocument
+        from approvals.tasks import write_back
         from erp.events import register
         from im.cards import register_card_kind
+        from portal.tasks import register_requeuer
         from sso.authz import register_policy
         from sso.permissions import register_action, register_subject
         from widgets.topics import register_topic
@@ -25,3 +27,4 @@ class ApprovalsConfig(AppConfig):
         register_card_kind("approval", cards.build, cards.handle_action)
         register_topic("approval", policies.may_subscribe_document)
         register_topic("inbox", policies.may_subscribe_inbox)
+        register_requeuer("writebacks", requeue.claim_writebacks, write_back)

@@ -9,10 +9,14 @@ class ImConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _
 
-        from im import retention
+        from im import requeue, retention
+        from im.tasks import send_delivery, update_message
+        from portal.tasks import register_requeuer
         from trust.retention import register_retention_kind
 
         register_retention_kind(
             "sent_cards", retention.sent_cards_due, retention.sent_cards_destroy,
             label=_("sent cards (deliveries, sent messages, dev inbox)"), per_platform=True,
         )
+        register_requeuer("deliveries", requeue.claim_deliveries, send_delivery)
+        register_requeuer("card_edits", requeue.claim_card_edits, update_message)
