@@ -7,10 +7,11 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from approvals import cards, policies, requeue, schemas, services
+        from approvals import cards, policies, requeue, schemas, services, subjects
         from approvals.models import ApprovalDocument
         from approvals.tasks import write_back
         from erp.events import register
+        from erp.subjects import register_subject_kind
         from im.cards import register_card_kind
         from portal.tasks import register_requeuer
         from sso.authz import register_policy
@@ -28,3 +29,5 @@ class ApprovalsConfig(AppConfig):
         register_topic("approval", policies.may_subscribe_document)
         register_topic("inbox", policies.may_subscribe_inbox)
         register_requeuer("writebacks", requeue.claim_writebacks, write_back)
+        register_subject_kind("approval", event_types=("erp.approval.",),
+                              from_event=subjects.from_event, from_id=subjects.from_id)

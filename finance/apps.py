@@ -10,7 +10,8 @@ class FinanceConfig(AppConfig):
         from django.db.models import Q
 
         from erp.events import register
-        from finance import policies, services
+        from erp.subjects import register_subject_kind
+        from finance import policies, services, subjects
         from finance.models import Receivable
         from sso.permissions import Subject, register_subject
         from widgets.topics import register_topic
@@ -28,3 +29,5 @@ class FinanceConfig(AppConfig):
             ),
         )
         register_topic("receivables", policies.may_subscribe_receivables)
+        register_subject_kind("receivable", event_types=("erp.receivable.changed",),
+                              from_event=subjects.from_event, from_id=subjects.from_id)

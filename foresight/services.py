@@ -431,7 +431,7 @@ def score_claim(document: Any, category: str, run: ModelRun | None = None) -> Ex
 
 def _open_review_group(document: Any) -> None:
     """The scenarios' finance review group: approvers and requester who may view the claim, a data snippet."""
-    from notifications.engine import subject_for_topic
+    from erp.subjects import subject_for_topic
     from notifications.groups import open_review_group
 
     subject = subject_for_topic(document.topic)

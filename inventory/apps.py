@@ -30,10 +30,15 @@ class InventoryConfig(AppConfig):
             ),
         )
         from erp.events import register
-        from inventory import services
+        from erp.subjects import register_subject_kind
+        from inventory import services, subjects
 
         register("erp.stock.changed", services.handle_stock_changed, services.STOCK_CHANGED)
         register("erp.order.status_changed", services.handle_order_status_changed, services.ORDER_STATUS_CHANGED)
+        register_subject_kind("stock", event_types=("erp.stock.changed",),
+                              from_event=subjects.stock_from_event, from_id=subjects.stock_from_id)
+        register_subject_kind("order", event_types=("erp.order.status_changed",),
+                              from_event=subjects.order_from_event, from_id=subjects.order_from_id)
 
 
 def _erp_logins(user) -> list[str]:

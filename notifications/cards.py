@@ -11,8 +11,8 @@ from typing import Any
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from im.cards import Card, CardAction, CardField
-from notifications.engine import Subject, subject_for_topic
+from erp.subjects import EventSubject, subject_for_topic
+from im.cards import Card, CardAction, CardField, action_handler_for
 from notifications.models import ChatGroup, Notification, NotificationRule
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
@@ -52,7 +52,7 @@ def fill(template: str, facts: dict[str, Any]) -> str:
         return template  # a malformed template shows as written rather than failing the send
 
 
-def merged_facts(notification: Notification, subject: Subject) -> dict[str, Any]:
+def merged_facts(notification: Notification, subject: EventSubject) -> dict[str, Any]:
     """The subject as it is now, plus what only the event carried (the supplier's contact)."""
     now = {k: v for k, v in subject.facts.items() if v not in ("", None)}
     return {**notification.facts, **now}
@@ -62,7 +62,7 @@ def _kind(topic: str) -> str:
     return topic.split(".", 1)[0]
 
 
-def render(notification: Notification, recipient: Any, subject: Subject | None = None) -> Card | None:
+def render(notification: Notification, recipient: Any, subject: EventSubject | None = None) -> Card | None:
     """The card ``recipient`` sees for this notification now (works on unsaved ones: the preview)."""
     rule: NotificationRule = notification.rule
     if notification.kind == Notification.Kind.DIGEST:
@@ -116,7 +116,7 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
         )
 
 
-def _actions(rule: NotificationRule, recipient: Any, subject: Subject) -> list[CardAction]:
+def _actions(rule: NotificationRule, recipient: Any, subject: EventSubject) -> list[CardAction]:
     actions = []
     obj = subject.obj
     if _kind(subject.topic) == "approval" and obj.status == "pending":
@@ -177,9 +177,8 @@ def build(topic: str, recipient: Any) -> Card | None:
 
 
 def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
-    """Buttons of a rule's card: approve/reject go through approvals' own handler (decide() and
-    authorize()); "group" and "discuss" open group chats, checked here."""
-    from approvals.cards import handle_action as approval_action
+    """Buttons of a rule's card: approve/reject go through the subject's own card handler (approvals:
+    decide() and authorize()); "group" and "discuss" open group chats, checked here."""
     from notifications import groups
 
     _kind_, _sep, ident = topic.partition(".")
@@ -187,8 +186,9 @@ def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) 
     if notification is None:
         return _("This action is no longer available.")
     with translation.override(language_of(actor)):
-        if action_id in ("approve", "reject"):
-            return approval_action(notification.subject_topic, actor, action_id, idempotency_key)
+        subject_action = action_handler_for(notification.subject_topic)
+        if action_id in ("approve", "reject") and subject_action is not None:
+            return subject_action(notification.subject_topic, actor, action_id, idempotency_key)
         subject = subject_for_topic(notification.subject_topic)
         if subject is None or not authorize(actor, subject.view_action, subject.obj):
             return _("This action is no longer available.")

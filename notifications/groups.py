@@ -17,11 +17,12 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from erp.subjects import EventSubject
 from im.adapters import enabled_platforms, get_adapter
 from im.adapters.base import TransportError, Unsupported
 from im.cards import Card, CardField
 from notifications.cards import DEFAULT_TITLES, LABELS, fill
-from notifications.engine import Subject, role_holders, targets
+from notifications.engine import role_holders, targets
 from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
 from sso.authz import authorize
 from sso.models import display_name
@@ -76,7 +77,7 @@ def create_group(
     return group
 
 
-def open_war_room(rule: NotificationRule, subject: Subject, connector: Any, *, opened_by: Any) -> ChatGroup:
+def open_war_room(rule: NotificationRule, subject: EventSubject, connector: Any, *, opened_by: Any) -> ChatGroup:
     """The low-stock group: the rule's recipients and role holders who may view the item, the
     supplier's contact as an external member, the live widget pinned, open requisitions attached."""
     existing = ChatGroup.objects.filter(subject_topic=subject.topic, purpose=ChatGroup.Purpose.WAR_ROOM,
@@ -109,7 +110,7 @@ def open_war_room(rule: NotificationRule, subject: Subject, connector: Any, *, o
     return group
 
 
-def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
+def _attach_open_requisitions(group: ChatGroup, subject: EventSubject) -> None:
     from approvals.models import ApprovalDocument
 
     docs = (
@@ -129,7 +130,7 @@ def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
     _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
 
 
-def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: Any) -> ChatGroup:
+def open_review_group(rule: NotificationRule, subject: EventSubject, *, opened_by: Any) -> ChatGroup:
     """"Discuss": the approvers, the requester and who tapped, with a data snippet (the document,
     its history, similar past claims). Only people who may view the document are members."""
     from approvals.models import ApprovalDocument
@@ -175,7 +176,7 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
     return group
 
 
-def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Card:
+def group_card(group: ChatGroup, rule: NotificationRule, subject: EventSubject) -> Card:
     """Only the fields the rule shares with groups; no sign-in link (members may be external)."""
     f = subject.facts
     kind = subject.topic.split(".", 1)[0]
@@ -198,7 +199,7 @@ def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Ca
         )
 
 
-def post_card(group: ChatGroup, rule: NotificationRule, subject: Subject, *, key: str) -> GroupPost | None:
+def post_card(group: ChatGroup, rule: NotificationRule, subject: EventSubject, *, key: str) -> GroupPost | None:
     return _post(group, group_card(group, rule, subject), key=key,
                  reason=_("rule “%(rule)s”: %(group)s") % {"rule": rule.name, "group": group.get_purpose_display()})
 

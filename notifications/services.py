@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from notifications.engine import Target, dispatch, notify, role_holders, subject_for_topic
+from erp.subjects import subject_for_topic
+from notifications.engine import Target, dispatch, notify, role_holders
 from notifications.models import ChatGroup, Notification, NotificationRule
 from sso.models import display_name
 
