@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 
 from im.adapters import ADAPTER_CLASSES, enabled_platforms, get_adapter
 from im.adapters.base import CallbackRejected, InboundEvent, TransportError, Unsupported
+from im.messages import IncomingMessage, deliver_message, has_message_handler
 from portal.api import problem
 
 logger = logging.getLogger(__name__)
@@ -115,15 +116,12 @@ def handle(platform: str, data: dict[str, Any]) -> str | None:
 
 
 def _to_bot(platform: str, event: InboundEvent) -> str | None:
-    """Text to the bot. The answer goes to the asker privately through the outbox (``reply_on``), even
-    when asked in a group: the group's members are not known here, so nothing is posted to the group."""
+    """Text to the portal, handed to the registered message handler (the bot). The answer goes to the
+    asker privately through the outbox, even when asked in a group: the group's members are not known
+    here, so nothing is posted to the group."""
     from sso.models import ImIdentity
 
-    try:
-        from im.bot.services import ask, reply_on
-    except ImportError:  # the bot app is not installed
-        return None
-    if not event.text:
+    if not event.text or not has_message_handler():
         return None
     identity = (
         ImIdentity.objects.filter(platform=platform, external_id=event.sender)
@@ -135,6 +133,4 @@ def _to_bot(platform: str, event: InboundEvent) -> str | None:
         logger.info("%s message from unlinked %s ignored", platform, event.sender)
         return None
     conversation = f"{platform}:{event.chat_id or 'direct'}"
-    reply = ask(identity.user, event.text, conversation=conversation, channel=platform)
-    reply_on(platform, identity.user, reply)
-    return reply.text
+    return deliver_message(IncomingMessage(platform, identity.user, event.text, conversation))

@@ -8,6 +8,7 @@ button here plays the platform's callback: it acts as the phone's owner, through
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
 from im.adapters.devinbox.models import DevInboxMessage
+from im.messages import IncomingMessage, deliver_message
 from im.services import handle_card_action
 
 
@@ -59,18 +61,36 @@ def action(request: HttpRequest, message_id: int, action_id: str) -> HttpRespons
 def ask(request: HttpRequest, user_id: int) -> HttpResponse:
     """A message to the bot typed on a phone: asked as the phone's owner (as the platform would say
     who sent it); the answer card arrives on that phone through the outbox like every card."""
-    from im.bot.services import ask as ask_bot
-    from im.bot.services import reply_on
-
     user = get_object_or_404(get_user_model(), pk=user_id, is_active=True)
     text = request.POST.get("text", "").strip()
     if not text or len(text) > 1000:
         return HttpResponseBadRequest("text: 1 to 1000 characters")
-    reply = ask_bot(user, text, conversation=f"{PLATFORM}:{user.pk}", channel=PLATFORM)
-    reply_on(PLATFORM, user, reply)
+    deliver_message(IncomingMessage(PLATFORM, user, text, conversation=f"{PLATFORM}:{user.pk}"))
     if not request.headers.get("HX-Request"):  # the plain form, without htmx: back to that phone
         return redirect(f"{reverse('devinbox:inbox')}?user={user.get_username()}")
     return render(request, "devinbox/_phone.html", {"phone": _phones([user])[0]})
+
+
+@require_POST
+def group_ask(request: HttpRequest, group_id: int) -> HttpResponse:
+    """A member writes "@bot …" in a group chat: the answer appears in the group (what every member may
+    see) and, for the rest, on the asker's phone."""
+    from im.adapters.devinbox.models import DevInboxGroup
+
+    chat = get_object_or_404(DevInboxGroup, pk=group_id)
+    text = request.POST.get("text", "").strip()
+    speaker = request.POST.get("member", "")
+    if not text or len(text) > 1000 or speaker not in [str(m) for m in chat.members] or not speaker.isdigit():
+        return HttpResponseBadRequest("a member of this group and a text of 1 to 1000 characters")
+    users = {str(u.pk): u for u in get_user_model().objects.filter(
+        pk__in=[int(m) for m in chat.members if str(m).isdigit()], is_active=True)}
+    if speaker not in users:
+        return HttpResponseBadRequest("unknown member")
+    # Everyone in the chat reads the public answer; someone the portal does not know may see nothing.
+    audience = [users.get(str(m), AnonymousUser()) for m in chat.members]
+    deliver_message(IncomingMessage(PLATFORM, users[speaker], text, conversation=f"{PLATFORM}:group:{chat.pk}",
+                                    chat_id=str(chat.pk), audience=audience))
+    return redirect("devinbox:group", group_id=chat.pk)
 
 
 @require_GET
