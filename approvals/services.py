@@ -27,6 +27,7 @@ from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name
+from sso.selectors import department_of, user_for_login
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ class NotFoundOrForbidden(DecisionError):
 
 
 # --- ERP events -------------------------------------------------------------------------------
-
-
-def _user_for_login(connector, login: str):
-    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
-    return identity.user if identity and identity.user.is_active else None
 
 
 def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], str]:
@@ -93,15 +89,10 @@ def handle_approval_requested(event: ErpEvent) -> None:
     """``erp.approval.requested``: mirror the document and tell its approvers."""
     fields, parsed_lines, approvers, external_id = _parse_approval_requested(event.data)
     connector = event.connector
-    fields["requester"] = _user_for_login(connector, fields["requester_login"])
+    fields["requester"] = user_for_login(connector, fields["requester_login"])
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
-        fields["department"] = (
-            ErpIdentity.objects.filter(connector=connector, erp_login=fields["requester_login"])
-            .values_list("department", flat=True)
-            .first()
-            or ""
-        )
+        fields["department"] = department_of(connector, fields["requester_login"])
 
     step = fields["step"]
 
@@ -143,7 +134,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
 
     recipients = []
     for login in dict.fromkeys(approvers):
-        user = _user_for_login(connector, login)
+        user = user_for_login(connector, login)
         assignment, _new = ApprovalAssignment.objects.update_or_create(
             document=document, erp_login=login, defaults={"user": user}
         )
@@ -181,7 +172,7 @@ def handle_approval_decided(event: ErpEvent) -> None:
         raise EventDataError(f"unknown document {external_id}")
     if document.status == outcome:
         return  # our own writeback echoed by the ERP, or a repeat
-    actor = _user_for_login(event.connector, decided_by) if decided_by else None
+    actor = user_for_login(event.connector, decided_by) if decided_by else None
     document.status = outcome
     document.decided_by_name = display_name(actor) if actor else decided_by
     document.decided_at = decided_at
@@ -327,6 +318,31 @@ def _involved_user_ids(document: ApprovalDocument) -> set[int]:
         ids.add(document.requester_id)
     return ids
 
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    document_id: int
+    number: str
+    ok: bool
+    message: str
+
+
+def bulk_decide(user: Any, document_ids: list[int], outcome: str, *, batch: str, comment: str = "") -> list[BulkItem]:
+    """Each document still goes through ``decide()`` (row lock, authorize(), idempotency key) in its
+    own transaction and is written back on its own; one failure does not stop the others."""
+    results = []
+    for document_id in dict.fromkeys(document_ids):
+        number = ApprovalDocument.objects.filter(pk=document_id).values_list("external_id", flat=True).first() or "?"
+        try:
+            result = decide(user, document_id, outcome, comment=comment,
+                            idempotency_key=f"bulk:{batch}:{document_id}"[:100], via="bulk")
+        except DecisionError as exc:
+            results.append(BulkItem(document_id, number, False, exc.message))
+            continue
+        results.append(BulkItem(document_id, number, True,
+                                _("already decided (same request)") if result.replayed else _("done")))
+    return results
 
 # --- Writeback --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ class FinanceConfig(AppConfig):
         from finance import policies, services, subjects
         from finance.models import Receivable
         from sso.permissions import Subject, register_subject
+        from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
         register("erp.receivable.changed", services.handle_receivable_changed, services.RECEIVABLE_CHANGED)
@@ -24,8 +25,8 @@ class FinanceConfig(AppConfig):
                 currency="currency",
                 project="project",
                 customer="customer",
-                own=lambda user: Q(sales_rep_login__in=policies.erp_logins(user)),
-                is_own=lambda user, receivable: receivable.sales_rep_login in policies.erp_logins(user),
+                own=lambda user: Q(sales_rep_login__in=erp_logins(user)),
+                is_own=lambda user, receivable: receivable.sales_rep_login in erp_logins(user),
             ),
         )
         register_topic("receivables", policies.may_subscribe_receivables)

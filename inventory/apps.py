@@ -12,6 +12,7 @@ class InventoryConfig(AppConfig):
         from inventory import policies
         from inventory.models import SalesOrder, StockLevel
         from sso.permissions import Subject, register_action, register_subject
+        from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
         register_topic("item", policies.may_subscribe_item)
@@ -25,8 +26,8 @@ class InventoryConfig(AppConfig):
                 amount="amount",
                 currency="currency",
                 customer="customer",
-                own=lambda user: Q(sales_rep_login__in=_erp_logins(user)),
-                is_own=lambda user, order: order.sales_rep_login in _erp_logins(user),
+                own=lambda user: Q(sales_rep_login__in=erp_logins(user)),
+                is_own=lambda user, order: order.sales_rep_login in erp_logins(user),
             ),
         )
         from erp.events import register
@@ -40,8 +41,3 @@ class InventoryConfig(AppConfig):
         register_subject_kind("order", event_types=("erp.order.status_changed",),
                               from_event=subjects.order_from_event, from_id=subjects.order_from_id)
 
-
-def _erp_logins(user) -> list[str]:
-    from sso.models import ErpIdentity
-
-    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))

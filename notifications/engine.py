@@ -26,7 +26,8 @@ from erp.subjects import EventSubject, money, subject_for_topic, subject_of
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
-from sso.models import ErpIdentity, display_name, time_zone_of
+from sso.models import display_name, time_zone_of
+from sso.selectors import role_holders, user_for_login
 
 logger = logging.getLogger(__name__)
 
@@ -106,21 +107,6 @@ def _usual_amount(subject: EventSubject) -> Decimal | None:
 # --- recipients ---------------------------------------------------------------------------------
 
 
-def _users_for_login(connector: Any, login: str) -> Any:
-    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
-    return identity.user if identity and identity.user.is_active else None
-
-
-def role_holders(connector: Any, roles: list[str]) -> list[tuple[Any, str]]:
-    """Active users holding any of ``roles`` in this ERP (roles read fresh, as authorize does)."""
-    found = []
-    for identity in ErpIdentity.objects.filter(connector=connector).select_related("user").order_by("pk"):
-        held = [r for r in roles if r in (identity.roles or [])]
-        if held and identity.user.is_active:
-            found.append((identity.user, held[0]))
-    return found
-
-
 def targets(rule: NotificationRule, subject: EventSubject, connector: Any) -> list[Target]:
     """Everyone the rule names for this subject, once each, with the first reason that named them."""
     found: dict[int, Target] = {}
@@ -140,10 +126,10 @@ def targets(rule: NotificationRule, subject: EventSubject, connector: Any) -> li
     if rule.to_owner:
         owner = getattr(obj, "requester", None)
         if owner is None and subject.facts.get("sales_rep"):
-            owner = _users_for_login(connector, subject.facts["sales_rep"])
+            owner = user_for_login(connector, subject.facts["sales_rep"])
         add(owner, _("the document's owner"))
     if rule.to_sales_rep and subject.facts.get("sales_rep"):
-        add(_users_for_login(connector, subject.facts["sales_rep"]),
+        add(user_for_login(connector, subject.facts["sales_rep"]),
             _("sales rep of %s") % subject.facts.get("customer", ""))
     return list(found.values())
 

@@ -22,10 +22,11 @@ from im.adapters import enabled_platforms, get_adapter
 from im.adapters.base import TransportError, Unsupported
 from im.cards import Card, CardField
 from notifications.cards import DEFAULT_TITLES, LABELS, fill
-from notifications.engine import role_holders, targets
+from notifications.engine import targets
 from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
 from sso.authz import authorize
 from sso.models import display_name
+from sso.selectors import role_holders
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from approvals.services import bulk_decide
 from notifications.selectors import bulk_candidates
-from notifications.services import bulk_decide
 
 
 @login_required
