@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 
 from im.adapters import get_adapter
-from im.adapters.base import TransportError, Unsupported
+from im.adapters.base import RECALL, TransportError, Unsupported, supports
 from im.models import Delivery, MessageRef
 from trust.retention import Holds, platform_filter
 
@@ -24,11 +24,10 @@ def recall_message(platform: str, address: str, message_id: str, *, recall_id: s
         adapter = get_adapter(platform)
     except LookupError:
         return True
-    delete = getattr(adapter, "delete_message", None)
-    if delete is None:
+    if not supports(adapter, RECALL):
         return True
     try:
-        delete(address, message_id, recall_id=recall_id)
+        adapter.delete_message(address, message_id, recall_id=recall_id)
     except Unsupported:
         return True
     except TransportError as exc:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from erp.subjects import EventSubject
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError, Unsupported
+from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, TransportError, Unsupported, supports
 from im.cards import Card, CardField
 from notifications.cards import DEFAULT_TITLES, LABELS, fill
 from notifications.engine import targets
@@ -241,9 +241,11 @@ def archive_groups_about(subject_topic: str, why: str) -> list[ChatGroup]:
 
 
 def external_address(adapter: Any, member: ChatGroupMember) -> str | None:
+    if not supports(adapter, EXTERNAL_MEMBERS):
+        return None
     try:
         return adapter.external_address(member.external_name, member.external_email)
-    except (AttributeError, Unsupported):
+    except Unsupported:
         return None
 
 
@@ -311,9 +313,12 @@ def archive_on_platform(group_id: int) -> None:
         return
     for post in group.posts.filter(message_id=""):
         send_post(post.pk)
+    adapter = get_adapter(group.platform)
     try:
-        get_adapter(group.platform).archive_group(group.chat_id, group.name)
-    except (AttributeError, Unsupported, TransportError) as exc:
+        if not supports(adapter, ARCHIVE):
+            raise Unsupported(f"{group.platform} cannot archive a group chat")
+        adapter.archive_group(group.chat_id, group.name)
+    except (Unsupported, TransportError) as exc:
         ChatGroup.objects.filter(pk=group.pk).update(error=_("not archived on the platform: %s") % exc)
 
 

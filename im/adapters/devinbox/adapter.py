@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from im.adapters.base import GroupChat, SentMessage, TransportError
+from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, GROUPS, RECALL, WIDGETS, GroupChat, SentMessage, TransportError
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from im.cards import Card
 from widgets.live import publish
@@ -23,6 +23,7 @@ def inbox_topic(user_id: int | str) -> str:
 
 class DevInboxAdapter:
     platform = PLATFORM
+    capabilities = frozenset({GROUPS, WIDGETS, ARCHIVE, RECALL, EXTERNAL_MEMBERS})
 
     def address_of(self, user: Any) -> str | None:
         return str(user.pk)
