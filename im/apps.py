@@ -10,8 +10,12 @@ class ImConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from im import requeue, retention
+        from im.adapters.dingtalk.exchange import DingTalkExchange
+        from im.adapters.feishu.exchange import FeishuExchange
+        from im.adapters.wecom.exchange import WeComExchange
         from im.tasks import send_delivery, update_message
         from portal.tasks import register_requeuer
+        from sso.im_login.base import register_exchange
         from trust.retention import register_retention_kind
 
         register_retention_kind(
@@ -20,3 +24,6 @@ class ImConfig(AppConfig):
         )
         register_requeuer("deliveries", requeue.claim_deliveries, send_delivery)
         register_requeuer("card_edits", requeue.claim_card_edits, update_message)
+        # Login-free codes: each platform package's exchange (sso.im_login.base never imports them).
+        for exchange in (WeComExchange, FeishuExchange, DingTalkExchange):
+            register_exchange(exchange)

@@ -309,7 +309,7 @@ INSTALLED_APPS += [
     "allauth.socialaccount.providers.feishu",
     "allauth.socialaccount.providers.dingtalk",
     "allauth.socialaccount.providers.slack",
-    "sso.providers.wecom",
+    "im.adapters.wecom.signin",  # our allauth provider for WeCom
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
 ACCOUNT_ADAPTER = "sso.adapters.AccountAdapter"
