@@ -7,8 +7,8 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from approvals import cards, policies, requeue, schemas, services, subjects
-        from approvals.models import ApprovalDocument
+        from approvals import cards, policies, requeue, schemas, selectors, services, subjects
+        from approvals.models import ApprovalDocument, Decision
         from approvals.tasks import write_back
         from erp.events import register
         from erp.subjects import register_subject_kind
@@ -16,6 +16,8 @@ class ApprovalsConfig(AppConfig):
         from portal.tasks import register_requeuer
         from sso.authz import register_policy
         from sso.permissions import register_action, register_subject
+        from trust.selectors import register_export
+        from trust.signals import audit_decisions
         from widgets.topics import register_topic
 
         register_action("approvals.view", _("view approval documents"))
@@ -31,3 +33,5 @@ class ApprovalsConfig(AppConfig):
         register_requeuer("writebacks", requeue.claim_writebacks, write_back)
         register_subject_kind("approval", event_types=("erp.approval.",),
                               from_event=subjects.from_event, from_id=subjects.from_id)
+        audit_decisions(Decision)
+        register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)
