@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from approvals.kinds import allows_credit
 from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
@@ -88,6 +89,9 @@ def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str,
 def handle_approval_requested(event: ErpEvent) -> None:
     """``erp.approval.requested``: mirror the document and tell its approvers."""
     fields, parsed_lines, approvers, external_id = _parse_approval_requested(event.data)
+    if fields["amount"] < 0 and not allows_credit(fields["kind"]):
+        # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
+        raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
     fields["requester"] = user_for_login(connector, fields["requester_login"])
     if not fields["department"]:

@@ -96,7 +96,7 @@ def _send_delivery(delivery_id: int, accepted: list[tuple[str, SentMessage, dict
         observe.delivery_started(delivery)
         delivery.attempts += 1
         adapter = get_adapter(delivery.platform)
-        card = build_card(delivery.topic, delivery.recipient)
+        card = build_card(delivery.topic, delivery.recipient, delivery.platform)
         if card is None:
             delivery.status = Delivery.Status.SKIPPED
             delivery.last_error = "the recipient may no longer see this"
@@ -215,7 +215,7 @@ def update_message(ref_id: int) -> float | None:
     if not claimed:
         return None  # nothing changed since the last edit, or another worker has it
     ref = MessageRef.objects.select_related("delivery__recipient").get(pk=ref_id)
-    card = build_card(ref.topic, ref.delivery.recipient)
+    card = build_card(ref.topic, ref.delivery.recipient, ref.platform)
     if card is None:
         return None
     wait = ratelimit.acquire(ref.platform, ref.address)
