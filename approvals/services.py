@@ -70,6 +70,7 @@ def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str,
         "cost_center": doc["cost_center"].tame(text(max_length=100, required=False)),
         "department": doc["department"].tame(text(max_length=150, required=False)),
         "urgent": doc["urgent"].tame(boolean(default=False)),
+        "urgent_reason": doc["urgent_reason"].tame(text(max_length=500, required=False)),
         "requester_login": doc["requester"].tame(text(max_length=150)),
         "step": root["step"].tame(integer(minimum=1, maximum=50, default=1)),
     }
@@ -131,7 +132,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
     ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
     HistoryEntry.objects.create(
         document=document,
-        actor_name=fields["requester_login"],
+        actor_name=display_name(fields["requester"]) if fields["requester"] else fields["requester_login"],
         action="requested",
         note=_("Approval requested in the ERP."),
     )

@@ -41,6 +41,8 @@ class SubjectKind:
     event_types: tuple[str, ...]  # exact types, or prefixes ending in "." ("erp.approval.")
     from_event: FromEvent
     from_id: FromId
+    # The ERP's status code (``approved``, ``delayed``) as a label in the active language.
+    status_label: Callable[[str], str] | None = None
 
     def handles(self, event_type: str) -> bool:
         return any(event_type == t or (t.endswith(".") and event_type.startswith(t)) for t in self.event_types)
@@ -49,9 +51,16 @@ class SubjectKind:
 _KINDS: dict[str, SubjectKind] = {}
 
 
-def register_subject_kind(kind: str, *, event_types: Iterable[str], from_event: FromEvent, from_id: FromId) -> None:
+def register_subject_kind(kind: str, *, event_types: Iterable[str], from_event: FromEvent, from_id: FromId,
+                          status_label: Callable[[str], str] | None = None) -> None:
     """Make topics ``<kind>.<pk>`` and the listed event types resolvable (idempotent per kind)."""
-    _KINDS[kind] = SubjectKind(kind, tuple(event_types), from_event, from_id)
+    _KINDS[kind] = SubjectKind(kind, tuple(event_types), from_event, from_id, status_label)
+
+
+def status_label(kind: str, code: str) -> str:
+    """A status code as the kind's app words it in the active language; the code itself otherwise."""
+    registered = _KINDS.get(kind)
+    return registered.status_label(code) if registered and registered.status_label else code
 
 
 def subject_kinds() -> dict[str, SubjectKind]:
@@ -81,8 +90,11 @@ def event_data(event: ErpEvent) -> dict[str, Any]:
 
 
 def money(value: Any) -> str:
-    """``1234.5`` → ``"1,234.50"``; None → ``""``."""
-    return f"{Decimal(value):,.2f}" if value is not None else ""
+    """``1234.5`` → ``"1,234.50"`` in the reader's grouping; None → ``""``. Rule templates put
+    ``{currency}`` beside ``{amount}`` themselves: the number alone."""
+    from portal import formatting
+
+    return formatting.number(value, decimals=2) if value is not None else ""
 
 
 def quantity(value: Any) -> str:

@@ -10,7 +10,7 @@ class InventoryConfig(AppConfig):
         from django.db.models import Q
 
         from inventory import policies
-        from inventory.models import SalesOrder, StockLevel
+        from inventory.models import SalesOrder, StockLevel, order_status_label
         from sso.permissions import Subject, register_action, register_subject
         from sso.selectors import erp_logins
         from widgets.topics import register_topic
@@ -39,5 +39,6 @@ class InventoryConfig(AppConfig):
         register_subject_kind("stock", event_types=("erp.stock.changed",),
                               from_event=subjects.stock_from_event, from_id=subjects.stock_from_id)
         register_subject_kind("order", event_types=("erp.order.status_changed",),
-                              from_event=subjects.order_from_event, from_id=subjects.order_from_id)
+                              from_event=subjects.order_from_event, from_id=subjects.order_from_id,
+                              status_label=order_status_label)
 

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Avg
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -90,18 +89,28 @@ def check_conditions(rule: NotificationRule, subject: EventSubject) -> list[tupl
     return checks
 
 
+USUAL_SAMPLE = 500  # the most recent objects of the kind that make "the usual amount"
+
+
 def _usual_amount(subject: EventSubject) -> Decimal | None:
-    """The average amount of earlier objects of the same kind in the same ERP (the "usual range"), for
-    subjects that have a kind and an amount (approval documents)."""
+    """The median amount of the latest earlier objects of the same kind in the same ERP (the "usual
+    range"), for subjects that have a kind and an amount (approval documents).
+
+    A median of positive amounts, not an average: one mistyped −99,999,999 made the average
+    negative, and every claim was then "over N × the usual"."""
     obj = subject.obj
-    if not all(hasattr(obj, name) for name in ("connector_id", "kind", "amount")):
+    if not all(hasattr(obj, name) for name in ("connector_id", "kind", "amount", "created_at")):
         return None
-    avg = (
-        type(obj)._default_manager.filter(connector=subject.obj.connector, kind=subject.obj.kind)
+    amounts = sorted(
+        type(obj)._default_manager.filter(connector=obj.connector, kind=obj.kind, amount__gt=0)
         .exclude(pk=subject.obj.pk)
-        .aggregate(avg=Avg("amount"))["avg"]
+        .order_by("-created_at")
+        .values_list("amount", flat=True)[:USUAL_SAMPLE]
     )
-    return Decimal(avg) if avg is not None else None
+    if not amounts:
+        return None
+    middle = len(amounts) // 2
+    return amounts[middle] if len(amounts) % 2 else (amounts[middle - 1] + amounts[middle]) / 2
 
 
 # --- recipients ---------------------------------------------------------------------------------
@@ -366,6 +375,16 @@ def preview(rule: NotificationRule, connector: Any, event_type: str, data: dict[
     conditions = check_conditions(rule, subject)
     matched = all(ok for ok, _t in conditions)
     outcome = Outcome(rule, matched, conditions)
+    if not matched:
+        # What the rule would really do: nothing. Listing recipients and cards beside "does not
+        # fire" contradicted itself; the people it would reach are shown, with no card.
+        for target in targets(rule, subject, connector):
+            verdict = authorize(target.user, subject.view_action, subject.obj)
+            outcome.people.append({
+                "user": target.user, "reason": target.reason, "allowed": bool(verdict), "verdict": verdict.reason,
+                "sees": _("nothing: the rule does not fire for this event"), "card": None, "send_at": None,
+            })
+        return outcome
     for target in targets(rule, subject, connector):
         verdict = authorize(target.user, subject.view_action, subject.obj)
         n = Notification(rule=rule, event_type=event_type, event_id="preview", subject_topic=subject.topic,

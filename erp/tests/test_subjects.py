@@ -33,3 +33,14 @@ def test_lookups_dispatch_through_the_registry_and_unknown_is_none():
 def test_formatting_helpers():
     assert money(1234.5) == "1,234.50" and money(None) == ""
     assert quantity("10.000") == "10" and quantity("2.50") == "2.5" and quantity(7) == "7"
+
+
+def test_status_labels_come_from_the_kind_that_owns_them():
+    from django.utils import translation
+
+    from erp.subjects import status_label
+
+    with translation.override("en"):
+        assert status_label("approval", "pending") != "pending"
+        assert status_label("order", "shipped") == "Shipped"
+    assert status_label("stock", "anything") == "anything" and status_label("nothing", "x") == "x"

@@ -27,6 +27,7 @@ from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxMessage
 from im.messages import IncomingMessage, deliver_message
 from im.services import handle_card_action
+from sso.models import language_of
 
 PHONES_KEY = "devinbox_phones"
 
@@ -70,6 +71,8 @@ def _phones(request: HttpRequest, selected: list) -> list[dict]:
             "topic": inbox_topic(user.pk),
             "unlocked": unlocked,
             "messages": DevInboxMessage.objects.filter(recipient=user)[:20] if unlocked else [],
+            # The phone's own words (buttons, placeholders) in its owner's language, like its cards.
+            "language": language_of(user),
         })
     return phones
 
