@@ -7,14 +7,19 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from approvals import cards, policies, schemas, services
+        from approvals import cards, policies, requeue, schemas, selectors, services, subjects
         from approvals.kinds import KINDS
-        from approvals.models import ApprovalDocument
+        from approvals.models import ApprovalDocument, Decision
+        from approvals.tasks import write_back
         from erp.events import register
+        from erp.subjects import register_subject_kind
         from im.cards import register_card_kind
+        from portal.tasks import register_requeuer
         from sso.authz import register_policy
         from sso.links import register_link_page
         from sso.permissions import register_action, register_document_kind, register_subject
+        from trust.selectors import register_export
+        from trust.signals import audit_decisions
         from widgets.topics import register_topic
 
         register_action("approvals.view", _("view approval documents"))
@@ -32,3 +37,9 @@ class ApprovalsConfig(AppConfig):
         register_link_page(r"/approvals/(?P<pk>\d+)/", subpaths=("panel/", "decide/"),
                            topics=lambda match: {f"approval.{match['pk']}"})
         register_topic("inbox", policies.may_subscribe_inbox)
+        register_requeuer("writebacks", requeue.claim_writebacks, write_back)
+        register_subject_kind("approval", event_types=("erp.approval.",),
+                              from_event=subjects.from_event, from_id=subjects.from_id,
+                              status_label=lambda code: str(ApprovalDocument.STATUS_LABELS.get(code, code)))
+        audit_decisions(Decision)
+        register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)

@@ -1,6 +1,7 @@
-"""Published JSON Schemas of the approval event types' ``data`` (served at /api/events/)."""
+"""Published JSON Schemas of the approval event types' ``data`` (served at /api/events/); the intake
+validates every event against its type's schema before the handler runs (``erp.events.validate``)."""
 
-DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["12800.00"]}
+from erp.payload import DECIMAL_SCHEMA as DECIMAL
 
 APPROVAL_REQUESTED = {
     "type": "object",

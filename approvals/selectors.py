@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 
-from approvals.models import ApprovalDocument
+from approvals.models import ApprovalDocument, Decision
 from sso.authz import authorize, restrict
 
 
@@ -56,3 +57,25 @@ def document_for(user: Any, document_id: int) -> ApprovalDocument | None:
     if document is None or not authorize(user, "approvals.view", document):
         return None
     return document
+
+
+# The auditors' export (registered with trust.selectors.register_export in ApprovalsConfig.ready).
+DECISION_EXPORT_FIELDS = [
+    "kind", "id", "at", "document", "outcome", "actor", "on_behalf_of", "via", "writeback_status", "written_back_at",
+]
+
+
+def decisions_for_export(start: Any, end: Any) -> Iterator[dict]:
+    """Decisions created in [start, end): who decided what, when; never the comment."""
+    decisions = (
+        Decision.objects.filter(created_at__gte=start, created_at__lt=end)
+        .select_related("document", "actor", "on_behalf_of")
+        .order_by("created_at", "pk")
+    )
+    for d in decisions.iterator(chunk_size=1000):
+        yield {
+            "kind": "decision", "id": d.pk, "at": d.created_at, "document": d.document.external_id,
+            "outcome": d.outcome, "actor": d.actor.get_username(),
+            "on_behalf_of": d.on_behalf_of.get_username() if d.on_behalf_of else "", "via": d.via,
+            "writeback_status": d.writeback_status, "written_back_at": d.written_back_at,
+        }

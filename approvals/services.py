@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -22,12 +21,14 @@ from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine,
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
+from erp.payload import boolean, decimal_for, integer, read, text
 from im.services import Recipient, enqueue_cards, refresh_cards
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name
+from sso.selectors import department_of, user_for_login
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
@@ -52,92 +53,53 @@ class NotFoundOrForbidden(DecisionError):
 # --- ERP events -------------------------------------------------------------------------------
 
 
-def _text(data: dict, key: str, *, required: bool = True, max_length: int = 300) -> str:
-    value = data.get(key, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str | int):
-        raise EventDataError(f"{key} must be a string")
-    value = str(value).strip()
-    if required and not value:
-        raise EventDataError(f"{key} is required")
-    if len(value) > max_length:
-        raise EventDataError(f"{key} is longer than {max_length} characters")
-    return value
-
-
-def _decimal(data: dict, key: str) -> Decimal:
-    raw = data.get(key)
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise EventDataError(f"{key} must be a decimal string such as \"12800.00\"")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation as exc:
-        raise EventDataError(f"{key} is not a number: {raw!r}") from exc
-    if not value.is_finite() or abs(value) >= Decimal("1e14"):
-        raise EventDataError(f"{key} is out of range")
-    return value
-
-
-def _user_for_login(connector, login: str):
-    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
-    return identity.user if identity and identity.user.is_active else None
+def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], str]:
+    """The document's fields, its lines, the approvers' ERP logins and its id, read from the event."""
+    root = read(data)
+    doc = root["document"]
+    doc.object()
+    approvers = [login.tame(text(max_length=150)) for login in root["approvers"].items()]
+    if not approvers:
+        raise EventDataError("data.approvers must be a non-empty list of ERP logins")
+    fields = {
+        "kind": doc["kind"].tame(text(max_length=50)),
+        "title": doc["title"].tame(text(max_length=300)),
+        "amount": doc["amount"].tame(decimal_for(ApprovalDocument, "amount")),
+        "currency": doc["currency"].tame(text(max_length=3, required=False)).upper() or "CNY",
+        "project": doc["project"].tame(text(max_length=100, required=False)),
+        "cost_center": doc["cost_center"].tame(text(max_length=100, required=False)),
+        "department": doc["department"].tame(text(max_length=150, required=False)),
+        "urgent": doc["urgent"].tame(boolean(default=False)),
+        "urgent_reason": doc["urgent_reason"].tame(text(max_length=500, required=False)),
+        "requester_login": doc["requester"].tame(text(max_length=150)),
+        "step": root["step"].tame(integer(minimum=1, maximum=50, default=1)),
+    }
+    lines = []
+    for position, line in enumerate(doc["lines"].items(), start=1):
+        line.object()
+        lines.append({
+            "position": position,
+            "sku": line["sku"].tame(text(max_length=100, required=False)),
+            "name": line["name"].tame(text(max_length=300)),
+            "qty": line["qty"].tame(decimal_for(ApprovalLine, "qty")),
+            "unit_price": line["unit_price"].tame(decimal_for(ApprovalLine, "unit_price")),
+        })
+    return fields, lines, approvers, doc["id"].tame(text(max_length=100))
 
 
 def handle_approval_requested(event: ErpEvent) -> None:
     """``erp.approval.requested``: mirror the document and tell its approvers."""
-    data = event.data
-    doc_data = data.get("document")
-    approvers = data.get("approvers")
-    if not isinstance(doc_data, dict):
-        raise EventDataError("document must be an object")
-    if not isinstance(approvers, list) or not approvers or not all(isinstance(a, str) and a for a in approvers):
-        raise EventDataError("approvers must be a non-empty list of ERP logins")
-    lines = doc_data.get("lines", [])
-    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
-        raise EventDataError("document.lines must be a list of objects")
-    currency = _text(doc_data, "currency", required=False, max_length=3).upper() or "CNY"
-    fields = {
-        "kind": _text(doc_data, "kind", max_length=50),
-        "title": _text(doc_data, "title"),
-        "amount": _decimal(doc_data, "amount"),
-        "currency": currency,
-        "project": _text(doc_data, "project", required=False, max_length=100),
-        "cost_center": _text(doc_data, "cost_center", required=False, max_length=100),
-        "department": _text(doc_data, "department", required=False, max_length=150),
-        "urgent": bool(doc_data.get("urgent", False)),
-        "urgent_reason": _text(doc_data, "urgent_reason", required=False, max_length=500),
-        "requester_login": _text(doc_data, "requester", max_length=150),
-    }
-    parsed_lines = [
-        {
-            "position": i,
-            "sku": _text(line, "sku", required=False, max_length=100),
-            "name": _text(line, "name"),
-            "qty": _decimal(line, "qty"),
-            "unit_price": _decimal(line, "unit_price"),
-        }
-        for i, line in enumerate(lines, start=1)
-    ]
+    fields, parsed_lines, approvers, external_id = _parse_approval_requested(event.data)
     if fields["amount"] < 0 and not allows_credit(fields["kind"]):
         # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
-        raise EventDataError(f"amount must not be negative for a {fields['kind']}")
-    external_id = _text(doc_data, "id", max_length=100)
+        raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
-    fields["requester"] = _user_for_login(connector, fields["requester_login"])
+    fields["requester"] = user_for_login(connector, fields["requester_login"])
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
-        fields["department"] = (
-            ErpIdentity.objects.filter(connector=connector, erp_login=fields["requester_login"])
-            .values_list("department", flat=True)
-            .first()
-            or ""
-        )
+        fields["department"] = department_of(connector, fields["requester_login"])
 
-    step = data.get("step", 1)
-    if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= 50:
-        raise EventDataError("step must be a whole number from 1 to 50")
-    fields["step"] = step
+    step = fields["step"]
 
     document, created = ApprovalDocument.objects.select_for_update().get_or_create(
         connector=connector, external_id=external_id, defaults=fields
@@ -177,7 +139,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
 
     recipients = []
     for login in dict.fromkeys(approvers):
-        user = _user_for_login(connector, login)
+        user = user_for_login(connector, login)
         assignment, _new = ApprovalAssignment.objects.update_or_create(
             document=document, erp_login=login, defaults={"user": user}
         )
@@ -199,14 +161,12 @@ def handle_approval_requested(event: ErpEvent) -> None:
 def handle_approval_decided(event: ErpEvent) -> None:
     """``erp.approval.decided``: a decision made in the ERP itself."""
     data = event.data
-    doc_data = data.get("document")
-    if not isinstance(doc_data, dict):
-        raise EventDataError("document must be an object")
-    external_id = _text(doc_data, "id", max_length=100)
-    outcome = _text(data, "outcome", max_length=20)
+    root = read(data)
+    external_id = root["document"]["id"].tame(text(max_length=100))
+    outcome = root["outcome"].tame(text(max_length=20))
     if outcome not in {"approved", "rejected", "cancelled"}:
-        raise EventDataError("outcome must be approved, rejected or cancelled")
-    decided_by = _text(data, "decided_by", required=outcome != "cancelled", max_length=150)
+        raise EventDataError("data.outcome must be approved, rejected or cancelled")
+    decided_by = root["decided_by"].tame(text(max_length=150, required=outcome != "cancelled"))
     decided_at = _parse_time(data.get("decided_at")) or timezone.now()
     document = (
         ApprovalDocument.objects.select_for_update()
@@ -217,7 +177,7 @@ def handle_approval_decided(event: ErpEvent) -> None:
         raise EventDataError(f"unknown document {external_id}")
     if document.status == outcome:
         return  # our own writeback echoed by the ERP, or a repeat
-    actor = _user_for_login(event.connector, decided_by) if decided_by else None
+    actor = user_for_login(event.connector, decided_by) if decided_by else None
     document.status = outcome
     document.decided_by_name = display_name(actor) if actor else decided_by
     document.decided_at = decided_at
@@ -227,7 +187,7 @@ def handle_approval_decided(event: ErpEvent) -> None:
         document=document,
         actor_name=document.decided_by_name,
         action=f"erp_{outcome}",
-        note=_text(data, "comment", required=False, max_length=2000) or _("Decided in the ERP."),
+        note=root["comment"].tame(text(max_length=2000, required=False)) or _("Decided in the ERP."),
     )
     _announce(document)
 
@@ -363,6 +323,31 @@ def _involved_user_ids(document: ApprovalDocument) -> set[int]:
         ids.add(document.requester_id)
     return ids
 
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    document_id: int
+    number: str
+    ok: bool
+    message: str
+
+
+def bulk_decide(user: Any, document_ids: list[int], outcome: str, *, batch: str, comment: str = "") -> list[BulkItem]:
+    """Each document still goes through ``decide()`` (row lock, authorize(), idempotency key) in its
+    own transaction and is written back on its own; one failure does not stop the others."""
+    results = []
+    for document_id in dict.fromkeys(document_ids):
+        number = ApprovalDocument.objects.filter(pk=document_id).values_list("external_id", flat=True).first() or "?"
+        try:
+            result = decide(user, document_id, outcome, comment=comment,
+                            idempotency_key=f"bulk:{batch}:{document_id}"[:100], via="bulk")
+        except DecisionError as exc:
+            results.append(BulkItem(document_id, number, False, exc.message))
+            continue
+        results.append(BulkItem(document_id, number, True,
+                                _("already decided (same request)") if result.replayed else _("done")))
+    return results
 
 # --- Writeback --------------------------------------------------------------------------------
 

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class ErpConfig(AppConfig):
     name = "erp"
     verbose_name = _("ERP connectors and events")
+
+    def ready(self) -> None:
+        from erp import keys, retention
+        from trust.crypto import register_rotation
+        from trust.retention import delete_rows, register_retention_kind
+
+        register_retention_kind("event_payloads", retention.event_payloads_due, delete_rows,
+                                label=_("ERP event payloads"))
+        register_rotation("erp.ConnectorSettings", keys.rotate_credentials)

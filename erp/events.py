@@ -33,8 +33,30 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {}
 
 
 def register(event_type: str, handler: Handler, schema: dict[str, Any]) -> None:
+    """``handler`` mirrors events of ``event_type`` whose ``data`` ``schema`` accepts: the intake
+    validates against the schema before any handler runs (bad data is a 400 that writes nothing)."""
     _handlers[event_type] = handler
     EVENT_SCHEMAS[event_type] = schema
+
+
+_validators: dict[str, tuple[dict[str, Any], Any]] = {}
+
+
+def validate(event_type: str, data: Any) -> None:
+    """Raise ``EventDataError`` naming the first place where ``data`` breaks its type's published schema."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = EVENT_SCHEMAS.get(event_type)
+    if schema is None:
+        return
+    cached = _validators.get(event_type)
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema, format_checker=FormatChecker()))
+        _validators[event_type] = cached
+    error = next(iter(sorted(cached[1].iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise EventDataError(f"data{where}: {error.message}")
 
 
 # Run after the type's own handler, in the same transaction (notification rules): they see the

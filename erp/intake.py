@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from erp.events import ErpEvent, EventDataError, handler_for
+from erp.events import ErpEvent, EventDataError, handler_for, validate
 from erp.models import Connector, InboundEvent
 from portal.observability import hooks as observe
 
@@ -69,6 +69,10 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
     handler = handler_for(envelope["type"])
     if handler is None:
         raise IntakeError(400, "Unsupported event type", f"type {envelope['type']!r} is not handled")
+    try:
+        validate(envelope["type"], envelope["data"])  # the published schema, before anything is written
+    except EventDataError as exc:
+        raise IntakeError(400, "Invalid event data", str(exc)) from exc
     event = ErpEvent(
         connector=connector,
         id=envelope["id"],

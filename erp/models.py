@@ -69,7 +69,7 @@ class ConnectorSettings(models.Model):
     """How the portal reaches one ERP that it reads and writes to (Tryton, Odoo, ERPNext, generic).
 
     The password (Odoo: API key; ERPNext: API secret; generic: the auth header's token) is stored
-    encrypted (``erp.crypto``); set it with ``set_password``. ``cursor`` is the ERP's own clock of the
+    encrypted (``trust.crypto``); set it with ``set_password``. ``cursor`` is the ERP's own clock of the
     newest change already polled. ``options`` holds what only one kind needs (the generic
     connector's mappings, ERPNext's workflow names), validated by that kind's admin form.
     """
@@ -107,12 +107,12 @@ class ConnectorSettings(models.Model):
         return f"{self.login}@{self.base_url}/{self.database}"
 
     def set_password(self, password: str) -> None:
-        from erp.crypto import encrypt
+        from trust.crypto import encrypt
 
         self.password_encrypted = encrypt(password)
 
     def get_password(self) -> str:
-        from erp.crypto import decrypt
+        from trust.crypto import decrypt
 
         return decrypt(self.password_encrypted)
 

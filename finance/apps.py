@@ -10,9 +10,11 @@ class FinanceConfig(AppConfig):
         from django.db.models import Q
 
         from erp.events import register
-        from finance import policies, services
+        from erp.subjects import register_subject_kind
+        from finance import policies, services, subjects
         from finance.models import Receivable
         from sso.permissions import Subject, register_subject
+        from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
         register("erp.receivable.changed", services.handle_receivable_changed, services.RECEIVABLE_CHANGED)
@@ -23,8 +25,10 @@ class FinanceConfig(AppConfig):
                 currency="currency",
                 project="project",
                 customer="customer",
-                own=lambda user: Q(sales_rep_login__in=policies.erp_logins(user)),
-                is_own=lambda user, receivable: receivable.sales_rep_login in policies.erp_logins(user),
+                own=lambda user: Q(sales_rep_login__in=erp_logins(user)),
+                is_own=lambda user, receivable: receivable.sales_rep_login in erp_logins(user),
             ),
         )
         register_topic("receivables", policies.may_subscribe_receivables)
+        register_subject_kind("receivable", event_types=("erp.receivable.changed",),
+                              from_event=subjects.from_event, from_id=subjects.from_id)

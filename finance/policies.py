@@ -5,12 +5,6 @@ from typing import Any
 from sso.authz import Verdict, authorize, restrict
 
 
-def erp_logins(user: Any) -> list[str]:
-    from sso.models import ErpIdentity
-
-    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))
-
-
 def may_subscribe_receivables(user: Any, ident: str) -> Verdict:
     """``receivables.project-<digest>`` / ``receivables.customer-<digest>``: whoever may view some
     receivable of that very project or customer (as the widget shows them); unknown and forbidden

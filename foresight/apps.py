@@ -16,14 +16,15 @@ class ForesightConfig(AppConfig):
         from foresight.models import ReceivableRisk, RestockSuggestion
         from im.cards import register_card_kind
         from sso.permissions import Subject, register_action, register_subject
+        from sso.selectors import erp_logins
 
         register_action("foresight.requisition", _("create purchase requisitions from restock suggestions"))
         # Suggestions and risks answer the same rules as the stock and receivables they are about.
         register_subject(RestockSuggestion, Subject(warehouse="warehouse"))
         register_subject(ReceivableRisk, Subject(
             amount="amount", currency="currency", project="project", customer="customer",
-            own=lambda user: Q(sales_rep_login__in=_erp_logins(user)),
-            is_own=lambda user, risk: risk.sales_rep_login in _erp_logins(user),
+            own=lambda user: Q(sales_rep_login__in=erp_logins(user)),
+            is_own=lambda user, risk: risk.sales_rep_login in erp_logins(user),
         ))
         register_card_kind("restock", cards.build_restock, cards.handle_restock_action)
         register_card_kind("riskalert", cards.build_risk_alert, cards.handle_risk_action)
@@ -31,8 +32,3 @@ class ForesightConfig(AppConfig):
         register_card_fields(cards.expense_flag_fields)
         register_post_hook(hooks.on_event)
 
-
-def _erp_logins(user) -> list[str]:
-    from sso.models import ErpIdentity
-
-    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))

@@ -35,7 +35,7 @@ from foresight import anomaly, credit, demand, restock
 from foresight.models import ExpenseScore, Feedback, ModelRun, ReceivableRisk, RestockSuggestion, SeriesForecast
 from im.services import Recipient, enqueue_cards, refresh_cards
 from sso.authz import authorize
-from sso.models import ErpIdentity
+from sso.selectors import identity_of, role_holders, users_for_login
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +78,6 @@ def _fail(run: ModelRun, error: str) -> ModelRun:
     run.status, run.error, run.finished_at = ModelRun.Status.FAILED, error, timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
     return run
-
-
-def role_holders(connector: Connector, roles: list[str]) -> list[tuple[Any, str]]:
-    found = []
-    for identity in ErpIdentity.objects.filter(connector=connector).select_related("user").order_by("pk"):
-        held = [r for r in roles if r in (identity.roles or [])]
-        if held and identity.user.is_active:
-            found.append((identity.user, held[0]))
-    return found
-
-
-def users_of_login(connector: Connector, login: str) -> list[Any]:
-    return [i.user for i in ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user")
-            if i.user.is_active] if login else []
 
 
 # --- demand and restock -------------------------------------------------------------------------
@@ -230,7 +216,7 @@ def create_requisition(suggestion_id: int, actor: Any) -> str:
             raise ActionRefused("closed")
         if not authorize(actor, "foresight.requisition", suggestion):
             raise ActionRefused("forbidden")
-        identity = ErpIdentity.objects.filter(connector=suggestion.connector, user=actor).first()
+        identity = identity_of(suggestion.connector, actor)
         erp = erp_of(suggestion.connector)
         if identity is None or not supports(erp, CREATE_REQUISITION):
             raise ActionRefused("unsupported")
@@ -343,7 +329,7 @@ def run_credit(connector: Connector, *, today: dt.date | None = None) -> ModelRu
 
 
 def risk_recipients(connector: Connector, risk: ReceivableRisk) -> list[Recipient]:
-    people = [(u, "foresight: sales rep of the customer") for u in users_of_login(connector, risk.sales_rep_login)]
+    people = [(u, "foresight: sales rep of the customer") for u in users_for_login(connector, risk.sales_rep_login)]
     people += [(u, f"foresight: ERP role {role}") for u, role in role_holders(connector, settings.FORESIGHT_RISK_ROLES)]
     seen, found = set(), []
     for user, reason in people:
@@ -431,7 +417,7 @@ def score_claim(document: Any, category: str, run: ModelRun | None = None) -> Ex
 
 def _open_review_group(document: Any) -> None:
     """The scenarios' finance review group: approvers and requester who may view the claim, a data snippet."""
-    from notifications.engine import subject_for_topic
+    from erp.subjects import subject_for_topic
     from notifications.groups import open_review_group
 
     subject = subject_for_topic(document.topic)

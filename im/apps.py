@@ -5,3 +5,28 @@ from django.utils.translation import gettext_lazy as _
 class ImConfig(AppConfig):
     name = "im"
     verbose_name = _("IM delivery")
+
+    def ready(self) -> None:
+        from im import requeue, retention, selectors
+        from im.adapters.dingtalk.exchange import DingTalkExchange
+        from im.adapters.feishu.exchange import FeishuExchange
+        from im.adapters.wecom.exchange import WeComExchange
+        from im.models import Delivery
+        from im.tasks import send_delivery, update_message
+        from portal.tasks import register_requeuer
+        from sso.im_login.base import register_exchange
+        from trust.retention import register_retention_kind
+        from trust.selectors import register_export
+        from trust.signals import audit_deliveries
+
+        register_retention_kind(
+            "sent_cards", retention.sent_cards_due, retention.sent_cards_destroy,
+            label=_("sent cards (deliveries, sent messages, dev inbox)"), per_platform=True,
+        )
+        register_requeuer("deliveries", requeue.claim_deliveries, send_delivery)
+        register_requeuer("card_edits", requeue.claim_card_edits, update_message)
+        # Login-free codes: each platform package's exchange (sso.im_login.base never imports them).
+        for exchange in (WeComExchange, FeishuExchange, DingTalkExchange):
+            register_exchange(exchange)
+        audit_deliveries(Delivery)
+        register_export("delivery", selectors.DELIVERY_EXPORT_FIELDS, selectors.deliveries_for_export)

@@ -23,7 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from im.adapters import ADAPTER_CLASSES, enabled_platforms, get_adapter
-from im.adapters.base import CallbackRejected, InboundEvent, TransportError, Unsupported
+from im.adapters.base import ANSWER, CALLBACKS, CallbackRejected, InboundEvent, TransportError, Unsupported, supports
+from im.messages import IncomingMessage, deliver_message, has_message_handler
 from portal.api import problem
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ def callback(request: HttpRequest, platform: str) -> HttpResponse:
     if platform not in ADAPTER_CLASSES or platform not in enabled_platforms():
         return HttpResponse(status=404)
     adapter = get_adapter(platform)
-    parse = getattr(adapter, "parse_callback", None)
-    if parse is None:
+    if not supports(adapter, CALLBACKS):
         return HttpResponse(status=404)
+    parse = adapter.parse_callback
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -104,10 +105,10 @@ def handle(platform: str, data: dict[str, Any]) -> str | None:
                 text = str(handle_card_action(platform, event.message_id, actor, event.action_id))
             except LookupError:
                 text = _("This action is no longer available.")
-    answer = getattr(get_adapter(platform), "answer", None)
-    if answer is not None:
+    adapter = get_adapter(platform)
+    if supports(adapter, ANSWER):
         try:
-            answer(event, text)
+            adapter.answer(event, text)
         except (TransportError, Unsupported):
             # The decision stands; only the confirmation to the presser was lost (the card update shows it).
             logger.warning("could not tell the %s presser: %s", platform, text, exc_info=True)
@@ -115,15 +116,12 @@ def handle(platform: str, data: dict[str, Any]) -> str | None:
 
 
 def _to_bot(platform: str, event: InboundEvent) -> str | None:
-    """Text to the bot. The answer goes to the asker privately through the outbox (``reply_on``), even
-    when asked in a group: the group's members are not known here, so nothing is posted to the group."""
+    """Text to the portal, handed to the registered message handler (the bot). The answer goes to the
+    asker privately through the outbox, even when asked in a group: the group's members are not known
+    here, so nothing is posted to the group."""
     from sso.models import ImIdentity
 
-    try:
-        from im.bot.services import ask, reply_on
-    except ImportError:  # the bot app is not installed
-        return None
-    if not event.text:
+    if not event.text or not has_message_handler():
         return None
     identity = (
         ImIdentity.objects.filter(platform=platform, external_id=event.sender)
@@ -135,6 +133,4 @@ def _to_bot(platform: str, event: InboundEvent) -> str | None:
         logger.info("%s message from unlinked %s ignored", platform, event.sender)
         return None
     conversation = f"{platform}:{event.chat_id or 'direct'}"
-    reply = ask(identity.user, event.text, conversation=conversation, channel=platform)
-    reply_on(platform, identity.user, reply)
-    return reply.text
+    return deliver_message(IncomingMessage(platform, identity.user, event.text, conversation))

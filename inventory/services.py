@@ -2,56 +2,30 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from django.utils.dateparse import parse_date
-
-from erp.events import ErpEvent, EventDataError
+from erp.events import ErpEvent
+from erp.payload import DECIMAL_SCHEMA, date, decimal_for, read, text
 from inventory.models import OrderStatusChange, SalesOrder, StockLevel, StockMove
 from widgets.live import publish
 from widgets.topics import version_of
 
 
-def _str(data: dict, key: str, *, required: bool = True, max_length: int = 200) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise EventDataError(f"{key} must be a string")
-    value = str(value).strip()
-    if required and not value:
-        raise EventDataError(f"{key} is required")
-    if len(value) > max_length:
-        raise EventDataError(f"{key} is longer than {max_length} characters")
-    return value
-
-
-def _dec(data: dict, key: str, default: str | None = None) -> Decimal:
-    raw = data.get(key, default)
-    if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise EventDataError(f"{key} must be a decimal string")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation as exc:
-        raise EventDataError(f"{key} is not a number") from exc
-    if not value.is_finite() or abs(value) >= Decimal("1e12"):
-        raise EventDataError(f"{key} is out of range")
-    return value
-
-
 def handle_stock_changed(event: ErpEvent) -> None:
-    data = event.data
+    data = read(event.data)
     stock, created = StockLevel.objects.select_for_update().get_or_create(
         connector=event.connector,
-        sku=_str(data, "sku", max_length=100),
-        warehouse=_str(data, "warehouse", max_length=100),
+        sku=data["sku"].tame(text(max_length=100)),
+        warehouse=data["warehouse"].tame(text(max_length=100)),
         defaults={"quantity": 0, "name": ""},
     )
     before = Decimal("0") if created else stock.quantity
-    stock.name = _str(data, "name", max_length=300)
-    stock.warehouse_name = _str(data, "warehouse_name", required=False)
-    stock.quantity = _dec(data, "quantity")
-    stock.reserved = _dec(data, "reserved", "0")
-    stock.safety_level = _dec(data, "safety_level", "0")
-    stock.unit = _str(data, "unit", required=False, max_length=20)
+    stock.name = data["name"].tame(text(max_length=300))
+    stock.warehouse_name = data["warehouse_name"].tame(text(max_length=200, required=False))
+    stock.quantity = data["quantity"].tame(decimal_for(StockLevel, "quantity"))
+    stock.reserved = data["reserved"].tame(decimal_for(StockLevel, "reserved", default=Decimal("0")))
+    stock.safety_level = data["safety_level"].tame(decimal_for(StockLevel, "safety_level", default=Decimal("0")))
+    stock.unit = data["unit"].tame(text(max_length=20, required=False))
     if not created:
         stock.version += 1
     stock.save()
@@ -62,30 +36,23 @@ def handle_stock_changed(event: ErpEvent) -> None:
 
 
 def handle_order_status_changed(event: ErpEvent) -> None:
-    order_data = event.data.get("order")
-    if not isinstance(order_data, dict):
-        raise EventDataError("order must be an object")
-    delivery_raw = _str(order_data, "delivery_date", required=False, max_length=10)
-    try:
-        delivery_date = parse_date(delivery_raw) if delivery_raw else None
-    except ValueError:
-        delivery_date = None
-    if delivery_raw and delivery_date is None:
-        raise EventDataError("delivery_date must be a date, YYYY-MM-DD")
-    amount = _dec(order_data, "amount") if order_data.get("amount") not in (None, "") else None
+    data = read(event.data)["order"]
+    data.object()
+    delivery_date = data["delivery_date"].tame(date(required=False))
+    amount = None if data["amount"].missing else data["amount"].tame(decimal_for(SalesOrder, "amount"))
     order, created = SalesOrder.objects.select_for_update().get_or_create(
         connector=event.connector,
-        external_id=_str(order_data, "id", max_length=100),
+        external_id=data["id"].tame(text(max_length=100)),
         defaults={"customer": "", "status": ""},
     )
-    order.customer = _str(order_data, "customer")
-    order.previous_status = _str(order_data, "previous_status", required=False, max_length=50)
-    status = _str(order_data, "status", max_length=50)
+    order.customer = data["customer"].tame(text(max_length=200))
+    order.previous_status = data["previous_status"].tame(text(max_length=50, required=False))
+    status = data["status"].tame(text(max_length=50))
     moved = created or status != order.status
     order.status = status
     order.amount = amount
-    order.currency = _str(order_data, "currency", required=False, max_length=3) or "CNY"
-    order.sales_rep_login = _str(order_data, "sales_rep", required=False, max_length=150)
+    order.currency = data["currency"].tame(text(max_length=3, required=False)) or "CNY"
+    order.sales_rep_login = data["sales_rep"].tame(text(max_length=150, required=False))
     order.delivery_date = delivery_date
     if not created:
         order.version += 1
@@ -103,9 +70,9 @@ STOCK_CHANGED = {
         "name": {"type": "string", "examples": ["伺服电机"]},
         "warehouse": {"type": "string", "examples": ["SH"]},
         "warehouse_name": {"type": "string", "examples": ["上海仓"]},
-        "quantity": {"type": "string", "examples": ["12"]},
-        "reserved": {"type": "string", "default": "0"},
-        "safety_level": {"type": "string", "default": "0"},
+        "quantity": {**DECIMAL_SCHEMA, "examples": ["12"]},
+        "reserved": {**DECIMAL_SCHEMA, "default": "0"},
+        "safety_level": {**DECIMAL_SCHEMA, "default": "0"},
         "unit": {"type": "string", "examples": ["台"]},
         "supplier": {
             "type": "object",
@@ -128,7 +95,8 @@ ORDER_STATUS_CHANGED = {
                 "customer": {"type": "string", "examples": ["华东电子"]},
                 "status": {"type": "string", "examples": ["shipped"]},
                 "previous_status": {"type": "string"},
-                "amount": {"type": "string"},
+                "amount": {**DECIMAL_SCHEMA, "type": ["string", "number", "null"],
+                           "pattern": r"^\s*(-?\d+(\.\d+)?)?\s*$"},
                 "currency": {"type": "string"},
                 "sales_rep": {"type": "string", "description": "ERP login"},
                 "delivery_date": {"type": "string", "format": "date"},

@@ -12,8 +12,9 @@ class NotificationsConfig(AppConfig):
         from approvals.models import Decision
         from erp.events import register_post_hook
         from im.cards import register_card_kind
-        from notifications import cards, engine
+        from notifications import cards, engine, retention
         from sso.permissions import ACTIONS, register_action
+        from trust.retention import register_retention_kind
 
         # Runs after each event's own handler, in the intake's transaction: the mirror is up to date.
         register_post_hook(engine.on_event)
@@ -22,3 +23,7 @@ class NotificationsConfig(AppConfig):
         register_card_kind("notice", cards.build, cards.handle_action)
         if "groups.create" not in ACTIONS:
             register_action("groups.create", _("open group chats from cards"))
+        register_retention_kind(
+            "group_chats", retention.group_posts_due, retention.group_posts_destroy,
+            label=_("group-chat records (cards and widgets posted into groups)"), per_platform=True,
+        )

@@ -11,8 +11,9 @@ from typing import Any
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from im.cards import Card, CardAction, CardField
-from notifications.engine import Subject, subject_for_topic
+from erp.subjects import EventSubject, subject_for_topic
+from erp.subjects import status_label as subject_status_label
+from im.cards import Card, CardAction, CardField, action_handler_for
 from notifications.models import ChatGroup, Notification, NotificationRule
 from portal import formatting
 from sso.authz import authorize
@@ -43,15 +44,7 @@ DEFAULT_TITLES = {
 
 def status_label(kind: str, code: str) -> str:
     """A status code of the ERP (``approved``, ``delayed``) as a label in the active language."""
-    if kind == "approval":
-        from approvals.models import ApprovalDocument
-
-        return str(ApprovalDocument.STATUS_LABELS.get(code, code))
-    if kind == "order":
-        from inventory.models import order_status_label
-
-        return order_status_label(code)
-    return code
+    return subject_status_label(kind, code)
 
 
 def shown_facts(kind: str, facts: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +77,7 @@ def fill(template: str, facts: dict[str, Any]) -> str:
         return template  # a malformed template shows as written rather than failing the send
 
 
-def merged_facts(notification: Notification, subject: Subject) -> dict[str, Any]:
+def merged_facts(notification: Notification, subject: EventSubject) -> dict[str, Any]:
     """The subject as it is now, plus what only the event carried (the supplier's contact)."""
     now = {k: v for k, v in subject.facts.items() if v not in ("", None)}
     return {**notification.facts, **now}
@@ -94,7 +87,7 @@ def _kind(topic: str) -> str:
     return topic.split(".", 1)[0]
 
 
-def render(notification: Notification, recipient: Any, subject: Subject | None = None) -> Card | None:
+def render(notification: Notification, recipient: Any, subject: EventSubject | None = None) -> Card | None:
     """The card ``recipient`` sees for this notification now (works on unsaved ones: the preview)."""
     rule: NotificationRule = notification.rule
     if notification.kind == Notification.Kind.DIGEST:
@@ -151,7 +144,7 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
         )
 
 
-def _actions(rule: NotificationRule, recipient: Any, subject: Subject) -> list[CardAction]:
+def _actions(rule: NotificationRule, recipient: Any, subject: EventSubject) -> list[CardAction]:
     actions = []
     obj = subject.obj
     if _kind(subject.topic) == "approval" and obj.status == "pending":
@@ -216,9 +209,8 @@ def build(topic: str, recipient: Any) -> Card | None:
 
 
 def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
-    """Buttons of a rule's card: approve/reject go through approvals' own handler (decide() and
-    authorize()); "group" and "discuss" open group chats, checked here."""
-    from approvals.cards import handle_action as approval_action
+    """Buttons of a rule's card: approve/reject go through the subject's own card handler (approvals:
+    decide() and authorize()); "group" and "discuss" open group chats, checked here."""
     from notifications import groups
 
     _kind_, _sep, ident = topic.partition(".")
@@ -226,8 +218,9 @@ def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) 
     if notification is None:
         return _("This action is no longer available.")
     with translation.override(language_of(actor)):
-        if action_id in ("approve", "reject"):
-            return approval_action(notification.subject_topic, actor, action_id, idempotency_key)
+        subject_action = action_handler_for(notification.subject_topic)
+        if action_id in ("approve", "reject") and subject_action is not None:
+            return subject_action(notification.subject_topic, actor, action_id, idempotency_key)
         subject = subject_for_topic(notification.subject_topic)
         if subject is None or not authorize(actor, subject.view_action, subject.obj):
             return _("This action is no longer available.")

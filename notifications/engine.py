@@ -21,24 +21,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
+from erp.subjects import EventSubject, money, subject_for_topic, subject_of
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
-from portal import formatting
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
-from sso.models import ErpIdentity, display_name, time_zone_of
+from sso.models import display_name, time_zone_of
+from sso.selectors import role_holders, user_for_login
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Subject:
-    """What an event is about, in the mirror: the object ``authorize()`` is asked about."""
-
-    topic: str
-    obj: Any
-    view_action: str
-    facts: dict[str, Any]
-    link_path: str = ""
 
 
 @dataclass
@@ -58,150 +48,10 @@ class Outcome:
     groups: list[str] = field(default_factory=list)
 
 
-# --- subjects -----------------------------------------------------------------------------------
-
-
-def _money(value: Any) -> str:
-    # Rule templates put {currency} beside {amount} themselves: the number alone, the reader's way.
-    return formatting.number(value, decimals=2) if value is not None else ""
-
-
-def _qty(value: Any) -> str:
-    text = format(Decimal(value), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def approval_facts(document: Any) -> dict[str, Any]:
-    lines = list(document.lines.all())
-    return {
-        "number": document.external_id,
-        "title": document.title,
-        "kind": document.kind,
-        "amount": _money(document.amount),
-        "amount_value": str(document.amount),
-        "currency": document.currency,
-        "project": document.project,
-        "department": document.department,
-        "urgent": document.urgent,
-        "requester": document.requester_login,
-        "status": document.status,
-        "decided_by": document.decided_by_name,
-        "lines": ", ".join(f"{line.name} ×{_qty(line.qty)}" for line in lines),
-    }
-
-
-def stock_facts(stock: Any, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    supplier = (data or {}).get("supplier") if isinstance((data or {}).get("supplier"), dict) else {}
-    return {
-        "sku": stock.sku,
-        "name": stock.name,
-        "item": stock.name,
-        "warehouse": stock.warehouse,
-        "warehouse_name": stock.warehouse_name or stock.warehouse,
-        "quantity": _qty(stock.quantity),
-        "available": _qty(stock.available),
-        "safety_level": _qty(stock.safety_level),
-        "unit": stock.unit,
-        "below_safety": stock.below_safety,
-        "supplier": str(supplier.get("name", ""))[:200],
-        "supplier_contact": str(supplier.get("contact_name", ""))[:150],
-        "supplier_email": str(supplier.get("contact_email", ""))[:254],
-    }
-
-
-def order_facts(order: Any) -> dict[str, Any]:
-    today = timezone.localdate()
-    late = bool(order.delivery_date and order.delivery_date < today and order.status not in ("delivered", "cancelled"))
-    return {
-        "number": order.external_id,
-        "customer": order.customer,
-        "status": order.status,
-        "previous_status": order.previous_status,
-        "amount": _money(order.amount) if order.amount is not None else "",
-        "amount_value": str(order.amount or 0),
-        "currency": order.currency,
-        "sales_rep": order.sales_rep_login,
-        "delivery_date": order.delivery_date.isoformat() if order.delivery_date else "",
-        "delayed": order.status == "delayed" or late,
-    }
-
-
-def subject_of(event: ErpEvent) -> Subject | None:
-    """The mirrored object the event is about (the handler has just written it)."""
-    data = event.data if isinstance(event.data, dict) else {}
-    if event.type.startswith("erp.approval."):
-        from approvals.models import ApprovalDocument
-
-        doc_id = str((data.get("document") or {}).get("id", ""))
-        document = ApprovalDocument.objects.filter(connector=event.connector, external_id=doc_id).first()
-        if document is None:
-            return None
-        facts = approval_facts(document)
-        if event.type == "erp.approval.decided":
-            facts["outcome"] = str(data.get("outcome", ""))
-        return Subject(document.topic, document, "approvals.view", facts, document.get_absolute_url())
-    if event.type == "erp.stock.changed":
-        from inventory.models import StockLevel
-
-        stock = StockLevel.objects.filter(
-            connector=event.connector, sku=str(data.get("sku", "")), warehouse=str(data.get("warehouse", ""))
-        ).first()
-        if stock is None:
-            return None
-        return Subject(f"stock.{stock.pk}", stock, "inventory.view", stock_facts(stock, data), f"/w/stock/{stock.sku}/")
-    if event.type == "erp.order.status_changed":
-        from inventory.models import SalesOrder
-
-        order_id = str((data.get("order") or {}).get("id", ""))
-        order = SalesOrder.objects.filter(connector=event.connector, external_id=order_id).first()
-        if order is None:
-            return None
-        return Subject(f"order.{order.pk}", order, "orders.view", order_facts(order), f"/w/order/{order.external_id}/")
-    if event.type == "erp.receivable.changed":
-        from finance.models import Receivable
-
-        rec_id = str((data.get("receivable") or {}).get("id", ""))
-        rec = Receivable.objects.filter(connector=event.connector, external_id=rec_id).first()
-        if rec is None:
-            return None
-        facts = {"number": rec.external_id, "customer": rec.customer, "project": rec.project,
-                 "amount": _money(rec.amount), "amount_value": str(rec.amount), "currency": rec.currency}
-        return Subject(f"receivable.{rec.pk}", rec, "receivables.view", facts, "")
-    return None
-
-
-def subject_for_topic(topic: str) -> Subject | None:
-    """The subject of a stored notification, as it is now (cards are built at send time)."""
-    kind, _sep, ident = topic.partition(".")
-    if not ident.isdigit():
-        return None
-    if kind == "approval":
-        from approvals.models import ApprovalDocument
-
-        doc = ApprovalDocument.objects.filter(pk=int(ident)).first()
-        return doc and Subject(doc.topic, doc, "approvals.view", approval_facts(doc), doc.get_absolute_url())
-    if kind == "stock":
-        from inventory.models import StockLevel
-
-        stock = StockLevel.objects.filter(pk=int(ident)).first()
-        return stock and Subject(topic, stock, "inventory.view", stock_facts(stock), f"/w/stock/{stock.sku}/")
-    if kind == "order":
-        from inventory.models import SalesOrder
-
-        order = SalesOrder.objects.filter(pk=int(ident)).first()
-        return order and Subject(topic, order, "orders.view", order_facts(order), f"/w/order/{order.external_id}/")
-    if kind == "receivable":
-        from finance.models import Receivable
-
-        rec = Receivable.objects.filter(pk=int(ident)).first()
-        return rec and Subject(topic, rec, "receivables.view", {"number": rec.external_id, "customer": rec.customer})
-    return None
-
-
 # --- conditions ---------------------------------------------------------------------------------
 
 
-def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[bool, str]]:
+def check_conditions(rule: NotificationRule, subject: EventSubject) -> list[tuple[bool, str]]:
     """Each condition of the rule with whether it holds, in words (the preview shows them)."""
     f = subject.facts
     checks: list[tuple[bool, str]] = []
@@ -213,7 +63,7 @@ def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[boo
         usual = _usual_amount(subject)
         ok = usual is not None and amount > usual * rule.unusual_factor
         checks.append((ok, _("amount %(a)s over %(f)s × the usual %(u)s") % {
-            "a": f.get("amount"), "f": rule.unusual_factor, "u": _money(usual) if usual is not None else "—"}))
+            "a": f.get("amount"), "f": rule.unusual_factor, "u": money(usual) if usual is not None else "—"}))
     if rule.kinds:
         checks.append((f.get("kind") in rule.kinds,
                        _("kind %(v)s in %(list)s") % {"v": f.get("kind"), "list": rule.kinds}))
@@ -239,20 +89,20 @@ def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[boo
     return checks
 
 
-USUAL_SAMPLE = 500  # the most recent documents of the kind that make "the usual amount"
+USUAL_SAMPLE = 500  # the most recent objects of the kind that make "the usual amount"
 
 
-def _usual_amount(subject: Subject) -> Decimal | None:
-    """The median amount of the latest earlier documents of the same kind (the "usual range").
+def _usual_amount(subject: EventSubject) -> Decimal | None:
+    """The median amount of the latest earlier objects of the same kind in the same ERP (the "usual
+    range"), for subjects that have a kind and an amount (approval documents).
 
     A median of positive amounts, not an average: one mistyped −99,999,999 made the average
     negative, and every claim was then "over N × the usual"."""
-    from approvals.models import ApprovalDocument
-
-    if not isinstance(subject.obj, ApprovalDocument):
+    obj = subject.obj
+    if not all(hasattr(obj, name) for name in ("connector_id", "kind", "amount", "created_at")):
         return None
     amounts = sorted(
-        ApprovalDocument.objects.filter(connector=subject.obj.connector, kind=subject.obj.kind, amount__gt=0)
+        type(obj)._default_manager.filter(connector=obj.connector, kind=obj.kind, amount__gt=0)
         .exclude(pk=subject.obj.pk)
         .order_by("-created_at")
         .values_list("amount", flat=True)[:USUAL_SAMPLE]
@@ -266,22 +116,7 @@ def _usual_amount(subject: Subject) -> Decimal | None:
 # --- recipients ---------------------------------------------------------------------------------
 
 
-def _users_for_login(connector: Any, login: str) -> Any:
-    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
-    return identity.user if identity and identity.user.is_active else None
-
-
-def role_holders(connector: Any, roles: list[str]) -> list[tuple[Any, str]]:
-    """Active users holding any of ``roles`` in this ERP (roles read fresh, as authorize does)."""
-    found = []
-    for identity in ErpIdentity.objects.filter(connector=connector).select_related("user").order_by("pk"):
-        held = [r for r in roles if r in (identity.roles or [])]
-        if held and identity.user.is_active:
-            found.append((identity.user, held[0]))
-    return found
-
-
-def targets(rule: NotificationRule, subject: Subject, connector: Any) -> list[Target]:
+def targets(rule: NotificationRule, subject: EventSubject, connector: Any) -> list[Target]:
     """Everyone the rule names for this subject, once each, with the first reason that named them."""
     found: dict[int, Target] = {}
 
@@ -300,15 +135,15 @@ def targets(rule: NotificationRule, subject: Subject, connector: Any) -> list[Ta
     if rule.to_owner:
         owner = getattr(obj, "requester", None)
         if owner is None and subject.facts.get("sales_rep"):
-            owner = _users_for_login(connector, subject.facts["sales_rep"])
+            owner = user_for_login(connector, subject.facts["sales_rep"])
         add(owner, _("the document's owner"))
     if rule.to_sales_rep and subject.facts.get("sales_rep"):
-        add(_users_for_login(connector, subject.facts["sales_rep"]),
+        add(user_for_login(connector, subject.facts["sales_rep"]),
             _("sales rep of %s") % subject.facts.get("customer", ""))
     return list(found.values())
 
 
-def chat_groups_for(rule: NotificationRule, subject: Subject) -> list[ChatGroup]:
+def chat_groups_for(rule: NotificationRule, subject: EventSubject) -> list[ChatGroup]:
     groups = []
     if rule.chat_group_id and rule.chat_group.state == ChatGroup.State.OPEN:
         groups.append(rule.chat_group)
@@ -382,10 +217,11 @@ def on_decision_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) 
     if not created:
         return
     document = instance.document
-    facts = approval_facts(document)
-    facts["status"] = facts["outcome"] = instance.outcome
-    facts["decided_by"] = display_name(instance.actor)
-    subject = Subject(document.topic, document, "approvals.view", facts, document.get_absolute_url())
+    subject = subject_for_topic(document.topic)
+    if subject is None:
+        return
+    subject.facts["status"] = subject.facts["outcome"] = instance.outcome
+    subject.facts["decided_by"] = display_name(instance.actor)
     refresh_notices(document.topic)
     for rule in rules_for("erp.approval.decided"):
         try:
@@ -406,7 +242,7 @@ def refresh_notices(subject_topic: str) -> None:
         refresh_cards(f"notice.{pk}")
 
 
-def route_to_delegates(event: ErpEvent, subject: Subject) -> None:
+def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     """Out of office: new approval cards also go to whoever holds a delegation from an approver."""
     from im.services import Recipient, enqueue_cards
     from sso.models import Delegation
@@ -428,7 +264,7 @@ def route_to_delegates(event: ErpEvent, subject: Subject) -> None:
         enqueue_cards(subject.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}:delegate")
 
 
-def _edge(rule: NotificationRule, subject: Subject, holds: bool) -> bool:
+def _edge(rule: NotificationRule, subject: EventSubject, holds: bool) -> bool:
     """Edge-triggered rules fire when the condition starts holding, not on every event while it holds."""
     if not rule.below_safety_only:
         return holds
@@ -444,7 +280,7 @@ def _edge(rule: NotificationRule, subject: Subject, holds: bool) -> bool:
     return True
 
 
-def run_rule(rule: NotificationRule, connector: Any, event_id: str, event_type: str, subject: Subject) -> None:
+def run_rule(rule: NotificationRule, connector: Any, event_id: str, event_type: str, subject: EventSubject) -> None:
     holds = all(ok for ok, _text in check_conditions(rule, subject))
     if not _edge(rule, subject, holds):
         return
@@ -462,7 +298,7 @@ def run_rule(rule: NotificationRule, connector: Any, event_id: str, event_type: 
 def notify(
     rule: NotificationRule,
     target: Target,
-    subject: Subject,
+    subject: EventSubject,
     *,
     event_id: str,
     event_type: str,

@@ -17,15 +17,17 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from erp.subjects import EventSubject
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError, Unsupported
+from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, TransportError, Unsupported, supports
 from im.cards import Card, CardField
 from notifications.cards import DEFAULT_TITLES, LABELS, fill, shown_facts
-from notifications.engine import Subject, role_holders, targets
+from notifications.engine import targets
 from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
 from portal import formatting
 from sso.authz import authorize
 from sso.models import display_name
+from sso.selectors import role_holders
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def create_group(
     return group
 
 
-def open_war_room(rule: NotificationRule, subject: Subject, connector: Any, *, opened_by: Any) -> ChatGroup:
+def open_war_room(rule: NotificationRule, subject: EventSubject, connector: Any, *, opened_by: Any) -> ChatGroup:
     """The low-stock group: the rule's recipients and role holders who may view the item, the
     supplier's contact as an external member, the live widget pinned, open requisitions attached."""
     existing = ChatGroup.objects.filter(subject_topic=subject.topic, purpose=ChatGroup.Purpose.WAR_ROOM,
@@ -110,7 +112,7 @@ def open_war_room(rule: NotificationRule, subject: Subject, connector: Any, *, o
     return group
 
 
-def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
+def _attach_open_requisitions(group: ChatGroup, subject: EventSubject) -> None:
     from approvals.models import ApprovalDocument
 
     docs = (
@@ -131,7 +133,7 @@ def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
     _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
 
 
-def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: Any) -> ChatGroup:
+def open_review_group(rule: NotificationRule, subject: EventSubject, *, opened_by: Any) -> ChatGroup:
     """"Discuss": the approvers, the requester and who tapped, with a data snippet (the document,
     its history, similar past claims). Only people who may view the document are members."""
     from approvals.models import ApprovalDocument
@@ -177,7 +179,7 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
     return group
 
 
-def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Card:
+def group_card(group: ChatGroup, rule: NotificationRule, subject: EventSubject) -> Card:
     """Only the fields the rule shares with groups; no sign-in link (members may be external)."""
     kind = subject.topic.split(".", 1)[0]
     with translation.override(settings.LANGUAGE_CODE):
@@ -200,7 +202,7 @@ def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Ca
         )
 
 
-def post_card(group: ChatGroup, rule: NotificationRule, subject: Subject, *, key: str) -> GroupPost | None:
+def post_card(group: ChatGroup, rule: NotificationRule, subject: EventSubject, *, key: str) -> GroupPost | None:
     return _post(group, group_card(group, rule, subject), key=key,
                  reason=_("rule “%(rule)s”: %(group)s") % {"rule": rule.name, "group": group.get_purpose_display()})
 
@@ -241,9 +243,11 @@ def archive_groups_about(subject_topic: str, why: str) -> list[ChatGroup]:
 
 
 def external_address(adapter: Any, member: ChatGroupMember) -> str | None:
+    if not supports(adapter, EXTERNAL_MEMBERS):
+        return None
     try:
         return adapter.external_address(member.external_name, member.external_email)
-    except (AttributeError, Unsupported):
+    except Unsupported:
         return None
 
 
@@ -317,9 +321,12 @@ def archive_on_platform(group_id: int) -> None:
         return
     for post in group.posts.filter(message_id=""):
         send_post(post.pk)
+    adapter = get_adapter(group.platform)
     try:
-        get_adapter(group.platform).archive_group(group.chat_id, group.name)
-    except (AttributeError, Unsupported, TransportError) as exc:
+        if not supports(adapter, ARCHIVE):
+            raise Unsupported(f"{group.platform} cannot archive a group chat")
+        adapter.archive_group(group.chat_id, group.name)
+    except (Unsupported, TransportError) as exc:
         ChatGroup.objects.filter(pk=group.pk).update(error=_("not archived on the platform: %s") % exc)
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from notifications.engine import Target, dispatch, notify, role_holders, subject_for_topic
+from erp.subjects import subject_for_topic
+from notifications.engine import Target, dispatch, notify
 from notifications.models import ChatGroup, Notification, NotificationRule
 from sso.models import display_name
+from sso.selectors import role_holders
 
 
 def tick(now: dt.datetime | None = None) -> dict[str, int]:
@@ -130,34 +131,3 @@ def retry_groups() -> int:
     for pk in pending:
         open_group.delay(pk)
     return len(pending)
-
-
-# --- bulk approval ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BulkItem:
-    document_id: int
-    number: str
-    ok: bool
-    message: str
-
-
-def bulk_decide(user: Any, document_ids: list[int], outcome: str, *, batch: str, comment: str = "") -> list[BulkItem]:
-    """Each document still goes through ``decide()`` (row lock, authorize(), idempotency key) in its
-    own transaction and is written back on its own; one failure does not stop the others."""
-    from approvals.models import ApprovalDocument
-    from approvals.services import DecisionError, decide
-
-    results = []
-    for document_id in dict.fromkeys(document_ids):
-        number = ApprovalDocument.objects.filter(pk=document_id).values_list("external_id", flat=True).first() or "?"
-        try:
-            result = decide(user, document_id, outcome, comment=comment,
-                            idempotency_key=f"bulk:{batch}:{document_id}"[:100], via="bulk")
-        except DecisionError as exc:
-            results.append(BulkItem(document_id, number, False, exc.message))
-            continue
-        results.append(BulkItem(document_id, number, True,
-                                _("already decided (same request)") if result.replayed else _("done")))
-    return results

@@ -16,8 +16,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from approvals.services import bulk_decide
 from notifications.selectors import bulk_candidates, bulk_selection, totals_by_currency
-from notifications.services import bulk_decide
 from portal import formatting
 
 

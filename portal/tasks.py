@@ -2,7 +2,8 @@
 
 Re-queues outbox rows, card edits and writebacks whose retry time has come, or whose task was
 lost (a broker restart, a worker killed before it acknowledged). All three tasks are idempotent,
-so re-queuing one that is still running does no harm.
+so re-queuing one that is still running does no harm. The kinds of work are registered by their apps
+(``register_requeuer`` in ``AppConfig.ready()``); this module imports none of them.
 
 Two rules keep it from adding work of its own (tests/test_faults.py found both):
 - With a broker, a scheduled retry has its own countdown task; the safety net steps in only when
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -31,49 +33,60 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = dt.timedelta(seconds=60)
 
 
+@dataclass(frozen=True)
+class StaleWindow:
+    """One tick's times, the same for every kind of work: ``retry_overdue`` (a scheduled retry due by
+    then is re-queued), ``stale`` (work never attempted since before then is re-queued), ``lease`` (the
+    time a re-queued row is stamped with so that the next ticks leave it alone), ``now``."""
+
+    now: dt.datetime
+    stale: dt.datetime
+    retry_overdue: dt.datetime
+    lease: dt.datetime
+
+
+# claim(window) runs inside the tick's transaction: it locks (skip_locked) and leases the rows that are
+# due, returning their primary keys; ``task.delay(pk)`` is queued for each after the commit.
+ClaimFn = Callable[[StaleWindow], list[int]]
+
+
+@dataclass(frozen=True)
+class Requeuer:
+    name: str
+    claim: ClaimFn
+    task: Any
+
+
+_REQUEUERS: dict[str, Requeuer] = {}
+
+
+def register_requeuer(name: str, claim: ClaimFn, task: Any) -> None:
+    """Put a kind of idempotent work under the safety net (idempotent per name). Apps call it in their
+    ``AppConfig.ready()``: im (deliveries, card edits), approvals (writebacks)."""
+    _REQUEUERS[name] = Requeuer(name, claim, task)
+
+
+def requeuers() -> dict[str, Requeuer]:
+    return dict(_REQUEUERS)
+
+
 @shared_task
 def requeue_stale_work() -> dict[str, int]:
     from django.conf import settings
 
-    from approvals.models import Decision
-    from approvals.tasks import write_back
-    from im.models import Delivery, MessageRef
-    from im.tasks import send_delivery, update_message
-
     now = timezone.now()
     stale = now - STALE_AFTER
-    retry_overdue = now if settings.CELERY_TASK_ALWAYS_EAGER else stale
-    lease = now + STALE_AFTER
+    window = StaleWindow(
+        now=now, stale=stale, retry_overdue=now if settings.CELERY_TASK_ALWAYS_EAGER else stale,
+        lease=now + STALE_AFTER,
+    )
     with transaction.atomic():
-        # skip_locked: a row locked right now is being sent by a worker.
-        deliveries = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(Q(next_attempt_at__lte=retry_overdue) | Q(next_attempt_at=None, created_at__lte=stale),
-                    status=Delivery.Status.QUEUED)
-            .values_list("pk", flat=True)[:500]
-        )
-        Delivery.objects.filter(pk__in=deliveries).update(next_attempt_at=lease)
-        refs = list(
-            MessageRef.objects.select_for_update(skip_locked=True)
-            .filter(needs_update=True, updated_at__lte=stale)
-            .values_list("pk", flat=True)[:500]
-        )
-        MessageRef.objects.filter(pk__in=refs).update(updated_at=now)
-        decisions = list(
-            Decision.objects.select_for_update(skip_locked=True)
-            .filter(Q(writeback_next_at__lte=retry_overdue) | Q(writeback_next_at=None, created_at__lte=stale),
-                    writeback_status=Decision.Writeback.PENDING)
-            .values_list("pk", flat=True)[:500]
-        )
-        Decision.objects.filter(pk__in=decisions).update(writeback_next_at=lease)
+        claimed = {name: (requeuer, requeuer.claim(window)) for name, requeuer in _REQUEUERS.items()}
     # After the commit: an in-process (eager) task then overwrites the lease with its own outcome.
-    for pk in deliveries:
-        send_delivery.delay(pk)
-    for pk in refs:
-        update_message.delay(pk)
-    for pk in decisions:
-        write_back.delay(pk)
-    return {"deliveries": len(deliveries), "card_edits": len(refs), "writebacks": len(decisions)}
+    for requeuer, pks in claimed.values():
+        for pk in pks:
+            requeuer.task.delay(pk)
+    return {name: len(pks) for name, (_requeuer, pks) in claimed.items()}
 
 
 def queue_after_commit(task: Any, *args: Any) -> None:

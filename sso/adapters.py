@@ -68,9 +68,12 @@ def platform_user(provider: str, data: dict[str, Any]) -> PlatformUser:
     if provider == "wecom":
         return PlatformUser(**{k: str(data.get(k) or "") for k in PlatformUser.__dataclass_fields__})
     if provider == "feishu":
-        from sso.im_login.feishu import user_from_info
+        from sso.im_login.base import exchange_class
 
-        return user_from_info(data)
+        feishu = exchange_class("feishu")
+        if feishu is None:
+            raise ExchangeError("not_configured", "feishu")
+        return feishu.user_from_info(data)
     if provider == "dingtalk":
         # contact/users/me gives the unionId; messages and 免登 use the staff userid.
         from sso.im_login.base import get_exchange

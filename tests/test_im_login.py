@@ -1,4 +1,5 @@
-"""IM sign-in: login-free codes (sso/im_login/) and allauth providers (sso/providers/, sso/adapters.py).
+"""IM sign-in: login-free codes (sso/im_login/, im/adapters/<platform>/exchange.py) and allauth providers
+(im/adapters/wecom/signin/, sso/adapters.py).
 
 The platforms are answered at the HTTP layer by an ``httpx.MockTransport`` with the documented
 examples in sso/im_login/fixtures/<platform>/, and every outgoing request is checked against the
@@ -168,6 +169,30 @@ def test_wecom_rejected_cached_token_is_fetched_again_once(client, api, li_si):
 
     assert response.status_code == 302
     assert api.calls() == [("GET", WECOM_TOKEN), ("GET", WECOM_USERINFO), ("GET", WECOM_TOKEN), ("GET", WECOM_USERINFO)]
+
+
+def test_wecom_sign_in_and_adapter_share_one_token_error_table(client, api, li_si):
+    """41001 (access_token missing) is a rejected token for sign-in as it always was for sending: the
+    exchange reads the adapter's one table (it used to have its own, without 41001)."""
+    from im.adapters.wecom import adapter, exchange
+
+    assert exchange.TOKEN_REJECTED is adapter.TOKEN_REJECTED and 41001 in exchange.TOKEN_REJECTED
+    ImIdentity.objects.create(user=li_si, platform="wecom", tenant=CORP_ID, external_id="USERID")
+    api.answer("GET", WECOM_TOKEN, recorded("wecom", "gettoken"))
+    answers = iter([{"errcode": 41001, "errmsg": "access_token missing"}, recorded("wecom", "getuserinfo_base")])
+    api.routes[("GET", WECOM_USERINFO)] = lambda request: httpx.Response(200, json=next(answers))
+
+    assert client.get("/sso/im/wecom/", {"code": "CODE-1"}).status_code == 302
+    assert api.calls() == [("GET", WECOM_TOKEN), ("GET", WECOM_USERINFO), ("GET", WECOM_TOKEN), ("GET", WECOM_USERINFO)]
+
+
+def test_exchanges_are_registered_by_their_platform_packages():
+    from im.adapters.dingtalk.exchange import DingTalkExchange
+    from im.adapters.feishu.exchange import FeishuExchange
+    from im.adapters.wecom.exchange import WeComExchange
+
+    assert [base.exchange_class(p) for p in ("wecom", "feishu", "dingtalk", "slack")] == [
+        WeComExchange, FeishuExchange, DingTalkExchange, None]
 
 
 @pytest.mark.parametrize("language, text", [("en", "expired or was already used"), ("zh-hans", "已过期或已被使用")])

@@ -242,3 +242,25 @@ def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(client, con
     assert response.status_code == 503
     assert response["Retry-After"] == "5" and response["Content-Type"] == "application/problem+json"
     assert "connection after" not in response.content.decode()  # no internals
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(approval_requested(urgent="yes"), id="urgent-not-boolean"),
+        pytest.param(approval_requested(currency="RMB!"), id="currency-too-long"),
+        pytest.param({**approval_requested(), "step": 0}, id="step-zero"),
+    ],
+)
+def test_data_against_the_published_schema_is_refused_before_any_handler_runs(client, connector, data, monkeypatch):
+    """The registered JSON Schema validates at the intake: the handler is never called."""
+    from erp import events
+
+    called = []
+    monkeypatch.setitem(events._handlers, "erp.approval.requested", lambda event: called.append(event))
+    before = InboundEvent.objects.count()
+    body, headers = signed(connector, make_cloudevent("erp.approval.requested", "urn:t", data))
+    body_json = assert_problem(post_raw(client, body, headers), 400)
+    assert body_json["title"] == "Invalid event data" and body_json["detail"].startswith("data")
+    assert called == []
+    nothing_written(before)

@@ -1,4 +1,4 @@
-"""Encrypted model fields (Fernet tokens under erp.crypto's key ring, FIELD_ENCRYPTION_KEYS) and keyed
+"""Encrypted model fields (Fernet tokens under trust.crypto's key ring, FIELD_ENCRYPTION_KEYS) and keyed
 digests to find rows by an encrypted value.
 
 An encrypted column cannot be searched (every token differs), so a field looked up by value gets a
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.module_loading import import_string
 
-from erp import crypto
+from trust import crypto
 
 TOKEN_PREFIX = "gAAAAA"  # noqa: S105  (every Fernet token starts so: version byte 0x80 + timestamp)
 

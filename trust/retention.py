@@ -1,6 +1,8 @@
 """Retention: per kind of record (and optionally per platform) keep N days, then destroy in batches.
 
-Kinds live in a registry so that apps plug their own records in::
+Kinds live in a registry that each app fills with its own records in ``AppConfig.ready()``
+(``im``: sent cards, ``erp``: event payloads, ``im.bot``: bot exchanges, ``notifications``: group-chat
+records; ``trust`` itself: audit entries); this module imports none of them::
 
     register_retention_kind("bot_exchanges", due_fn, destroy_fn, label=_("bot exchanges"))
 
@@ -139,83 +141,15 @@ def run(now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, max_batche
 # --- built-in kinds ---
 
 
-def _platform_filter(qs: models.QuerySet, platform: str | None, others: list[str], field_name: str = "platform"):
+def platform_filter(qs: models.QuerySet, platform: str | None, others: list[str], field_name: str = "platform"):
+    """Rows of ``platform`` only, or (for the general policy) of every platform without a policy of its own."""
     if platform:
         return qs.filter(**{field_name: platform})
     return qs.exclude(**{f"{field_name}__in": others}) if others else qs
 
 
-def _sent_cards_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Holds) -> models.QuerySet:
-    from im.models import Delivery
-
-    qs = Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Delivery.Status.QUEUED)
-    qs = _platform_filter(qs, platform, others)
-    if holds.user_ids:
-        qs = qs.exclude(recipient_id__in=holds.user_ids)
-    if holds.document_ids:
-        qs = qs.exclude(topic__in=[f"approval.{pk}" for pk in holds.document_ids])
-    return qs.select_related("message").order_by("pk")
-
-
-def _recall(ref: Any) -> bool:
-    """Ask the platform to delete the sent message, if its adapter can. False: try again later."""
-    from im.adapters import get_adapter
-    from im.adapters.base import TransportError, Unsupported
-
-    try:
-        delete = getattr(get_adapter(ref.platform), "delete_message", None)
-    except LookupError:
-        return True
-    if delete is None and ref.platform == "devinbox":
-        delete = _devinbox_delete
-    if delete is None:
-        return True
-    try:
-        delete(ref.address, ref.message_id, recall_id=getattr(ref, "recall_id", ""))
-    except Unsupported:
-        return True
-    except TransportError as exc:
-        logger.warning("could not delete %s:%s on the platform: %s", ref.platform, ref.message_id, exc)
-        return exc.permanent  # a message already gone is fine; a platform outage is retried next run
-    return True
-
-
-def _devinbox_delete(address: str, message_id: str, *, recall_id: str = "") -> None:
-    """The dev inbox's "platform delete": the message leaves the simulated phone."""
-    from im.adapters.devinbox.models import DevInboxMessage
-
-    if message_id.isdigit():
-        DevInboxMessage.objects.filter(pk=int(message_id), recipient_id=int(address)).delete()
-
-
-def _sent_cards_destroy(rows: list[Any], policy: RetentionPolicy) -> int:
-    from im.models import Delivery, MessageRef
-
-    gone = []
-    for delivery in rows:
-        try:
-            ref = delivery.message
-        except MessageRef.DoesNotExist:
-            ref = None
-        if ref is not None and policy.recall_on_platform and not _recall(ref):
-            continue
-        gone.append(delivery.pk)
-    Delivery.objects.filter(pk__in=gone).delete()  # MessageRef cascades
-    return len(gone)
-
-
-def _event_payloads_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Holds):
-    from erp.models import InboundEvent
-
-    qs = InboundEvent.objects.filter(received_at__lt=cutoff)
-    if holds.document_numbers:
-        # By primary key: a plain exclude() on a JSON key would also drop events without that key (NULL).
-        held = InboundEvent.objects.filter(data__document__id__in=list(holds.document_numbers)).values("pk")
-        qs = qs.exclude(pk__in=held)
-    return qs.order_by("pk")
-
-
-def _delete_rows(rows: list[Any], policy: RetentionPolicy) -> int:
+def delete_rows(rows: list[Any], policy: RetentionPolicy) -> int:
+    """Destroy one batch of plain rows (nothing to recall elsewhere)."""
     if not rows:
         return 0
     type(rows[0]).objects.filter(pk__in=[r.pk for r in rows]).delete()
@@ -258,64 +192,6 @@ def _audit_destroy(rows: list[Any], policy: RetentionPolicy) -> int:
     return len(rows)
 
 
-def _bot_exchanges_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Holds):
-    from im.bot.models import BotExchange
-
-    qs = BotExchange.objects.filter(created_at__lt=cutoff)
-    if platform:
-        qs = qs.filter(channel=platform)
-    elif others:
-        qs = qs.exclude(channel__in=others)
-    if holds.user_ids:
-        qs = qs.exclude(user_id__in=holds.user_ids)
-    return qs.order_by("pk")
-
-
-def _group_posts_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Holds):
-    from notifications.models import GroupPost
-
-    qs = _platform_filter(GroupPost.objects.filter(created_at__lt=cutoff), platform, others, "group__platform")
-    for group_platform, chat_id in holds.groups:
-        qs = qs.exclude(group__platform=group_platform, group__chat_id=chat_id)
-    return qs.select_related("group").order_by("pk")
-
-
-@dataclass(frozen=True)
-class _PostRef:
-    platform: str
-    address: str
-    message_id: str
-
-
-def _group_posts_destroy(rows: list[Any], policy: RetentionPolicy) -> int:
-    from notifications.models import GroupPost
-
-    gone = []
-    for post in rows:
-        ref = _PostRef(post.group.platform, post.group.chat_id, post.message_id)
-        # (The dev inbox keeps group messages under its own ids; only real adapters are asked.)
-        if post.message_id and policy.recall_on_platform and ref.platform != "devinbox" and not _recall(ref):
-            continue
-        gone.append(post.pk)
-    GroupPost.objects.filter(pk__in=gone).delete()
-    return len(gone)
-
-
 def register_builtin_kinds() -> None:
-    from django.apps import apps
-
-    register_retention_kind(
-        "sent_cards", _sent_cards_due, _sent_cards_destroy,
-        label=_("sent cards (deliveries, sent messages, dev inbox)"), per_platform=True,
-    )
-    register_retention_kind("event_payloads", _event_payloads_due, _delete_rows, label=_("ERP event payloads"))
+    """trust's own kind; the other apps register theirs in their AppConfig.ready()."""
     register_retention_kind("audit_entries", _audit_due, _audit_destroy, label=_("audit entries"))
-    if apps.is_installed("im.bot"):
-        register_retention_kind(
-            "bot_exchanges", _bot_exchanges_due, _delete_rows, label=_("bot exchanges"), per_platform=True
-        )
-    if apps.is_installed("notifications"):
-        register_retention_kind(
-            "group_chats", _group_posts_due, _group_posts_destroy,
-            label=_("group-chat records (cards and widgets posted into groups)"), per_platform=True,
-        )

@@ -118,16 +118,22 @@ def on_delivery_saved(sender: Any, instance: Any, created: bool, raw: bool = Fal
     instance._trust_status = instance.status
 
 
+def audit_decisions(model: Any) -> None:
+    """Record every new decision of ``model`` (approvals registers its ``Decision`` in ``ready()``)."""
+    post_save.connect(on_decision, sender=model, dispatch_uid="trust-decision")
+
+
+def audit_deliveries(model: Any) -> None:
+    """Record every delivery of ``model`` reaching a final status (im registers ``Delivery`` in ``ready()``)."""
+    post_init.connect(_remember_status, sender=model, dispatch_uid="trust-delivery-init")
+    post_save.connect(on_delivery_saved, sender=model, dispatch_uid="trust-delivery")
+
+
 def connect() -> None:
-    from approvals.models import Decision
-    from im.models import Delivery
     from sso.models import AccessChange, LinkTokenUse
 
-    post_save.connect(on_decision, sender=Decision, dispatch_uid="trust-decision")
     post_save.connect(on_access_change, sender=AccessChange, dispatch_uid="trust-access-change")
     post_save.connect(on_link_token_used, sender=LinkTokenUse, dispatch_uid="trust-link-token")
     post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="trust-admin-change")
-    post_init.connect(_remember_status, sender=Delivery, dispatch_uid="trust-delivery-init")
-    post_save.connect(on_delivery_saved, sender=Delivery, dispatch_uid="trust-delivery")
     user_logged_in.connect(on_logged_in, dispatch_uid="trust-signed-in")
     user_login_failed.connect(on_login_failed, dispatch_uid="trust-sign-in-failed")

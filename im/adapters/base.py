@@ -1,8 +1,10 @@
 """The one small interface every IM adapter implements (``im/adapters/<platform>/``).
 
 Required: ``address_of``, ``send_card``, ``update_card``. The rest are capabilities a platform may
-lack; an adapter that cannot do one raises ``Unsupported`` (callers then fall back, e.g. to one
-card per person instead of a group chat).
+lack. Like ERP connectors, an adapter declares what it implements in ``capabilities`` and callers ask
+``supports(adapter, GROUPS)`` instead of probing with ``getattr``; a declared capability that the
+platform refuses at run time (a group message past its recall window) still raises ``Unsupported``
+(callers then fall back, e.g. to one card per person instead of a group chat).
 """
 
 from __future__ import annotations
@@ -12,6 +14,51 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from im.cards import Card
+
+# --- capabilities (the methods each one stands for) ---
+THREADS = "threads"  # reply_in_thread
+TEXT = "text"  # send_text
+GROUPS = "groups"  # create_group, add_members, send_card_to_chat
+WIDGETS = "widgets"  # post_widget
+ARCHIVE = "archive"  # archive_group
+RECALL = "recall"  # delete_message
+CALLBACKS = "callbacks"  # parse_callback: inline actions (buttons) and messages come back
+ANSWER = "answer"  # answer: tell the person who pressed a button, in place
+EXTERNAL_MEMBERS = "external_members"  # external_address: guests (a supplier) join groups by e-mail
+
+CAPABILITY_METHODS: dict[str, tuple[str, ...]] = {
+    THREADS: ("reply_in_thread",),
+    TEXT: ("send_text",),
+    GROUPS: ("create_group", "add_members", "send_card_to_chat"),
+    WIDGETS: ("post_widget",),
+    ARCHIVE: ("archive_group",),
+    RECALL: ("delete_message",),
+    CALLBACKS: ("parse_callback",),
+    ANSWER: ("answer",),
+    EXTERNAL_MEMBERS: ("external_address",),
+}
+
+
+def supports(adapter: Any, capability: str) -> bool:
+    """Whether the adapter declares ``capability`` (see ``CAPABILITY_METHODS``)."""
+    return capability in getattr(adapter, "capabilities", frozenset())
+
+
+class LinkedIdentityAddress:
+    """``address_of`` for platforms whose users are linked to portal users through ``sso.ImIdentity``:
+    the first identity of the user on ``platform``, or None (no linked account there: no card)."""
+
+    platform: str
+
+    def address_of(self, user: Any) -> str | None:
+        return linked_external_id(user, self.platform)
+
+
+def linked_external_id(user: Any, platform: str) -> str | None:
+    from sso.models import ImIdentity
+
+    identity = ImIdentity.objects.filter(user=user, platform=platform).order_by("pk").first()
+    return identity.external_id if identity else None
 
 
 class TransportError(Exception):
@@ -71,6 +118,7 @@ class InboundEvent:
 
 class ImAdapter(Protocol):
     platform: str
+    capabilities: frozenset[str]
 
     def address_of(self, user: Any) -> str | None:
         """The user's id on this platform, or None when they have no linked account here."""

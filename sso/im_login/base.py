@@ -137,16 +137,22 @@ def app_config(platform: str) -> AppConfig | None:
     return AppConfig(client_id=app.client_id, secret=app.secret, settings=dict(app.settings or {}))
 
 
+_EXCHANGES: dict[str, type[LoginFreeExchange]] = {}
+
+
+def register_exchange(cls: type[LoginFreeExchange]) -> None:
+    """A platform's login-free exchange; each platform package registers its own (``ImConfig.ready``),
+    so this module never imports them."""
+    _EXCHANGES[cls.platform] = cls
+
+
+def exchange_class(platform: str) -> type[LoginFreeExchange] | None:
+    return _EXCHANGES.get(platform)
+
+
 def get_exchange(platform: str) -> LoginFreeExchange | None:
     """The exchange for ``platform`` when it is known and configured, else None."""
-    from sso.im_login import dingtalk, feishu, wecom
-
-    classes: dict[str, type[LoginFreeExchange]] = {
-        wecom.WeComExchange.platform: wecom.WeComExchange,
-        feishu.FeishuExchange.platform: feishu.FeishuExchange,
-        dingtalk.DingTalkExchange.platform: dingtalk.DingTalkExchange,
-    }
-    cls = classes.get(platform)
+    cls = _EXCHANGES.get(platform)
     if cls is None:
         return None
     config = app_config(platform)

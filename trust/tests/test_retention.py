@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDocument
 from erp.models import InboundEvent
+from im.adapters.devinbox.adapter import DevInboxAdapter
 from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery, MessageRef
 from trust import retention
@@ -73,7 +74,7 @@ def test_platform_outage_keeps_the_row_for_the_next_run(demo, monkeypatch):
     def down(address, message_id, *, recall_id=""):
         raise TransportError("platform down")
 
-    monkeypatch.setattr(retention, "_devinbox_delete", down)
+    monkeypatch.setattr(DevInboxAdapter, "delete_message", lambda self, *args, **kwargs: down(*args, **kwargs))
     RetentionPolicy.objects.create(kind="sent_cards", keep_days=30)
     assert retention.run(now=LATER).destroyed["sent_cards"] == 0
     assert MessageRef.objects.exists()
@@ -167,3 +168,49 @@ def test_group_chat_records_respect_a_hold_on_the_group(db):
     RetentionPolicy.objects.create(kind="group_chats", keep_days=1)
     assert retention.run(now=LATER).destroyed["group_chats"] == 1
     assert list(GroupPost.objects.values_list("idempotency_key", flat=True)) == ["a"]
+
+
+def test_every_app_registers_its_own_kinds():
+    """Filled by the apps' ready(), not by trust: trust.retention imports none of them."""
+    assert set(retention.kinds()) >= {"sent_cards", "event_payloads", "audit_entries", "bot_exchanges", "group_chats"}
+
+
+def _card(title: str):
+    from im.cards import Card
+
+    return Card(topic="t.1", title=title, status="", status_label="", link="", link_label="", locale="en")
+
+
+def test_dev_inbox_deletes_like_any_adapter(db, django_user_model):
+    """The dev inbox implements delete_message: direct cards by id, group messages by their g<pk> id."""
+    from im.adapters.base import TransportError
+    from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage
+
+    adapter = DevInboxAdapter()
+    user = django_user_model.objects.create_user("ivy")
+    sent = adapter.send_card(str(user.pk), _card("x"), idempotency_key="k1")
+    chat = adapter.create_group("room", [str(user.pk)], idempotency_key="g1")
+    posted = adapter.send_card_to_chat(chat.chat_id, _card("y"), idempotency_key="k2")
+    adapter.delete_message(str(user.pk), sent.message_id)
+    adapter.delete_message(chat.chat_id, posted.message_id)
+    assert not DevInboxMessage.objects.exists()
+    assert not DevInboxGroupMessage.objects.exists() and DevInboxGroup.objects.exists()
+    adapter.delete_message(str(user.pk), sent.message_id)  # already gone: fine
+    with pytest.raises(TransportError) as gone:
+        adapter.delete_message("x", "y")
+    assert gone.value.permanent
+
+
+def test_group_chat_records_are_recalled_from_the_dev_inbox_too(db, django_user_model):
+    from im.adapters.devinbox.models import DevInboxGroupMessage
+    from notifications.models import ChatGroup, GroupPost
+
+    adapter = DevInboxAdapter()
+    user = django_user_model.objects.create_user("ivy")
+    chat = adapter.create_group("room", [str(user.pk)], idempotency_key="g1")
+    posted = adapter.send_card_to_chat(chat.chat_id, _card("y"), idempotency_key="k2")
+    group = ChatGroup.objects.create(platform="devinbox", chat_id=chat.chat_id, name="room", idempotency_key="g1")
+    GroupPost.objects.create(group=group, idempotency_key="k2", card={"title": "y"}, message_id=posted.message_id)
+    RetentionPolicy.objects.create(kind="group_chats", keep_days=1)
+    assert retention.run(now=LATER).destroyed["group_chats"] == 1
+    assert not DevInboxGroupMessage.objects.exists()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from erp.crypto import InvalidToken, rotate
 from erp.models import ConnectorSettings
+from trust.crypto import InvalidToken, rotate
 
 
 class Command(BaseCommand):

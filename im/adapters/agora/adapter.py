@@ -34,7 +34,21 @@ import httpx
 from django.conf import settings
 
 from im.adapters.agora.token import build_chat_token
-from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError
+from im.adapters.base import (
+    ANSWER,
+    CALLBACKS,
+    GROUPS,
+    RECALL,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    CallbackRejected,
+    GroupChat,
+    InboundEvent,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+)
 from im.cards import Card
 
 logger = logging.getLogger(__name__)
@@ -128,8 +142,9 @@ def _exts(body: Mapping[str, Any]) -> dict[str, str]:
     return dict(exts) if isinstance(exts, Mapping) else {}
 
 
-class AgoraAdapter:
+class AgoraAdapter(LinkedIdentityAddress):
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS, ANSWER})
     default_transport: Any = None  # tests put an httpx.MockTransport here
 
     def __init__(self, transport: httpx.BaseTransport | None = None, **config: Any) -> None:
@@ -219,12 +234,6 @@ class AgoraAdapter:
                 exts = card_exts(smaller, card_id=card_id)
 
     # --- the interface ----------------------------------------------------------------------------
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
-
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         msg_id = self._send_card("users", address, card, event=CARD_EVENT)
         return SentMessage(message_id=message_id_of("users", address, msg_id))

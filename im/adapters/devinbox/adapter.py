@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from im.adapters.base import GroupChat, SentMessage, TransportError
+from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, GROUPS, RECALL, WIDGETS, GroupChat, SentMessage, TransportError
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from im.cards import Card
 from widgets.live import publish
@@ -23,6 +23,7 @@ def inbox_topic(user_id: int | str) -> str:
 
 class DevInboxAdapter:
     platform = PLATFORM
+    capabilities = frozenset({GROUPS, WIDGETS, ARCHIVE, RECALL, EXTERNAL_MEMBERS})
 
     def address_of(self, user: Any) -> str | None:
         return str(user.pk)
@@ -48,6 +49,18 @@ class DevInboxAdapter:
         message.revision += 1
         message.save(update_fields=["card", "revision", "updated_at"])
         publish(inbox_topic(address), message.revision)
+
+    def delete_message(self, address: str, message_id: str, *, recall_id: str = "") -> None:
+        """The message leaves the simulated phone (retention's recall). Group messages carry ids ``g<pk>``
+        and are addressed by the group's id; a message already gone is fine."""
+        if message_id.startswith("g") and message_id[1:].isdigit():
+            DevInboxGroupMessage.objects.filter(pk=int(message_id[1:]), group_id=int(address)).delete()
+            publish(group_topic(address), 0)
+        elif message_id.isdigit() and address.isdigit():
+            DevInboxMessage.objects.filter(pk=int(message_id), recipient_id=int(address)).delete()
+            publish(inbox_topic(address), 0)
+        else:
+            raise TransportError(f"not a dev inbox message: {address}/{message_id}", permanent=True)
 
     # --- group chats: a group "phone" per group at /dev/inbox/group/<id>/ ---
 

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from im.adapters.devinbox import views
-from im.bot import devinbox as bot_devinbox
 
 app_name = "devinbox"
 urlpatterns = [
@@ -14,5 +13,5 @@ urlpatterns = [
     path("groups/", views.groups, name="groups"),
     path("group/<int:group_id>/", views.group, name="group"),
     path("group/<int:group_id>/body/", views.group, {"body": True}, name="group-body"),
-    path("group/<int:group_id>/ask/", bot_devinbox.group_ask, name="group-ask"),
+    path("group/<int:group_id>/ask/", views.group_ask, name="group-ask"),
 ]

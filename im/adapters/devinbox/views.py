@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxMessage
+from im.messages import IncomingMessage, deliver_message
 from im.services import handle_card_action
 from sso.models import language_of
 
@@ -136,15 +138,11 @@ def action(request: HttpRequest, message_id: int, action_id: str) -> HttpRespons
 def ask(request: HttpRequest, user_id: int) -> HttpResponse:
     """A message to the bot typed on a phone: asked as the phone's owner (as the platform would say
     who sent it); the answer card arrives on that phone through the outbox like every card."""
-    from im.bot.services import ask as ask_bot
-    from im.bot.services import reply_on
-
     user = _owner_or_404(request, user_id, usable=True)
     text = request.POST.get("text", "").strip()
     if not text or len(text) > 1000:
         return HttpResponseBadRequest("text: 1 to 1000 characters")
-    reply = ask_bot(user, text, conversation=f"{PLATFORM}:{user.pk}", channel=PLATFORM)
-    reply_on(PLATFORM, user, reply)
+    deliver_message(IncomingMessage(PLATFORM, user, text, conversation=f"{PLATFORM}:{user.pk}"))
     if not request.headers.get("HX-Request"):  # the plain form, without htmx: back to that phone
         return redirect(f"{reverse('devinbox:inbox')}?user={user.get_username()}")
     return _phone_response(request, user)
@@ -188,3 +186,26 @@ def group(request: HttpRequest, group_id: int, body: bool = False) -> HttpRespon
     context = {"group": chat, "members": members, "chat_messages": chat.messages.all(),
                "speakers": list(usable_members(request, chat).values())}
     return render(request, "devinbox/_group_messages.html" if body else "devinbox/group.html", context)
+
+
+@require_POST
+def group_ask(request: HttpRequest, group_id: int) -> HttpResponse:
+    """A member writes "@bot …" in a group chat (only a member whose phone this browser signed in to,
+    or staff): the answer appears in the group (what every member may see) and, for the rest, on the
+    asker's phone."""
+    chat = group_for(request, group_id)
+    text = request.POST.get("text", "").strip()
+    speaker = request.POST.get("member", "")
+    if not text or len(text) > 1000 or speaker not in [str(m) for m in chat.members] or not speaker.isdigit():
+        return HttpResponseBadRequest("a member of this group and a text of 1 to 1000 characters")
+    users = {str(u.pk): u for u in get_user_model().objects.filter(
+        pk__in=[int(m) for m in chat.members if str(m).isdigit()], is_active=True)}
+    if speaker not in users:
+        return HttpResponseBadRequest("unknown member")
+    if not may_use_phone(request, users[speaker]):
+        raise Http404()  # writing as someone this browser has not proved to be
+    # Everyone in the chat reads the public answer; someone the portal does not know may see nothing.
+    audience = [users.get(str(m), AnonymousUser()) for m in chat.members]
+    deliver_message(IncomingMessage(PLATFORM, users[speaker], text, conversation=f"{PLATFORM}:group:{chat.pk}",
+                                    chat_id=str(chat.pk), audience=audience))
+    return redirect("devinbox:group", group_id=chat.pk)

@@ -33,7 +33,21 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
+from im.adapters.base import (
+    CALLBACKS,
+    GROUPS,
+    RECALL,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    CallbackRejected,
+    GroupChat,
+    InboundEvent,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+    Unsupported,
+)
 from im.adapters.dingtalk import crypto, render
 from im.adapters.httpjson import (
     AppTokenAdapter,
@@ -95,8 +109,9 @@ class DingTalkConfig:
                    aes_key=settings.DINGTALK_AES_KEY)
 
 
-class DingTalkAdapter(AppTokenAdapter):
+class DingTalkAdapter(LinkedIdentityAddress, AppTokenAdapter):
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS})
     config_class = DingTalkConfig
     classify = staticmethod(classify)
     cache_slot = "access_token"
@@ -130,12 +145,6 @@ class DingTalkAdapter(AppTokenAdapter):
         return str(body["task_id"])
 
     # --- required ---------------------------------------------------------------------------------
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
-
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         if "," in address:  # userid_list is comma-separated: one recipient per delivery, always
             raise TransportError(f"not one DingTalk userid: {address!r}", permanent=True)

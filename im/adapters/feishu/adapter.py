@@ -31,7 +31,22 @@ import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
+from im.adapters.base import (
+    ANSWER,
+    CALLBACKS,
+    GROUPS,
+    RECALL,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    CallbackRejected,
+    GroupChat,
+    InboundEvent,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+    Unsupported,
+)
 from im.adapters.feishu import crypto, render
 from im.adapters.httpjson import (
     AppTokenAdapter,
@@ -90,8 +105,9 @@ def uuid_for(kind: str, key: str) -> str:
     return f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
-class FeishuAdapter(AppTokenAdapter):
+class FeishuAdapter(LinkedIdentityAddress, AppTokenAdapter):
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS, ANSWER})
     config_class = FeishuConfig
     classify = staticmethod(classify)
     cache_slot = "tenant_access_token"
@@ -123,12 +139,6 @@ class FeishuAdapter(AppTokenAdapter):
         return SentMessage(message_id=body["data"]["message_id"])
 
     # --- required ---------------------------------------------------------------------------------
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
-
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         return self._send("open_id", address, "interactive", render.card_json(card), idempotency_key, "send a card")
 

@@ -15,12 +15,20 @@ import hashlib
 import json
 import re
 import threading
-from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
 
-from im.adapters.base import GroupChat, SentMessage, TransportError
+from im.adapters.base import (
+    ARCHIVE,
+    GROUPS,
+    RECALL,
+    WIDGETS,
+    GroupChat,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+)
 from im.adapters.matrix.client import API, MatrixClient, MatrixError
 from im.adapters.matrix.render import render_card, render_edit
 from im.cards import Card
@@ -69,8 +77,9 @@ def client_from_settings() -> MatrixClient:
         return _clients[config]
 
 
-class MatrixAdapter:
+class MatrixAdapter(LinkedIdentityAddress):
     platform = PLATFORM
+    capabilities = frozenset({GROUPS, WIDGETS, ARCHIVE, RECALL})
 
     def __init__(self, client: MatrixClient | None = None) -> None:
         self._client = client
@@ -80,12 +89,6 @@ class MatrixAdapter:
         if self._client is None:
             self._client = client_from_settings()
         return self._client
-
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
 
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         if not USER_ID.match(address):

@@ -107,14 +107,11 @@ def handle_event(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) ->
 
 def _ask_the_bot(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) -> str | None:
     """A question for the chat bot; returns what was answered (for the loop's log), or None."""
-    from django.apps import apps
-
+    from im.messages import IncomingMessage, deliver_message, has_message_handler
     from sso.models import ImIdentity
 
-    if not apps.is_installed("im.bot"):
+    if not has_message_handler():
         return None
-    from im.bot.services import answer_in_group, ask, reply_on
-
     if (event.get("content") or {}).get("msgtype") == "m.notice":
         return None  # notices are bots talking: never answer one (no bot-to-bot loops)
     text = command_text(event.get("content") or {})
@@ -136,15 +133,13 @@ def _ask_the_bot(adapter: MatrixAdapter, room_id: str, event: dict[str, Any]) ->
         return notice
     question = text.replace(bot_id, "").strip()
     if direct:
-        reply = ask(asker, question, conversation=f"matrix:{room_id}", channel=PLATFORM)
-        reply_on(PLATFORM, asker, reply)
-    else:
-        # Members the portal does not know see nothing: a group answer is then public-free.
-        from django.contrib.auth.models import AnonymousUser
+        return deliver_message(IncomingMessage(PLATFORM, asker, question, conversation=f"matrix:{room_id}"))
+    # Members the portal does not know see nothing: a group answer is then public-free.
+    from django.contrib.auth.models import AnonymousUser
 
-        audience = [linked.get(member) or AnonymousUser() for member in members if member != bot_id]
-        reply = answer_in_group(adapter, room_id, asker, audience, question)
-    return reply.text or reply.intent
+    audience = [linked.get(member) or AnonymousUser() for member in members if member != bot_id]
+    return deliver_message(IncomingMessage(PLATFORM, asker, question, conversation=f"{PLATFORM}:group:{room_id}",
+                                           chat_id=room_id, audience=audience))
 
 
 def handle_sync_response(adapter: MatrixAdapter, response: dict[str, Any]) -> list[str]:

@@ -18,7 +18,20 @@ from typing import Any
 
 from django.conf import settings
 
-from im.adapters.base import GroupChat, InboundEvent, SentMessage, TransportError
+from im.adapters.base import (
+    ANSWER,
+    CALLBACKS,
+    GROUPS,
+    RECALL,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    GroupChat,
+    InboundEvent,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+)
 from im.adapters.slack import inbound
 from im.adapters.slack.client import SlackClient, SlackError
 from im.adapters.slack.render import render_card, render_notice
@@ -53,8 +66,9 @@ def channel_name(name: str, idempotency_key: str) -> str:
     return f"{slug[: CHANNEL_NAME_CHARS - 7]}-{suffix}"
 
 
-class SlackAdapter:
+class SlackAdapter(LinkedIdentityAddress):
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS, ANSWER})
     default_transport: Any = None  # tests put an httpx.MockTransport here
 
     def __init__(self, client: SlackClient | None = None, *, signing_secret: str | None = None) -> None:
@@ -67,12 +81,6 @@ class SlackAdapter:
             self._client = SlackClient(settings.SLACK_BOT_TOKEN, timeout=settings.SLACK_TIMEOUT,
                                        transport=self.default_transport)
         return self._client
-
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
 
     # --- sending ----------------------------------------------------------------------------------
     def channel_for(self, address: str) -> str:

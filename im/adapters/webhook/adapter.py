@@ -26,7 +26,20 @@ import httpx
 from django.conf import settings
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError
+from im.adapters.base import (
+    ANSWER,
+    CALLBACKS,
+    GROUPS,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    CallbackRejected,
+    GroupChat,
+    InboundEvent,
+    SentMessage,
+    TransportError,
+    linked_external_id,
+)
 from im.cards import Card
 
 PLATFORM = "webhook"
@@ -53,6 +66,7 @@ def webhook_id(key: str) -> str:
 
 class WebhookAdapter:
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, CALLBACKS, ANSWER})
     default_transport: Any = None  # tests put an httpx.MockTransport here
 
     def __init__(self, transport: httpx.BaseTransport | None = None, *, url: str | None = None,
@@ -111,10 +125,7 @@ class WebhookAdapter:
     # --- the interface ----------------------------------------------------------------------------
     def address_of(self, user: Any) -> str | None:
         """A linked webhook identity, else the portal username: the receiver maps it to its own ids."""
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else user.get_username()
+        return linked_external_id(user, PLATFORM) or user.get_username()
 
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         answer = self.post("card.send", {"address": address, "card": card.to_dict(),

@@ -32,7 +32,22 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from im.adapters.base import CallbackRejected, GroupChat, InboundEvent, SentMessage, TransportError, Unsupported
+from im.adapters.base import (
+    ANSWER,
+    CALLBACKS,
+    GROUPS,
+    RECALL,
+    TEXT,
+    THREADS,
+    WIDGETS,
+    CallbackRejected,
+    GroupChat,
+    InboundEvent,
+    LinkedIdentityAddress,
+    SentMessage,
+    TransportError,
+    Unsupported,
+)
 from im.adapters.httpjson import (
     AppTokenAdapter,
     TokenRejected,
@@ -107,8 +122,9 @@ def remember_response_code(task_id: str, code: str) -> None:
         cache.set(_response_code_key(task_id), code, RESPONSE_CODE_TTL)
 
 
-class WeComAdapter(AppTokenAdapter):
+class WeComAdapter(LinkedIdentityAddress, AppTokenAdapter):
     platform = PLATFORM
+    capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS, ANSWER})
     config_class = WeComConfig
     classify = staticmethod(classify)
     cache_slot = "access_token"
@@ -150,12 +166,6 @@ class WeComAdapter(AppTokenAdapter):
         return body
 
     # --- required ---------------------------------------------------------------------------------
-    def address_of(self, user: Any) -> str | None:
-        from sso.models import ImIdentity
-
-        identity = ImIdentity.objects.filter(user=user, platform=PLATFORM).order_by("pk").first()
-        return identity.external_id if identity else None
-
     def send_card(self, address: str, card: Card, *, idempotency_key: str) -> SentMessage:
         if not card.actions:
             body = self._send(address, "textcard", render.textcard(card), doing="send a textcard")

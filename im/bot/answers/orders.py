@@ -10,7 +10,7 @@ from im.bot.answers.base import Answer, Context, day, money, widget_path
 from im.cards import CardField
 from inventory.models import SalesOrder
 from inventory.selectors import order_for, orders_for
-from sso.models import ErpIdentity
+from sso.selectors import erp_logins
 
 LIMIT = 10
 # The ERP's status words, translated by the catalogue (im/bot entries of locale/zh_Hans).
@@ -28,8 +28,7 @@ def rows(user: Any, entities: dict[str, Any], ctx: Context) -> list[SalesOrder]:
     if entities.get("mine"):
         # "My orders": the orders whose sales rep is one of the asker's ERP logins (a filter on
         # top of what restrict() already allows, not a permission).
-        logins = ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True)
-        queryset = queryset.filter(sales_rep_login__in=list(logins))
+        queryset = queryset.filter(sales_rep_login__in=erp_logins(user))
     if entities.get("customer"):
         queryset = queryset.filter(customer=entities["customer"])
     if entities.get("status"):

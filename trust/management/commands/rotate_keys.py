@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from erp.crypto import InvalidToken, rotate
+from trust.crypto import InvalidToken, rotations
 from trust.fields import DigestField, encrypted_fields
 
 
@@ -14,8 +14,6 @@ class Command(BaseCommand):
     help = "Re-encrypt every encrypted field (personal data, ERP credentials) with the first key."
 
     def handle(self, *args: object, **options: object) -> None:
-        from erp.models import ConnectorSettings
-
         counts: dict[str, int] = {}
         try:
             with transaction.atomic():
@@ -31,12 +29,9 @@ class Command(BaseCommand):
                         model._default_manager.filter(pk=row.pk).update(**values)
                         count += 1
                     counts[model._meta.label] = count
-                # ERP credentials keep their own column (erp.crypto tokens managed by the model).
-                count = 0
-                for row in ConnectorSettings.objects.select_for_update().exclude(password_encrypted=""):
-                    ConnectorSettings.objects.filter(pk=row.pk).update(password_encrypted=rotate(row.password_encrypted))
-                    count += 1
-                counts["erp.ConnectorSettings"] = count
+                # Columns the apps manage themselves (ERP credentials), registered with trust.crypto.
+                for label, rotate_all in rotations().items():
+                    counts[label] = rotate_all()
         except InvalidToken as exc:
             raise CommandError("a value opens with none of FIELD_ENCRYPTION_KEYS; nothing was changed") from exc
         for label, count in counts.items():

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import logging
 
+from im.adapters.dingtalk.adapter import OAPI, TOKEN_REJECTED
 from sso.im_login.base import ExchangeError, LoginFreeExchange, PlatformUser
 
 log = logging.getLogger(__name__)
 
-OAPI = "https://oapi.dingtalk.com"
 TOKEN_URL = f"{OAPI}/gettoken"
 USERINFO_URL = f"{OAPI}/topapi/v2/user/getuserinfo"
 USER_GET_URL = f"{OAPI}/topapi/v2/user/get"
 BY_UNIONID_URL = f"{OAPI}/topapi/user/getbyunionid"
 
 INVALID_CODE = 40078
-TOKEN_REJECTED = {40014, 42001}
 
 
 class DingTalkExchange(LoginFreeExchange):

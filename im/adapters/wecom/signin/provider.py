@@ -1,5 +1,5 @@
 """WeCom (企业微信) for django-allauth: web login (QR code / signed-in desktop client) or the in-client
-OAuth redirect, then the code → userid exchange of ``sso.im_login.wecom``.
+OAuth redirect, then the code → userid exchange of ``im.adapters.wecom.exchange``.
 
 App: client_id = corp id (``corpid``), secret = the self-built app's secret, settings:
 ``{"agent_id": "1000002"}`` and optionally ``"AUTHORIZE_URL"`` (the in-client OAuth page instead of the
@@ -11,7 +11,7 @@ from __future__ import annotations
 from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 
-from sso.providers.wecom.views import WeComOAuth2Adapter
+from im.adapters.wecom.signin.views import WeComOAuth2Adapter
 
 
 class WeComAccount(ProviderAccount):

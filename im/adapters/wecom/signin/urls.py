@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from sso.providers.wecom.provider import WeComProvider
+from im.adapters.wecom.signin.provider import WeComProvider
 
 urlpatterns = default_urlpatterns(WeComProvider)

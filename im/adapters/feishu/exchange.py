@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from im.adapters.feishu.adapter import API
 from sso.im_login.base import ExchangeError, LoginFreeExchange, PlatformUser
 
-API = "https://open.feishu.cn/open-apis"
 TOKEN_URL = f"{API}/authen/v2/oauth/token"
 USER_INFO_URL = f"{API}/authen/v1/user_info"
 AUTHORIZE_URL = "https://accounts.feishu.cn/open-apis/authen/v1/authorize"
@@ -50,6 +50,11 @@ class FeishuExchange(LoginFreeExchange):
         if info.get("code", 0) != 0 or not isinstance(info.get("data"), dict):
             raise ExchangeError("platform_error", f"feishu user_info: {info.get('code')} {info.get('msg')}")
         return user_from_info(info["data"])
+
+    @staticmethod
+    def user_from_info(data: dict) -> PlatformUser:
+        """allauth's Feishu ``extra_data`` is the same user_info object (``sso.adapters``)."""
+        return user_from_info(data)
 
     def authorize_url(self, redirect_uri: str, state: str) -> str | None:
         params = {

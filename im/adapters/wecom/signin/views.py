@@ -13,7 +13,7 @@ from allauth.socialaccount.providers.oauth2.views import OAuth2Adapter, OAuth2Ca
 from allauth.utils import get_request_param
 from django.http import HttpRequest
 
-from sso.im_login import wecom
+from im.adapters.wecom import exchange as wecom
 from sso.im_login.base import AppConfig, ExchangeError
 
 

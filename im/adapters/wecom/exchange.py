@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from im.adapters.wecom.adapter import API, TOKEN_REJECTED
 from sso.im_login.base import ExchangeError, LoginFreeExchange, PlatformUser
 
 log = logging.getLogger(__name__)
 
-API = "https://qyapi.weixin.qq.com/cgi-bin"
 TOKEN_URL = f"{API}/gettoken"
 USERINFO_URL = f"{API}/auth/getuserinfo"
 USERDETAIL_URL = f"{API}/auth/getuserdetail"
@@ -29,8 +29,8 @@ OAUTH_AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 WEB_LOGIN_URL = "https://login.work.weixin.qq.com/wwlogin/sso/login"
 
 INVALID_CODE = 40029
-# The corp token was revoked or expired before our cached copy: fetch a new one once.
-TOKEN_REJECTED = {40014, 42001}
+# TOKEN_REJECTED (the adapter's one table): the corp token was revoked or expired before our cached
+# copy, or went missing: fetch a new one once.
 
 
 class WeComExchange(LoginFreeExchange):

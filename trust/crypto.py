@@ -1,4 +1,5 @@
-"""Secrets at rest (ERP passwords): Fernet tokens under a key ring from env ``FIELD_ENCRYPTION_KEYS``.
+"""Secrets at rest (personal data in trust's encrypted fields, ERP passwords): Fernet tokens under a key
+ring from env ``FIELD_ENCRYPTION_KEYS``.
 
 Comma-separated Fernet keys; the first encrypts, all of them decrypt, so a key is rotated by putting
 a new one first, running ``manage.py rotate_connector_keys`` and then dropping the old one. Unset
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "key_ring", "rotate"]
+__all__ = ["InvalidToken", "decrypt", "encrypt", "key_ring", "register_rotation", "rotate", "rotations"]
 
 
 def _dev_key() -> bytes:
@@ -46,3 +48,17 @@ def decrypt(token: str) -> str:
 def rotate(token: str) -> str:
     """The same secret re-encrypted under the first key."""
     return key_ring().rotate(token.encode()).decode() if token else ""
+
+
+# Columns of this key ring's tokens outside trust's encrypted fields (ERP credentials): each app registers
+# how to re-encrypt its own in AppConfig.ready(), and ``manage.py rotate_keys`` runs them inside its
+# all-or-nothing transaction. Each returns how many rows it re-encrypted; InvalidToken aborts.
+_ROTATIONS: dict[str, Callable[[], int]] = {}
+
+
+def register_rotation(label: str, rotate_all: Callable[[], int]) -> None:
+    _ROTATIONS[label] = rotate_all
+
+
+def rotations() -> dict[str, Callable[[], int]]:
+    return dict(_ROTATIONS)

@@ -1,1 +1,0 @@
-"""allauth providers of our own, for platforms allauth does not ship (WeCom)."""

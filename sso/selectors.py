@@ -1,0 +1,50 @@
+"""Who someone is in an ERP: the one place the portal looks up ERP identities (HackSoft's selectors:
+reading only). Roles and logins are read from the database on every call, as ``authorize()`` does, so
+a role revoked by the ERP sync stops counting at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sso.models import ErpIdentity
+
+
+def erp_logins(user: Any) -> list[str]:
+    """Every ERP login of ``user``, in any connector."""
+    return list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))
+
+
+def user_for_login(connector: Any, login: str) -> Any:
+    """The active portal user holding ``login`` in this ERP, or None."""
+    identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
+    return identity.user if identity and identity.user.is_active else None
+
+
+def users_for_login(connector: Any, login: str) -> list[Any]:
+    """Every active portal user holding ``login`` in this ERP (none for an empty login)."""
+    if not login:
+        return []
+    return [identity.user for identity in
+            ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user")
+            if identity.user.is_active]
+
+
+def role_holders(connector: Any, roles: list[str]) -> list[tuple[Any, str]]:
+    """Active users holding any of ``roles`` in this ERP, each with the first of those roles they hold."""
+    found = []
+    for identity in ErpIdentity.objects.filter(connector=connector).select_related("user").order_by("pk"):
+        held = [r for r in roles if r in (identity.roles or [])]
+        if held and identity.user.is_active:
+            found.append((identity.user, held[0]))
+    return found
+
+
+def department_of(connector: Any, login: str) -> str:
+    """The ERP department of ``login`` ("" when unknown)."""
+    return (ErpIdentity.objects.filter(connector=connector, erp_login=login)
+            .values_list("department", flat=True).first() or "")
+
+
+def identity_of(connector: Any, user: Any) -> ErpIdentity | None:
+    """``user``'s identity in this ERP (the login they act under there), or None."""
+    return ErpIdentity.objects.filter(connector=connector, user=user).first()
