@@ -90,3 +90,18 @@ async def test_websocket_from_a_foreign_origin_is_rejected(world):
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"https://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def test_frames_that_are_not_json_are_answered_not_crashed_on(world):
+    """A frame that is not JSON text (garbage, a binary frame, JSON nested past the parser's depth) gets
+    an error answer; the socket stays open and keeps working (it used to close with 1011)."""
+    users, document = world
+    ws = await connect(users["li.si"])
+    for frame in ("notjson", "[" * 100_000 + "]" * 100_000, "{\"subscribe\": "):
+        await ws.send_to(text_data=frame)
+        assert await ws.receive_json_from(timeout=2) == {"error": "expected JSON"}
+    await ws.send_to(bytes_data=b"\x00\x01")
+    assert await ws.receive_json_from(timeout=2) == {"error": "expected JSON"}
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+    await ws.disconnect()

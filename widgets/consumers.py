@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from urllib.parse import parse_qs
@@ -105,6 +106,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        # Channels' JSON consumer lets a bad frame raise, which closes the socket with 1011 (a
+        # server error); a client's garbage is the client's error, answered like a bad topic.
+        if text_data is None:
+            await self.send_json({"error": "expected JSON"})
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json({"error": "expected JSON"})
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):
