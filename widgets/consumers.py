@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 from urllib.parse import parse_qs
@@ -92,6 +93,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
             for user, topics, expires in await database_sync_to_async(socket_grants)(self.scope["session"]):
                 self.link_topics.update({topic: (user, expires) for topic in topics})
+        if self.scope.get("session") is not None:
+            from widgets.topics import socket_viewers
+
+            for viewer, topics in await database_sync_to_async(socket_viewers)(self.scope["session"]):
+                for topic in topics:
+                    self.link_topics.setdefault(topic, (viewer, math.inf))
         await self.accept()
 
     def _viewer_for(self, topic: str):
