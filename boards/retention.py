@@ -38,10 +38,10 @@ def _passes_due(cutoff: dt.datetime, platform: str | None, others: list[str], ho
 
 
 def register() -> None:
-    from trust.retention import _delete_rows, register_retention_kind
+    from trust.retention import delete_rows, register_retention_kind
 
-    register_retention_kind("board_activity", _activity_due, _delete_rows,
+    register_retention_kind("board_activity", _activity_due, delete_rows,
                             label=_("board activity (members' and guests' actions on group boards)"),
                             per_platform=True)
-    register_retention_kind("guest_passes", _passes_due, _delete_rows,
+    register_retention_kind("guest_passes", _passes_due, delete_rows,
                             label=_("guest passes to group boards (ended ones)"), per_platform=True)

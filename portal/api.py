@@ -46,6 +46,14 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return defaults.page_not_found(request, exception)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refuses before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many
+    fields): under /api/ a problem+json 400 like every other API refusal; pages keep Django's 400."""
+    if _is_api(request):
+        return problem(400, "Bad request", "the request could not be read (too large or malformed)")
+    return defaults.bad_request(request, exception)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return problem(500, "Server error", "the error was logged; retrying later may help")

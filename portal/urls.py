@@ -57,6 +57,7 @@ if settings.DEV_INBOX_ENABLED:
 if settings.DEMO_ERP_ENABLED:
     urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))
 
-# Unknown /api/ URLs (and API crashes) answer problem+json; pages keep Django's own error pages.
+# Unknown /api/ URLs, unreadable requests and API crashes answer problem+json; pages keep Django's own error pages.
+handler400 = "portal.api.bad_request"
 handler404 = "portal.api.page_not_found"
 handler500 = "portal.api.server_error"

@@ -90,3 +90,61 @@ async def test_websocket_from_a_foreign_origin_is_rejected(world):
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"https://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def test_frames_that_are_not_json_are_answered_not_crashed_on(world):
+    """A frame that is not JSON text (garbage, a binary frame, JSON nested past the parser's depth) gets
+    an error answer; the socket stays open and keeps working (it used to close with 1011)."""
+    users, document = world
+    ws = await connect(users["li.si"])
+    for frame in ("notjson", "[" * 100_000 + "]" * 100_000, "{\"subscribe\": "):
+        await ws.send_to(text_data=frame)
+        assert await ws.receive_json_from(timeout=2) == {"error": "expected JSON"}
+    await ws.send_to(bytes_data=b"\x00\x01")
+    assert await ws.receive_json_from(timeout=2) == {"error": "expected JSON"}
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+    await ws.disconnect()
+
+
+async def test_dev_inbox_phone_topics_only_for_a_browser_signed_in_to_that_phone(world, settings):
+    """A phone's pushes say when its owner gets a card: an anonymous socket, or another user's, is
+    refused a phone (or group chat) it has not signed in to, like a missing one; the phone's owner and
+    a browser that unlocked the phone (dev inbox session proof) are subscribed."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from im.adapters.devinbox.models import DevInboxGroup
+    from im.adapters.devinbox.views import PHONES_KEY
+
+    settings.DEV_INBOX_ENABLED = True
+    users, _document = world
+    li, zhao = users["li.si"], users["zhao.liu"]
+    chat = await sync_to_async(DevInboxGroup.objects.create)(name="low stock", members=[str(li.pk)])
+    phone, group = f"devinbox.{li.pk}", f"devinbox.group{chat.pk}"
+
+    for viewer in (AnonymousUser(), zhao):
+        ws = await connect(viewer)
+        for topic in (phone, group, "devinbox.999999", "devinbox.group999999"):
+            await ws.send_json_to({"subscribe": topic})
+            assert await ws.receive_json_from(timeout=2) == {"refused": topic}
+        await ws.disconnect()
+
+    ws = await connect(li)
+    for topic in (phone, group):
+        await ws.send_json_to({"subscribe": topic})
+        assert await ws.receive_json_from(timeout=2) == {"subscribed": topic}
+    await ws.disconnect()
+
+    session = SessionStore()
+    session[PHONES_KEY] = [li.pk]
+    await sync_to_async(session.save)()
+    unlocked = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    unlocked.scope["user"] = AnonymousUser()
+    unlocked.scope["session"] = SessionStore(session.session_key)
+    assert (await unlocked.connect())[0]
+    for topic in (phone, group):
+        await unlocked.send_json_to({"subscribe": topic})
+        assert await unlocked.receive_json_from(timeout=2) == {"subscribed": topic}
+    await unlocked.send_json_to({"subscribe": f"devinbox.{zhao.pk}"})
+    assert await unlocked.receive_json_from(timeout=2) == {"refused": f"devinbox.{zhao.pk}"}
+    await unlocked.disconnect()

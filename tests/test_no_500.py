@@ -60,6 +60,17 @@ def test_deeply_nested_json_is_a_400_on_every_api_that_reads_json(raising_client
     assert not document.decisions.exists()
 
 
+def test_an_api_body_over_the_upload_limit_is_a_problem_json_400(raising_client, users, settings):
+    """Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE before any view; under /api/ the refusal
+    speaks the API's language (problem+json), as a 404 or a 500 there does, not an HTML page."""
+    raising_client.force_login(users["li.si"])
+    big = b'{"text": "' + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + b'"}'
+    response = raising_client.post("/api/bot/ask", big, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == 400
+
+
 def test_pages_and_api_answers_are_never_stored(client, users):
     document = ApprovalDocument.objects.get(external_id="PR-2026-0042")
     anonymous = [client.get("/accounts/login/"), client.get("/api/approvals/pending/"), client.get("/nope/")]

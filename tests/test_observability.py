@@ -125,6 +125,22 @@ def test_secrets_are_redacted_from_log_lines():
     assert "corpid=ww1" in line  # what is not a secret stays readable
 
 
+def test_widget_embed_tokens_are_redacted_from_log_lines():
+    """A widget's embed token (?e=, reusable for WIDGET_EMBED_MAX_AGE) is a key in the URL of the widget,
+    its body refetches and its socket; in a log line or a login redirect's next= it would still open it."""
+    from urllib.parse import quote
+
+    from widgets.embed import make_embed_token
+
+    token = make_embed_token(type("U", (), {"pk": 7})(), "/w/stock/SKU-201/")
+    for line in (f"GET /w/stock/SKU-201/?e={token} 200", f"WSCONNECT /ws/live/?x=1&e={quote(token)}",
+                 f"redirect /accounts/login/?next=/w/pending/%3Fe%3D{quote(quote(token))}"):
+        redacted = redact(line)
+        assert token.split(":")[0] not in redacted, redacted
+        assert token.split(":")[-1] not in redacted, redacted
+    assert redact("GET /w/stock/?size=e=1&type=x") == "GET /w/stock/?size=e=1&type=x"  # not every "e=" is one
+
+
 def test_event_counters_move_on_accepted_duplicate_and_rejected(client, connector, committed):
     labels = {"connector": "demo", "type": "erp.approval.requested"}
     before = {o: metric("portal_erp_events_total", **labels, outcome=o) for o in ("accepted", "duplicate")}

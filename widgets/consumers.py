@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import re
 import time
 from urllib.parse import parse_qs
@@ -98,6 +100,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
             for user, topics, expires in await database_sync_to_async(socket_grants)(self.scope["session"]):
                 self.link_topics.update({topic: (user, expires) for topic in topics})
+        if self.scope.get("session") is not None:
+            from widgets.topics import socket_viewers
+
+            for viewer, topics in await database_sync_to_async(socket_viewers)(self.scope["session"]):
+                for topic in topics:
+                    self.link_topics.setdefault(topic, (viewer, math.inf))
         await self.accept()
 
     def _viewer_for(self, topic: str):
@@ -113,6 +121,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
             await self._presence(topic, joined=False)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        # Channels' JSON consumer lets a bad frame raise, which closes the socket with 1011 (a
+        # server error); a client's garbage is the client's error, answered like a bad topic.
+        if text_data is None:
+            await self.send_json({"error": "expected JSON"})
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json({"error": "expected JSON"})
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):

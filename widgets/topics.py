@@ -64,6 +64,21 @@ def presence_hooks(topic: str) -> tuple[PresenceHook, PresenceHook] | None:
     return _presence.get(topic.partition(".")[0])
 
 
+# A socket's session may prove more than its sign-in (the dev inbox: phones unlocked in this
+# browser). Each provider maps a session to (viewer, topics): those topics are asked as that viewer.
+SocketViewers = Callable[[Any], list[tuple[Any, set[str]]]]
+_socket_viewers: list[SocketViewers] = []
+
+
+def register_socket_viewers(provider: SocketViewers) -> None:
+    _socket_viewers.append(provider)
+
+
+def socket_viewers(session: Any) -> list[tuple[Any, set[str]]]:
+    """(viewer, topics) a websocket's session proves, from every registered provider (sync: reads the db)."""
+    return [found for provider in _socket_viewers for found in provider(session)]
+
+
 def may_subscribe(user: Any, topic: str) -> Verdict:
     kind, _, ident = topic.partition(".")
     check = (_guest_checks if getattr(user, "is_guest", False) else _checks).get(kind)

@@ -25,6 +25,9 @@ _PATTERNS = [
     (re.compile(r"\bxox[abpre]-[A-Za-z0-9-]+"), "xox*-***"),
     # Card-link tokens travel in the path (/s/<token>/): an untapped one in a log line is a key.
     (re.compile(r"/s/[A-Za-z0-9_:-]{16,}"), "/s/***"),
+    # Widget embed tokens ride as ``?e=`` on widget pages, their refetches and the live socket, also
+    # (percent-encoded, once or twice) inside a sign-in redirect's next=; reusable until they expire.
+    (re.compile(r"(?i)([?&]|%3F|%26|%253F|%2526)e(=|%3D|%253D)[^&\s\"'\\,;]+"), r"\1e\2***"),
 ]
 
 
