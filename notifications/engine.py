@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
-from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name, time_zone_of
 
@@ -493,23 +492,16 @@ def delivery_reason(notification: Notification) -> str:
 
 def dispatch(notification: Notification) -> None:
     """Outbox rows for the card (``notice.<pk>``) on the rule's platforms; sent after commit."""
-    from im import tasks
     from im.adapters import enabled_platforms
-    from im.models import Delivery
+    from im.services import OutboxItem, write_outbox
 
     platforms = [p for p in enabled_platforms() if not notification.rule.platforms or p in notification.rule.platforms]
-    for platform in platforms:
-        delivery, is_new = Delivery.objects.get_or_create(
-            dedupe_key=f"notice.{notification.pk}:{notification.recipient_id}:{platform}",
-            defaults={
-                "topic": notification.topic,
-                "recipient": notification.recipient,
-                "platform": platform,
-                "reason": delivery_reason(notification),
-            },
-        )
-        if is_new:
-            queue_after_commit(tasks.send_delivery, delivery.pk)
+    reason = delivery_reason(notification)
+    write_outbox([
+        OutboxItem(dedupe_key=f"notice.{notification.pk}:{notification.recipient_id}:{platform}",
+                   topic=notification.topic, platform=platform, recipient=notification.recipient, reason=reason)
+        for platform in platforms
+    ])
     Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.QUEUED, sent_at=timezone.now())
 
 

@@ -42,7 +42,7 @@ def export_rows(start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
     for v in deliveries.iterator(chunk_size=1000):
         yield {
             "kind": "delivery", "id": v.pk, "at": v.created_at, "topic": v.topic,
-            "recipient": v.recipient.get_username(), "platform": v.platform, "status": v.status,
+            "recipient": v.recipient.get_username() if v.recipient else "", "platform": v.platform, "status": v.status,
             "attempts": v.attempts, "sent_at": v.sent_at,
         }
 

@@ -17,7 +17,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models.signals import post_init, post_save
 
-from trust.services import record
+from trust.services import Fact, record, record_many
 
 FINAL_DELIVERY = ("sent", "dead")
 
@@ -118,6 +118,17 @@ def on_delivery_saved(sender: Any, instance: Any, created: bool, raw: bool = Fal
     instance._trust_status = instance.status
 
 
+def on_deliveries_finished(sender: Any, deliveries: list[Any], **kwargs: Any) -> None:
+    """A batch of outbox rows the sender recorded as sent or dead (a multi-row update, so no post_save):
+    their entries are appended in one go, the same entries a save of each would have made."""
+    actor = _actor()
+    record_many([
+        Fact(f"delivery.{d.status}", actor=actor, obj=d,
+             summary={"topic": d.topic, "platform": d.platform, "recipient": d.recipient_id, "attempts": d.attempts})
+        for d in deliveries
+    ])
+
+
 def connect() -> None:
     from approvals.models import Decision
     from im.models import Delivery
@@ -129,5 +140,8 @@ def connect() -> None:
     post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="trust-admin-change")
     post_init.connect(_remember_status, sender=Delivery, dispatch_uid="trust-delivery-init")
     post_save.connect(on_delivery_saved, sender=Delivery, dispatch_uid="trust-delivery")
+    from im.signals import deliveries_finished
+
+    deliveries_finished.connect(on_deliveries_finished, sender=Delivery, dispatch_uid="trust-deliveries")
     user_logged_in.connect(on_logged_in, dispatch_uid="trust-signed-in")
     user_login_failed.connect(on_login_failed, dispatch_uid="trust-sign-in-failed")
