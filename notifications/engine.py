@@ -401,17 +401,19 @@ def route_to_delegates(event: ErpEvent, subject: Subject) -> None:
 
     now = timezone.now()
     recipients = []
-    for assignment in subject.obj.assignments.exclude(user=None).select_related("user"):
-        for delegation in Delegation.objects.filter(
-            delegator=assignment.user, starts_at__lte=now, ends_at__gt=now
-        ).select_related("delegate"):
-            if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
-                until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
-                recipients.append(Recipient(
-                    user=delegation.delegate,
-                    reason=_("delegate of %(name)s (out of office until %(until)s)")
-                    % {"name": display_name(assignment.user), "until": until},
-                ))
+    approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
+    # One query for every approver's delegations, not one per approver.
+    delegations = Delegation.objects.filter(
+        delegator_id__in=list(approvers), starts_at__lte=now, ends_at__gt=now
+    ).select_related("delegate").order_by("delegator_id", "pk")
+    for delegation in delegations:
+        if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
+            until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
+            recipients.append(Recipient(
+                user=delegation.delegate,
+                reason=_("delegate of %(name)s (out of office until %(until)s)")
+                % {"name": display_name(approvers[delegation.delegator_id]), "until": until},
+            ))
     if recipients:
         enqueue_cards(subject.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}:delegate")
 
