@@ -1,4 +1,4 @@
-"""Periodic ERP work: poll the connections that have no webhooks (Tryton)."""
+"""ERP work in workers: handle stored events in batches; poll the connections that have no webhooks (Tryton)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,17 @@ from erp.models import ConnectorSettings
 
 logger = logging.getLogger(__name__)
 POLLED_KINDS = {"tryton"}
+
+
+@shared_task(acks_late=True)
+def handle_events(event_ids: list[int]) -> int:
+    """Events the intake stored (``received``): handled in batches (erp/handling.py)."""
+    from erp.handling import BATCH_SIZE, handle_received
+
+    handled = 0
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        handled += handle_received(event_ids[start:start + BATCH_SIZE])
+    return handled
 
 
 @shared_task(acks_late=True)

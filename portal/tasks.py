@@ -1,8 +1,9 @@
 """Periodic safety net (Celery beat; a thread in the embedded demo): nothing stays stuck.
 
-Re-queues outbox rows, card edits and writebacks whose retry time has come, or whose task was
-lost (a broker restart, a worker killed before it acknowledged). All three tasks are idempotent,
-so re-queuing one that is still running does no harm.
+Re-queues stored ERP events not handled yet, outbox rows (cards and group-chat operations), card
+edits and writebacks whose retry time has come, or whose task was lost (a broker restart, a worker
+killed before it acknowledged). All these tasks are idempotent, so re-queuing one that is still
+running does no harm.
 
 Two rules keep it from adding work of its own (tests/test_faults.py found both):
 - With a broker, a scheduled retry has its own countdown task; the safety net steps in only when
@@ -37,6 +38,8 @@ def requeue_stale_work() -> dict[str, int]:
 
     from approvals.models import Decision
     from approvals.tasks import write_back
+    from erp.models import InboundEvent
+    from erp.tasks import handle_events
     from im.models import Delivery, MessageRef
     from im.tasks import send_delivery, update_message
 
@@ -66,14 +69,23 @@ def requeue_stale_work() -> dict[str, int]:
             .values_list("pk", flat=True)[:500]
         )
         Decision.objects.filter(pk__in=decisions).update(writeback_next_at=lease)
+        # Stored events whose handling task was lost (a broker restart): received long enough ago.
+        # No lease needed: handling claims them with SKIP LOCKED and a handled event is no longer received.
+        events = list(
+            InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED, received_at__lte=stale)
+            .order_by("pk").values_list("pk", flat=True)[:500]
+        )
     # After the commit: an in-process (eager) task then overwrites the lease with its own outcome.
+    if events:
+        handle_events.delay(events)
     for pk in deliveries:
         send_delivery.delay(pk)
     for pk in refs:
         update_message.delay(pk)
     for pk in decisions:
         write_back.delay(pk)
-    return {"deliveries": len(deliveries), "card_edits": len(refs), "writebacks": len(decisions)}
+    return {"events": len(events), "deliveries": len(deliveries), "card_edits": len(refs),
+            "writebacks": len(decisions)}
 
 
 def queue_after_commit(task: Any, *args: Any) -> None:

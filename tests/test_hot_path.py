@@ -294,3 +294,116 @@ def test_a_broker_that_is_down_does_not_fail_the_transaction_that_opens_a_group(
         group = create_group(name="sales", purpose="sales", platform="devinbox", key="g:broker",
                              members=[(users["li.si"], "test")])
     assert group_rows(group)["group_open"].status == "queued"  # the safety net sends it later
+
+
+# --- intake with a broker: verify, store, answer; workers handle in batches ---------------------
+
+
+@pytest.fixture
+def broker(settings, monkeypatch) -> list[list[int]]:
+    """Tasks go to a broker (captured here) instead of running in-process."""
+    from erp import tasks as erp_tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued: list[list[int]] = []
+    monkeypatch.setattr(erp_tasks.handle_events, "delay", queued.append)
+    monkeypatch.setattr("im.tasks.send_delivery.delay", lambda *args: None)
+    return queued
+
+
+def post(client, connector, data: dict, webhook_id: str | None = None, event_type: str = "erp.approval.requested"):
+    body = json.dumps(make_cloudevent(event_type, "urn:erp:test", data)).encode()
+    headers = sign(connector.webhook_secret, body, webhook_id=webhook_id)
+    return client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
+                       headers={k: v for k, v in headers.items() if k != "content-type"})
+
+
+def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batches(
+    client, connector, users, broker, committed, django_assert_max_num_queries
+):
+    from approvals.models import ApprovalDocument
+    from erp.handling import handle_received
+    from erp.models import InboundEvent
+
+    with committed(), django_assert_max_num_queries(6):  # connector, savepoint, insert, release (+ session)
+        response = post(client, connector, approval_requested("PR-BROKER-1"), webhook_id="msg_broker_1")
+    assert response.status_code == 202 and response.json()["duplicate"] is False
+    with committed():
+        post(client, connector, approval_requested("PR-BROKER-2"))
+        again = post(client, connector, approval_requested("PR-BROKER-1"), webhook_id="msg_broker_1")
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    rows = InboundEvent.objects.filter(data__document__id__startswith="PR-BROKER-")
+    assert set(rows.values_list("status", flat=True)) == {"received"} and rows.count() == 2
+    assert not ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").exists()
+    assert [ids for ids in broker] == [[r.pk] for r in rows.order_by("pk")]
+
+    assert handle_received() == 2  # one batch
+    assert set(rows.values_list("status", flat=True)) == {"processed"}
+    assert ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").count() == 2
+    assert Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
+        external_id__startswith="PR-BROKER-")], recipient=users["li.si"]).count() == 2
+    assert handle_received() == 0  # nothing handled twice
+
+
+def test_an_event_whose_handling_fails_is_visible_and_handled_again_on_retry(
+    client, connector, users, broker, committed, monkeypatch
+):
+    from approvals.models import ApprovalDocument
+    from erp import events, handling
+    from erp.models import InboundEvent
+
+    real = events._handlers["erp.approval.requested"]
+
+    def buggy(event):
+        if event.data["document"]["id"] == "PR-FAILS-1":
+            raise RuntimeError("handler bug")
+        real(event)
+
+    with committed():
+        post(client, connector, approval_requested("PR-FAILS-1"))
+        post(client, connector, approval_requested("PR-FAILS-2"))
+    monkeypatch.setitem(events._handlers, "erp.approval.requested", buggy)
+    handling.handle_received()
+    monkeypatch.setitem(events._handlers, "erp.approval.requested", real)
+    failed = InboundEvent.objects.get(data__document__id="PR-FAILS-1")
+    assert failed.status == "failed" and "handler bug" in failed.error and failed.attempts == 1
+    # The bug did not stop the rest of the batch, and left nothing of its own event behind.
+    assert InboundEvent.objects.get(data__document__id="PR-FAILS-2").status == "processed"
+    assert not ApprovalDocument.objects.filter(external_id="PR-FAILS-1").exists()
+
+    broker.clear()
+    with committed():
+        assert handling.retry([failed.pk]) == 1
+    assert broker == [[failed.pk]]
+    handling.handle_received(broker[0])
+    failed.refresh_from_db()
+    assert failed.status == "processed" and failed.attempts == 2 and failed.error == ""
+    assert ApprovalDocument.objects.filter(external_id="PR-FAILS-1").exists()
+
+
+def test_bad_data_found_by_a_worker_is_a_failed_event_that_wrote_nothing(client, connector, users, broker,
+                                                                          committed):
+    from approvals.models import ApprovalDocument
+    from erp.handling import handle_received
+    from erp.models import InboundEvent
+
+    with committed():
+        post(client, connector, approval_requested("PR-BAD-1", amount="not a number"))
+    handle_received()
+    row = InboundEvent.objects.get(data__document__id="PR-BAD-1")
+    assert row.status == "failed" and "amount" in row.error
+    assert not ApprovalDocument.objects.filter(external_id="PR-BAD-1").exists()
+
+
+def test_the_safety_net_queues_events_whose_handling_task_was_lost(client, connector, users, broker, committed):
+    from erp.models import InboundEvent
+
+    with committed():
+        post(client, connector, approval_requested("PR-LOST-1"))
+    row = InboundEvent.objects.get(data__document__id="PR-LOST-1")
+    broker.clear()
+    tasks.requeue_stale_work()
+    assert broker == []  # just received: its own task is still on the way
+    InboundEvent.objects.filter(pk=row.pk).update(received_at=timezone.now() - tasks.STALE_AFTER * 2)
+    tasks.requeue_stale_work()
+    assert broker == [[row.pk]]
