@@ -17,7 +17,7 @@ PYTEST_WORKERS ?= 2
 
 $(UV): requirements/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	$(BIN)/pip install -qq --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
 	touch $(UV)
 
 $(RUNTIME_STAMP): $(UV) pyproject.toml uv.lock  ## runtime dependencies only: what the demo and production run

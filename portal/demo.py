@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from approvals.models import ApprovalDocument
@@ -32,6 +33,7 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
     seed_demo_erp(emit=False)
     User = get_user_model()
     users = []
+    demo_password_hash = None  # one PBKDF2 run (about 0.5 s) for all demo users, not one each
     with transaction.atomic():
         for erp_user in DemoUser.objects.order_by("login"):
             user, created = User.objects.get_or_create(
@@ -39,8 +41,9 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
                 defaults={"first_name": erp_user.name, "email": erp_user.email},
             )
             if created:
-                user.set_password(DEMO_PASSWORD)
-                user.save()
+                demo_password_hash = demo_password_hash or make_password(DEMO_PASSWORD)
+                user.password = demo_password_hash
+                user.save(update_fields=["password"])
             Profile.objects.get_or_create(user=user)
             link_erp_login(
                 user, connector, erp_user.login, list(erp_user.roles),

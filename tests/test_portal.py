@@ -54,3 +54,34 @@ def test_approval_page_is_small(client, demo, users):
     assert total < 40 * 1024, total
     # Nothing is loaded from another host: the page must work without outside network.
     assert b'src="http' not in html and b'href="http' not in html.replace(b'href="http://testserver', b"")
+
+
+def test_demo_console_is_quiet_then_one_line_per_loop_step(tmp_path):
+    """`make demo`'s console (DEMO_CONSOLE=1): the URLs and users, no JSON lines, no task traces and
+    none of the seed's own events; afterwards each loop step is one short line."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django, logging; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('demo', '--no-serve', '--port', '8124')\n"
+        "from portal.observability import hooks\n"
+        "hooks.logger.info('decision recorded', extra={'outcome': 'approved', 'document_id': 7})\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "LOG_FORMAT", "LOG_LEVEL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings", DEMO_CONSOLE="1", DEV_INBOX_ENABLED="1",
+               DEMO_ERP_ENABLED="1", PORTAL_VAR_DIR=str(tmp_path), STATIC_ROOT=str(tmp_path / "static"))
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    console = done.stdout + done.stderr
+    assert "http://127.0.0.1:8124/dev/inbox/" in console and "李四" in console
+    assert '{"' not in console, console[:2000]  # no JSON log lines
+    assert "erp event accepted" not in console and "Task " not in console, console[:2000]
+    last = console.strip().splitlines()[-1]
+    assert last.endswith("decision recorded  outcome=approved  document_id=7"), last

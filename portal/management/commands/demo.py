@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.management import call_command
@@ -44,6 +47,20 @@ def _run_once(job, *args) -> None:
         close_old_connections()
 
 
+@contextmanager
+def _loop_steps_muted() -> Iterator[None]:
+    """Set-up without the loop-step lines (DEMO_CONSOLE): warnings still show."""
+    loggers = [logging.getLogger(name) for name in ("portal.flow", "erp.intake")]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(max(each.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
+
+
 class Command(BaseCommand):
     help = "Run the demo: SQLite, in-memory channel layer, in-process tasks, demo ERP and dev inbox."
 
@@ -55,17 +72,17 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_serve: bool, **options):
         if not os.environ.get("PORTAL_BASE_URL"):
             settings.PORTAL_BASE_URL = f"http://{host}:{port}"  # card links point at this server
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        settings.WHITENOISE_USE_FINDERS = False  # serve the collected, pre-compressed copies
-        summary = setup_demo()
         from erp.connectors.demo.services import ensure_connector
+        from foresight.demo import run_foresight_jobs, setup_foresight_demo
         from notifications.demo import setup_notifications_demo
 
-        setup_notifications_demo(ensure_connector())  # the five scenarios' rules and the sales group
-        from foresight.demo import run_foresight_jobs, setup_foresight_demo
-
-        setup_foresight_demo(ensure_connector())  # two years of ERP history for the forecasts
+        with _loop_steps_muted():  # the seed's own events are not the loop a newcomer watches
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            settings.WHITENOISE_USE_FINDERS = False  # serve the collected, pre-compressed copies
+            summary = setup_demo()
+            setup_notifications_demo(ensure_connector())  # the five scenarios' rules and the sales group
+            setup_foresight_demo(ensure_connector())  # two years of ERP history for the forecasts
         base = f"http://{host}:{port}"
         out = self.stdout.write
         out("")
@@ -88,4 +105,5 @@ class Command(BaseCommand):
             threading.Thread(target=_sweep_forever, args=(10.0,), daemon=True).start()
         from daphne.cli import CommandLineInterface
 
-        CommandLineInterface().run(["-b", host, "-p", str(port), "portal.asgi:application"])
+        quiet = ["-v", "0"] if settings.DEMO_CONSOLE else []  # no access log line per request
+        CommandLineInterface().run([*quiet, "-b", host, "-p", str(port), "portal.asgi:application"])
