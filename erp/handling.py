@@ -11,7 +11,10 @@ metrics and retried from admin. A database error rolls the whole batch back: its
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -25,10 +28,21 @@ logger = logging.getLogger(__name__)
 # Events claimed per transaction: one event's cards and pushes then leave together with its batch.
 BATCH_SIZE = 50
 
+# Context managers wrapped around each batch, registered by apps in AppConfig.ready() (erp knows none
+# of them): im collects the batch's outbox rows into one send task.
+BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
+
+
+def register_batch_context(factory: Callable[[], AbstractContextManager]) -> None:
+    if factory not in BATCH_CONTEXTS:
+        BATCH_CONTEXTS.append(factory)
+
 
 def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE) -> int:
     """Handle up to ``limit`` received events (of ``event_ids`` when given). Returns how many."""
-    with transaction.atomic():
+    with contextlib.ExitStack() as around, transaction.atomic():
+        for batch_context in BATCH_CONTEXTS:  # e.g. im: one send task for the batch's cards
+            around.enter_context(batch_context())
         pending = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
         if event_ids is not None:
             pending = pending.filter(pk__in=event_ids)

@@ -307,7 +307,7 @@ def broker(settings, monkeypatch) -> list[list[int]]:
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued: list[list[int]] = []
     monkeypatch.setattr(erp_tasks.handle_events, "delay", queued.append)
-    monkeypatch.setattr("im.tasks.send_delivery.delay", lambda *args: None)
+    monkeypatch.setattr("im.tasks.send_delivery.delay", lambda ids: queued.append(("send", ids)))
     return queued
 
 
@@ -337,7 +337,13 @@ def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batch
     assert not ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").exists()
     assert [ids for ids in broker] == [[r.pk] for r in rows.order_by("pk")]
 
-    assert handle_received() == 2  # one batch
+    broker.clear()
+    with committed():
+        assert handle_received() == 2  # one batch
+    # ... whose cards leave in one send task, after its commit
+    cards = Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
+        external_id__startswith="PR-BROKER-")])
+    assert [(kind, sorted(ids)) for kind, ids in broker] == [("send", sorted(cards.values_list("pk", flat=True)))]
     assert set(rows.values_list("status", flat=True)) == {"processed"}
     assert ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").count() == 2
     assert Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
