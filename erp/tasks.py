@@ -16,13 +16,12 @@ POLLED_KINDS = {"tryton"}
 
 @shared_task(acks_late=True)
 def handle_events(event_ids: list[int]) -> int:
-    """Events the intake stored (``received``): handled in batches (erp/handling.py)."""
-    from erp.handling import BATCH_SIZE, handle_received
+    """Events the intake stored (``received``): one batch of the oldest received ones, not only
+    ``event_ids`` (erp/handling.py). Under load the first task takes a whole batch and the tasks queued
+    for those events find nothing left to do; a quiet system handles each event as it comes."""
+    from erp.handling import handle_received
 
-    handled = 0
-    for start in range(0, len(event_ids), BATCH_SIZE):
-        handled += handle_received(event_ids[start:start + BATCH_SIZE])
-    return handled
+    return handle_received()
 
 
 @shared_task(acks_late=True)
