@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 50
 
 # Context managers wrapped around each batch, registered by apps in AppConfig.ready() (erp knows none
-# of them): im collects the batch's outbox rows into one send task.
+# of them): im collects the batch's outbox rows and sends them once the batch has committed.
 BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
 
 
@@ -41,7 +41,7 @@ def register_batch_context(factory: Callable[[], AbstractContextManager]) -> Non
 def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE) -> int:
     """Handle up to ``limit`` received events (of ``event_ids`` when given). Returns how many."""
     with contextlib.ExitStack() as around, transaction.atomic():
-        for batch_context in BATCH_CONTEXTS:  # e.g. im: one send task for the batch's cards
+        for batch_context in BATCH_CONTEXTS:  # e.g. im: the batch's cards sent after its commit
             around.enter_context(batch_context())
         pending = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
         if event_ids is not None:

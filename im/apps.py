@@ -10,5 +10,5 @@ class ImConfig(AppConfig):
         from erp.handling import register_batch_context
         from im.services import collect_outbox
 
-        # A worker handling a batch of ERP events queues one send task for all their cards.
+        # A worker handling a batch of ERP events sends their cards itself, right after the commit.
         register_batch_context(collect_outbox)

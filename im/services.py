@@ -101,16 +101,29 @@ _collector: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("o
 
 @contextlib.contextmanager
 def collect_outbox() -> Iterator[None]:
-    """Rows written inside this block are queued for sending together at its end (in batches of
-    ``BATCH_SIZE``), not one task per writer call: a worker handling 50 events queues one send task
-    for their cards instead of 50. Still after commit, through ``queue_after_commit``."""
+    """Rows written inside this block are sent together at its end, after its commit, by the same
+    worker (``send_now``), not queued one task per writer call behind the rest of the queue: a worker
+    that handled 50 events sends their cards right away. A send that fails to start leaves the rows to
+    the safety net, as a lost task would."""
     ids: list[int] = []
     token = _collector.set(ids)
     try:
         yield
     finally:
         _collector.reset(token)
-    _queue_sends(ids)
+    send_now(ids)
+
+
+def send_now(ids: list[int]) -> None:
+    """Send these outbox rows here, in batches, outside any transaction (the caller's has committed)."""
+    from im import tasks
+
+    for start in range(0, len(ids), BATCH_SIZE):
+        try:
+            tasks.send_delivery(ids[start:start + BATCH_SIZE])  # the task's body, run here
+        except Exception:
+            logger.warning("sending %d outbox rows failed; the safety net will", len(ids), exc_info=True)
+            return
 
 
 def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[int]:

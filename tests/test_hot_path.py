@@ -340,10 +340,11 @@ def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batch
     broker.clear()
     with committed():
         assert handle_received() == 2  # one batch
-    # ... whose cards leave in one send task, after its commit
+    # ... whose cards the same worker sends after its commit, without queueing behind other tasks
     cards = Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
         external_id__startswith="PR-BROKER-")])
-    assert [(kind, sorted(ids)) for kind, ids in broker] == [("send", sorted(cards.values_list("pk", flat=True)))]
+    assert broker == [] and cards.count() >= 2
+    assert set(cards.values_list("status", flat=True)) == {"sent"}
     assert set(rows.values_list("status", flat=True)) == {"processed"}
     assert ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").count() == 2
     assert Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
