@@ -22,6 +22,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -51,7 +52,7 @@ class PooledSyncASGIHandler(ASGIHandler):
             return
         loop = asyncio.get_running_loop()
         try:
-            response = await loop.run_in_executor(self.executor, self._respond, scope, body_file)
+            response = await loop.run_in_executor(self.executor, self._respond, loop, scope, body_file)
             try:
                 await self.send_response(response, send)
             finally:
@@ -62,7 +63,12 @@ class PooledSyncASGIHandler(ASGIHandler):
         finally:
             body_file.close()
 
-    def _respond(self, scope: dict, body_file: Any) -> HttpResponseBase:
+    def _respond(self, loop: asyncio.AbstractEventLoop, scope: dict, body_file: Any) -> HttpResponseBase:
+        # What SyncToAsync tells its threads: an async_to_sync() in a view (a live publish to the channel
+        # layer) then runs on the server's event loop, as under Django's handler, instead of starting a
+        # thread and a loop of its own (which an in-memory channel layer's queues would not notice).
+        SyncToAsync.threadlocal.main_event_loop = loop
+        SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)

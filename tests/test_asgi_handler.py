@@ -81,3 +81,25 @@ def test_the_application_serves_http_through_the_pooled_handler():
     from portal.asgi import django_asgi_app
 
     assert isinstance(django_asgi_app, PooledSyncASGIHandler)
+
+
+def test_async_to_sync_in_a_request_runs_on_the_servers_event_loop(handler):
+    """A live publish (async_to_sync(channel_layer.group_send)) must reach the server's loop, where the
+    in-memory channel layer's consumers wait, not a loop of its own in a new thread."""
+    from asgiref.sync import async_to_sync
+
+    ran_on: list[str] = []
+
+    async def where() -> None:
+        ran_on.append(threading.current_thread().name)
+
+    def started(**kwargs) -> None:
+        async_to_sync(where)()
+
+    signals.request_started.connect(started)
+    try:
+        status, _headers, _body = get(handler, "/healthz")
+    finally:
+        signals.request_started.disconnect(started)
+    assert status == 200
+    assert ran_on == [threading.main_thread().name]  # asyncio.run() in get() runs the loop here
