@@ -21,6 +21,7 @@ def _is_approver(user, document: ApprovalDocument) -> bool:
 
 
 SUBJECT = Subject(
+    kind="kind",
     amount="amount",
     currency="currency",
     project="project",

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from approvals.kinds import allows_credit
 from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
@@ -123,6 +124,9 @@ def handle_approval_requested(event: ErpEvent) -> None:
         }
         for i, line in enumerate(lines, start=1)
     ]
+    if fields["amount"] < 0 and not allows_credit(fields["kind"]):
+        # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
+        raise EventDataError(f"amount must not be negative for a {fields['kind']}")
     external_id = _text(doc_data, "id", max_length=100)
     connector = event.connector
     fields["requester"] = _user_for_login(connector, fields["requester_login"])

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals import selectors, services
 from approvals.cards import format_amount
 from approvals.models import ApprovalDocument, Decision
+from sso import links
 from sso.authz import authorize
 
 
@@ -35,6 +36,8 @@ def _panel_context(request: HttpRequest, document: ApprovalDocument, error: str 
         "amount": format_amount(document.amount, document.currency),
         "decision": decision,
         "may_decide": pending and authorize(request.user, "approvals.decide", document).allowed,
+        # Opened from a card link: what deciding still needs ("", "password" or "signin").
+        "link_check": links.decision_check(request),
         "decided_text": "" if pending else services.describe_decision(document),
         # One key per rendered form: a double tap or a resubmitted form makes one decision.
         "idempotency_key": uuid.uuid4().hex,
@@ -67,8 +70,11 @@ def panel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     version = request.POST.get("version", "")
-    error = ""
+    error = links.verify_decision(request) or ""
     try:
+        if error:
+            # A link session whose tapper has not proved to be the recipient: nothing is decided.
+            raise services.DecisionError(error)
         services.decide(
             request.user,
             pk,

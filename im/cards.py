@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -63,9 +63,18 @@ def register_card_kind(kind: str, builder: CardBuilder, action_handler: ActionHa
         _action_handlers[kind] = action_handler
 
 
-def build_card(topic: str, recipient: Any) -> Card | None:
-    """The card ``recipient`` should see for ``topic`` now, or None if they may see nothing."""
-    return _builders[topic_kind(topic)](topic, recipient)
+def build_card(topic: str, recipient: Any, platform: str = "") -> Card | None:
+    """The card ``recipient`` should see for ``topic`` now, or None if they may see nothing.
+
+    With ``platform``, its "Open" link is the one that platform should carry (``sso.links``): a
+    login-free link where the platform proves who taps, else a link token naming the platform.
+    """
+    card = _builders[topic_kind(topic)](topic, recipient)
+    if card is not None and platform and card.link:
+        from sso.links import card_link_for
+
+        card = replace(card, link=card_link_for(platform, card.link))
+    return card
 
 
 def action_handler_for(topic: str) -> ActionHandler | None:

@@ -256,7 +256,7 @@ def _attempt(delivery: Delivery) -> float | None:
     if delivery.kind != Delivery.Kind.CARD:
         return _attempt_operation(delivery)
     adapter = get_adapter(delivery.platform)
-    card = build_card(delivery.topic, delivery.recipient)
+    card = build_card(delivery.topic, delivery.recipient, delivery.platform)
     if card is None:
         delivery.attempts -= 1
         return _finish(delivery, Delivery.Status.SKIPPED, "the recipient may no longer see this")
@@ -407,7 +407,7 @@ def update_message(ref_id: int) -> float | None:
     if not claimed:
         return None  # nothing changed since the last edit, or another worker has it
     ref = MessageRef.objects.select_related("delivery__recipient").get(pk=ref_id)
-    card = build_card(ref.topic, ref.delivery.recipient)
+    card = build_card(ref.topic, ref.delivery.recipient, ref.platform)
     if card is None:
         return None
     wait = ratelimit.acquire(ref.platform, ref.address)

@@ -63,7 +63,8 @@ def setup_notifications_demo(connector) -> dict[str, int]:
         # "Prepare goods" needs the items: the warehouse keepers may view purchase requisitions.
         PermissionRule.objects.get_or_create(
             name="仓库管理员: 查看采购申请 (备货) / Warehouse keepers: view requisitions (prepare goods)",
-            defaults={"connector": connector, "erp_roles": ["warehouse_keeper"], "actions": ["approvals.view"]},
+            defaults={"connector": connector, "erp_roles": ["warehouse_keeper"], "actions": ["approvals.view"],
+                      "document_kinds": ["purchase_requisition"]},
         )
         sales = ChatGroup.objects.filter(purpose=ChatGroup.Purpose.SALES, customer=SALES_CUSTOMER).first()
         if sales is None:

@@ -6,8 +6,9 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from notifications.selectors import bulk_candidates
@@ -21,7 +22,10 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     try:
         max_amount = Decimal(request.GET["max_amount"]) if request.GET.get("max_amount") else None
     except InvalidOperation:
-        max_amount = None
+        return HttpResponseBadRequest(_("The amount limit must be a number."), content_type="text/plain")
+    # NaN and Infinity parse as Decimals but are no limit at all (and NaN cannot be compared).
+    if max_amount is not None and (not max_amount.is_finite() or abs(max_amount) >= Decimal("1e14")):
+        return HttpResponseBadRequest(_("The amount limit must be a number."), content_type="text/plain")
     results = []
     if request.method == "POST":
         ids = [int(v) for v in request.POST.getlist("document") if v.isdigit()]

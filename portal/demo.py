@@ -65,15 +65,22 @@ def setup_demo(*, admin_password: str = "admin") -> DemoSummary:  # noqa: S107
 
 
 # The demo company's mapping of ERP roles to portal permissions; admins edit these in Django admin.
+# Each role reads only the kinds of document its work needs: purchase managers requisitions and
+# purchase orders, finance managers every spending document (they approve claims and payment requests
+# and are the escalation target of waiting requisitions), buyers their own requests.
+PURCHASING_KINDS = ["purchase_requisition", "purchase_order"]
+SPENDING_KINDS = ["purchase_requisition", "purchase_order", "expense_claim", "payment_request"]
 DEMO_RULES = [
     # name, ERP roles, actions, constraints
     ("采购员: 自己的申请 / Buyers: own requests", ["buyer"], ["approvals.view"], {"own_documents": True}),
     ("采购经理: 本部门 / Purchase managers: own department", ["purchase_manager"], ["approvals.view"],
-     {"own_department": True}),
+     {"own_department": True, "document_kinds": PURCHASING_KINDS}),
     ("采购经理: 审批 ≤ 50,000 CNY / Purchase managers approve up to 50,000 CNY", ["purchase_manager"],
-     ["approvals.view", "approvals.decide"], {"max_amount": Decimal("50000"), "currency": "CNY"}),
+     ["approvals.view", "approvals.decide"],
+     {"max_amount": Decimal("50000"), "currency": "CNY", "document_kinds": PURCHASING_KINDS}),
     ("财务经理: 审批 ≤ 200,000 CNY / Finance managers approve up to 200,000 CNY", ["finance_manager"],
-     ["approvals.view", "approvals.decide"], {"max_amount": Decimal("200000"), "currency": "CNY"}),
+     ["approvals.view", "approvals.decide"],
+     {"max_amount": Decimal("200000"), "currency": "CNY", "document_kinds": SPENDING_KINDS}),
     ("库存查看 / Stock", ["warehouse_keeper", "buyer", "purchase_manager"], ["inventory.view"], {}),
     ("销售: 自己客户的订单与应收 / Sales: own customers' orders and receivables", ["sales"],
      ["orders.view", "receivables.view"], {"own_documents": True}),

@@ -277,6 +277,12 @@ def main() -> int:
         stale.unlink()
     processes = _env_int("DAPHNE_PROCESSES", 2)
     workers = _env_int("CELERY_WORKERS", 2)
+    from im.adapters.devinbox.guard import refusal_from_env
+
+    refusal = refusal_from_env(os.environ.get("SERVE_HOST", "127.0.0.1"))
+    if refusal and processes:
+        logger.error("%s", refusal)
+        return 2
     served = start(processes, workers, host=os.environ.get("SERVE_HOST", "127.0.0.1"),
                    port=_env_int("SERVE_PORT", 8000), beat=os.environ.get("CELERY_BEAT", "1") == "1",
                    concurrency=_env_int("CELERY_CONCURRENCY", 2),

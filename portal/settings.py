@@ -76,12 +76,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.NoStoreMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A card link's grant: the recipient on the one page it names, anonymous elsewhere (sso/links.py).
+    "sso.links.LinkSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.UserTimezoneMiddleware",
@@ -107,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "sso.links.link_session_context",
             ],
         },
     },
@@ -123,8 +127,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file test database so that a Daphne subprocess (browser tests) sees the same data.
     # Per process, so that two test runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
-    # SQLite serialises writers; wait instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serialises writers. Three things keep concurrent requests (Daphne runs each on a thread,
+    # in-process tasks send cards beside them) from failing with "database is locked":
+    # - BEGIN IMMEDIATE for every transaction (Django 5.1+ ``transaction_mode``): a writer takes the
+    #   write lock when its transaction starts and waits its turn; a deferred transaction that read
+    #   first and then wants to write cannot wait (SQLite answers SQLITE_BUSY at once, no timeout).
+    #   Racing decisions then queue, and the second sees the first: 409 or the same key's 200.
+    # - WAL: readers never block the writer nor wait for it (the mode is kept in the file).
+    # - a busy timeout (``timeout``, seconds): how long a writer waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": int(os.environ.get("SQLITE_BUSY_TIMEOUT", "20")),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 elif os.environ.get("DB_POOL_MAX_SIZE"):
     # A connection pool per process (psycopg_pool). Daphne runs every request on a thread of its own, so
     # without it each request connects anew and a burst opens as many connections as it has requests,
@@ -240,7 +255,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.problem_exception_handler",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["portal.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
@@ -270,11 +285,15 @@ LIVE_COALESCE_SECONDS = float(os.environ.get("LIVE_COALESCE_SECONDS", "0.2"))
 # An open page's access is checked again on every push, against a verdict at most this old.
 LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "1"))
 LINK_TOKEN_MAX_AGE = int(os.environ.get("LINK_TOKEN_MAX_AGE", str(72 * 3600)))
+# A tapped card link grants its one page (a link session) for this long, never a sign-in.
+LINK_SESSION_SECONDS = int(os.environ.get("LINK_SESSION_SECONDS", "600"))
 INTAKE_MAX_BODY_BYTES = 256 * 1024
 # IM platform callbacks (button presses, messages to the bot) are small; anything larger is refused (413).
 CALLBACK_MAX_BODY_BYTES = int(os.environ.get("CALLBACK_MAX_BODY_BYTES", str(256 * 1024)))
 INTAKE_TOLERANCE_SECONDS = 5 * 60
 DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", default=DEBUG)
+# The dev inbox plays everyone's phone: it refuses to serve on anything but loopback unless forced.
+DEV_INBOX_ALLOW_REMOTE = env_bool("DEV_INBOX_ALLOW_REMOTE", default=False)
 DEMO_ERP_ENABLED = env_bool("DEMO_ERP_ENABLED", default=DEBUG)
 IM_ADAPTERS = env_list("IM_ADAPTERS", "devinbox" if DEV_INBOX_ENABLED else "")
 WRITEBACK_MAX_ATTEMPTS = int(os.environ.get("WRITEBACK_MAX_ATTEMPTS", "8"))
@@ -307,6 +326,7 @@ INSTALLED_APPS += [
     "sso.providers.wecom",
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+MIDDLEWARE.append("sso.views.SocialAppMissingMiddleware")
 ACCOUNT_ADAPTER = "sso.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "sso.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}

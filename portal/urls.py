@@ -11,6 +11,7 @@ from erp import views as erp_views
 from im.bot import api as bot_api
 from portal import views
 from portal.observability import views as observability_views
+from sso import views as sso_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="approvals:mine", permanent=False)),
@@ -20,9 +21,16 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # IM sign-in buttons (allauth): the providers' login/callback views and allauth's error pages only.
+    # IM sign-in buttons (allauth): the providers' login/callback views. allauth's own cancelled, error
+    # and sign-up pages need its account URLs (not installed: password sign-in is Django's), so ours
+    # answer under their names; ``account_login`` is Django's sign-in page for allauth's redirects.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="account_login"),
     path("accounts/", include(build_provider_urlpatterns())),
-    path("accounts/3rdparty/", include("allauth.socialaccount.urls")),
+    path("accounts/3rdparty/login/cancelled/", sso_views.im_sign_in_cancelled, name="socialaccount_login_cancelled"),
+    path("accounts/3rdparty/login/error/", sso_views.im_sign_in_error, name="socialaccount_login_error"),
+    path("accounts/3rdparty/signup/", sso_views.im_sign_up_closed, name="socialaccount_signup"),
+    # Nobody connects extra accounts here (IM identities are linked by admins); allauth's redirect target.
+    path("accounts/3rdparty/", RedirectView.as_view(pattern_name="approvals:mine"), name="socialaccount_connections"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("sso.urls")),
     path("approvals/", include("approvals.urls")),

@@ -11,6 +11,7 @@ from sso.models import (
     Delegation,
     ErpIdentity,
     ImIdentity,
+    LinkDecisionCheck,
     LinkTokenUse,
     OidcSubject,
     PermissionRule,
@@ -53,6 +54,11 @@ class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "language", "time_zone"]
 
 
+@admin.register(LinkDecisionCheck)
+class LinkDecisionCheckAdmin(admin.ModelAdmin):
+    list_display = ["platform", "requirement"]
+
+
 @admin.register(LinkTokenUse)
 class LinkTokenUseAdmin(admin.ModelAdmin):
     list_display = ["used_at", "user", "target", "jti"]
@@ -68,15 +74,16 @@ class LinkTokenUseAdmin(admin.ModelAdmin):
 @admin.register(PermissionRule)
 class PermissionRuleAdmin(admin.ModelAdmin):
     form = PermissionRuleForm
-    list_display = ["name", "enabled", "actions", "erp_roles", "connector", "max_amount", "currency"]
+    list_display = ["name", "enabled", "actions", "erp_roles", "connector", "document_kinds", "max_amount",
+                    "currency"]
     list_filter = ["enabled", "connector"]
     search_fields = ["name", "description"]
     filter_horizontal = ["users", "groups"]
     fieldsets = [
         (None, {"fields": ["name", "enabled", "actions", "description"]}),
         (_("Who"), {"fields": ["connector", "erp_roles", "groups", "users"]}),
-        (_("On which objects"), {"fields": ["max_amount", "currency", "projects", "cost_centers", "warehouses",
-                                            "customers", "own_department", "own_documents"]}),
+        (_("On which objects"), {"fields": ["document_kinds", "max_amount", "currency", "projects", "cost_centers",
+                                            "warehouses", "customers", "own_department", "own_documents"]}),
     ]
 
     def get_urls(self):

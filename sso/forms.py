@@ -38,8 +38,27 @@ class ActionsField(forms.MultipleChoiceField):
         super().__init__(choices=action_choices, **kwargs)
 
 
+def document_kind_choices() -> list[tuple[str, str]]:
+    """The registered kinds, and any kind a mirrored document or an existing rule already uses (a
+    connector may send one nobody registered)."""
+    from sso.permissions import DOCUMENT_KINDS
+
+    labels = {kind: f"{kind} — {label}" for kind, label in DOCUMENT_KINDS.items()}
+    if apps.is_installed("approvals"):
+        for kind in apps.get_model("approvals", "ApprovalDocument").objects.values_list("kind", flat=True).distinct():
+            labels.setdefault(kind, kind)
+    for kinds in PermissionRule.objects.exclude(document_kinds=[]).values_list("document_kinds", flat=True):
+        for kind in kinds or []:
+            labels.setdefault(kind, kind)
+    return sorted(labels.items())
+
+
 class PermissionRuleForm(forms.ModelForm):
     actions = ActionsField(label=_("actions"))
+    document_kinds = forms.MultipleChoiceField(
+        choices=document_kind_choices, widget=forms.CheckboxSelectMultiple, required=False,
+        label=_("document kinds"), help_text=_("none ticked: every kind"),
+    )
     erp_roles = ListField(label=_("ERP roles"), required=False, help_text=_("comma-separated, e.g. purchase_manager"))
     projects = ListField(label=_("projects"), required=False)
     cost_centers = ListField(label=_("cost centers"), required=False)
@@ -49,7 +68,7 @@ class PermissionRuleForm(forms.ModelForm):
     class Meta:
         model = PermissionRule
         fields = ["name", "enabled", "actions", "description", "connector", "erp_roles", "groups", "users",
-                  "max_amount", "currency", "projects", "cost_centers", "warehouses", "customers",
+                  "document_kinds", "max_amount", "currency", "projects", "cost_centers", "warehouses", "customers",
                   "own_department", "own_documents"]
 
     def clean(self) -> dict:

@@ -69,7 +69,8 @@ class ImIdentity(models.Model):
 
 
 class LinkTokenUse(models.Model):
-    """A card-link token that has been exchanged for a session. Its jti can never be used again."""
+    """A card-link token that has been exchanged for a link session (``sso.links``). Its jti can never be
+    used again."""
 
     jti = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
@@ -83,6 +84,37 @@ class LinkTokenUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.jti} ({self.user})"
+
+
+class LinkDecisionCheck(models.Model):
+    """Per IM platform: what a decision made through a card link's link session needs first.
+
+    Platforms with login-free identity (WeCom, Feishu, DingTalk, Slack) never send link tokens; the
+    rest (the generic webhook, Matrix, Agora, the dev inbox) do, and a link can be forwarded. A platform
+    without a row asks for the recipient's password.
+    """
+
+    class Check(models.TextChoices):
+        PASSWORD = "password", _("the recipient's portal password")
+        CODE = "code", _("a one-time code sent to the recipient's IM")
+        SIGNIN = "signin", _("a full sign-in (no deciding from a link)")
+
+    platform = models.CharField(_("platform"), max_length=32, unique=True)
+    requirement = models.CharField(_("check before deciding"), max_length=16, choices=Check.choices,
+                                   default=Check.PASSWORD)
+
+    class Meta:
+        verbose_name = _("card-link decision check")
+        verbose_name_plural = _("card-link decision checks")
+        ordering = ["platform"]
+
+    def __str__(self) -> str:
+        return f"{self.platform}: {self.get_requirement_display()}"
+
+    @classmethod
+    def check_for(cls, platform: str) -> str:
+        row = cls.objects.filter(platform=platform).first()
+        return row.requirement if row is not None else cls.Check.PASSWORD
 
 
 class Profile(models.Model):
@@ -140,6 +172,10 @@ class PermissionRule(models.Model):
     )
     erp_roles = models.JSONField(_("ERP roles"), default=list, blank=True)
     # On what: all of these that are set.
+    document_kinds = models.JSONField(
+        _("document kinds"), default=list, blank=True,
+        help_text=_("e.g. purchase_requisition, expense_claim; empty means every kind"),
+    )
     max_amount = models.DecimalField(_("amount at most"), max_digits=16, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency of the limit"), max_length=3, blank=True, default="CNY")
     projects = models.JSONField(_("projects"), default=list, blank=True)

@@ -2,7 +2,7 @@
 
 A rule applies to a user through the user, their groups or their ERP roles; it grants its actions on
 the objects that meet all its constraints. Each kind of object says once (``register_subject``) which
-of its fields carry amount, currency, project, cost center, warehouse, customer and department, and
+of its fields carry document kind, amount, currency, project, cost center, warehouse, customer and department, and
 what "own" means for it. A constraint the object cannot answer refuses (fail closed).
 
 Nothing here is called by views directly: ``sso.authz.authorize``/``restrict`` and the per-action
@@ -35,6 +35,7 @@ class Subject:
     """Where the constraint dimensions live on one model: field paths usable in ``Q`` objects and
     readable from an instance (``a__b`` follows relations)."""
 
+    kind: str | None = None  # the document kind (purchase_requisition, expense_claim…)
     amount: str | None = None
     currency: str | None = None
     project: str | None = None
@@ -47,6 +48,15 @@ class Subject:
 
 
 _subjects: dict[type, Subject] = {}
+
+# Document kinds the connectors produce, with their labels (for the rule form). Apps add theirs with
+# ``register_document_kind``; a rule may still name a kind nobody registered (it then matches only
+# documents of exactly that kind).
+DOCUMENT_KINDS: dict[str, str] = {}
+
+
+def register_document_kind(kind: str, label: str) -> None:
+    DOCUMENT_KINDS[kind] = label
 
 
 def register_subject(model: type[Model], subject: Subject) -> None:
@@ -128,6 +138,12 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
     def missing(dimension: str) -> str:
         return _("%(what)s cannot be checked on this object") % {"what": dimension}
 
+    if rule.document_kinds:
+        if not subject.kind:
+            failures.append(missing(_("document kind")))
+        elif _value(obj, subject.kind) not in rule.document_kinds:
+            failures.append(_("document kind %(value)s is not in %(allowed)s") % {
+                "value": _value(obj, subject.kind) or "—", "allowed": ", ".join(rule.document_kinds)})
     if rule.max_amount is not None:
         if not (subject.amount and subject.currency):
             failures.append(missing(_("amount")))
@@ -136,7 +152,8 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
             if rule.currency and currency != rule.currency:
                 failures.append(_("currency %(currency)s is not %(limit)s") % {"currency": currency,
                                                                               "limit": rule.currency})
-            elif amount is None or Decimal(amount) > rule.max_amount:
+            # The magnitude is compared: a credit of -99,999,999 is not "at most 50,000".
+            elif amount is None or abs(Decimal(amount)) > rule.max_amount:
                 failures.append(_("amount %(amount)s is over %(limit)s") % {"amount": amount,
                                                                            "limit": rule.max_amount})
     for allowed, path, label in (
@@ -198,10 +215,15 @@ def grant(user: Any, action: str, obj: Any = None) -> Grant:
 def _rule_q(rule: PermissionRule, principal: Principal, subject: Subject) -> Q | None:
     """The objects ``rule`` covers as a filter; None when a constraint cannot be expressed (refuse)."""
     q = Q()
+    if rule.document_kinds:
+        if not subject.kind:
+            return None
+        q &= Q(**{f"{subject.kind}__in": list(rule.document_kinds)})
     if rule.max_amount is not None:
         if not (subject.amount and subject.currency):
             return None
-        q &= Q(**{f"{subject.amount}__lte": rule.max_amount})
+        # |amount| ≤ limit, as in _constraint_failures.
+        q &= Q(**{f"{subject.amount}__lte": rule.max_amount, f"{subject.amount}__gte": -rule.max_amount})
         if rule.currency:
             q &= Q(**{subject.currency: rule.currency})
     for allowed, path in (

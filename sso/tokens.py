@@ -1,9 +1,11 @@
-"""Card-link tokens: signed, expiring, single-use, bound to one recipient and one page.
+"""Card-link tokens: signed, expiring, single-use, bound to one recipient, one page and one platform.
 
-A token is exchanged once for a session (``sso.views.link``). A forwarded link opened in a browser
-signed in as someone else is refused; a link already used, expired or tampered falls back to the
-sign-in page. (A forwarded link nobody opened yet is closed by the IM platforms' login-free codes,
-which prove who is tapping: see docs/architecture.md.)
+A token is exchanged once for a *link session* (``sso.links``): this browser acts as the recipient on
+that one page for ``LINK_SESSION_SECONDS``, and is anonymous everywhere else. It never signs anyone
+in. A forwarded link opened in a browser signed in as someone else is refused without being spent; a
+link already used, expired or tampered falls back to the sign-in page. The token is spent in the same
+transaction that saves the grant, so a request that fails on the way (a 503) leaves it unspent.
+Platforms with login-free identity carry ``login_free_url()`` instead (``sso.links.card_link_for``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from sso import links
 from sso.models import LinkTokenUse
 
 SALT = "sso.link-token.v1"
@@ -37,17 +40,20 @@ class LinkClaims:
     user_id: int
     target: str
     jti: str
+    platform: str = ""
 
 
-def make_link_token(user: Any, target: str) -> str:
+def make_link_token(user: Any, target: str, *, platform: str = "") -> str:
     if not target.startswith("/") or target.startswith("//"):
         raise ValueError("a link target is a local path")
     payload = {"u": user.pk, "t": target, "j": secrets.token_urlsafe(12)}
+    if platform:
+        payload["p"] = platform
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def make_link_url(user: Any, target: str) -> str:
-    return settings.PORTAL_BASE_URL + reverse("sso:link", args=[make_link_token(user, target)])
+def make_link_url(user: Any, target: str, *, platform: str = "") -> str:
+    return settings.PORTAL_BASE_URL + reverse("sso:link", args=[make_link_token(user, target, platform=platform)])
 
 
 def read_link_token(token: str) -> LinkClaims:
@@ -58,25 +64,40 @@ def read_link_token(token: str) -> LinkClaims:
     except signing.BadSignature as exc:
         raise LinkTokenError("invalid") from exc
     try:
-        return LinkClaims(user_id=int(payload["u"]), target=str(payload["t"]), jti=str(payload["j"]))
+        return LinkClaims(user_id=int(payload["u"]), target=str(payload["t"]), jti=str(payload["j"]),
+                          platform=str(payload.get("p", "")))
     except (KeyError, TypeError, ValueError) as exc:
         raise LinkTokenError("invalid") from exc
 
 
-def redeem_link_token(token: str, current_user: Any) -> tuple[Any, str]:
-    """Consume ``token`` for a sign-in; returns (user, target path) or raises LinkTokenError.
+def redeem_link_token(token: str, request: Any) -> str:
+    """Exchange ``token`` for a link session in ``request``'s browser; returns the target path.
 
-    ``current_user`` is whoever the browser is signed in as already (maybe anonymous).
+    Raises LinkTokenError. A target no link may grant (a list, a page of another site) is returned
+    without a grant and the token stays unspent: that page then asks for a real sign-in. Nothing is
+    spent unless the grant is saved with it.
     """
     claims = read_link_token(token)
     user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
     if user is None:
         raise LinkTokenError("invalid")
-    if current_user.is_authenticated and current_user.pk != user.pk:
-        raise LinkTokenError("wrong_user", claims.target)
-    try:
-        with transaction.atomic():
-            LinkTokenUse.objects.create(jti=claims.jti, user=user, target=claims.target)
-    except IntegrityError as exc:
-        raise LinkTokenError("used", claims.target) from exc
-    return user, claims.target
+    current = request.user
+    if current.is_authenticated:
+        if current.pk != user.pk:
+            raise LinkTokenError("wrong_user", claims.target)
+        return claims.target  # the recipient, signed in for real already: nothing to spend
+    if any(grant.jti == claims.jti for grant in links.grants(request.session)):
+        return claims.target  # tapped again in the same browser while its grant lives
+    if links.page_for(claims.target) is None:
+        return claims.target
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                LinkTokenUse.objects.create(jti=claims.jti, user=user, target=claims.target)
+        except IntegrityError as exc:
+            raise LinkTokenError("used", claims.target) from exc
+        # A new session key (a planted session id is worthless), saved with the spend: both or neither.
+        request.session.cycle_key()
+        links.add_grant(request.session, links.new_grant(user, claims.target, claims.platform, claims.jti))
+        request.session.save()
+    return claims.target

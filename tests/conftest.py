@@ -26,6 +26,13 @@ def service_missing(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+def unlock_phone(client, *owners, password: str = "demo") -> None:  # noqa: S107 - the demo users' password
+    """Sign ``client`` in to each owner's dev inbox phone, as a person does once per phone."""
+    for owner in owners:
+        response = client.post(f"/dev/inbox/phone/{owner.pk}/unlock/", {"password": password})
+        assert response.status_code == 302, response
+
+
 @pytest.fixture(autouse=True)
 def _eager_tasks(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (tests/test_worker.py)."""

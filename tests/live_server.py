@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-STARTUP_TIMEOUT = 20.0
+STARTUP_TIMEOUT = 60.0  # generous: only a broken start waits it out, and CI machines can be busy
 STOP_TIMEOUT = 5.0
 
 

@@ -20,6 +20,7 @@ from im.bot.models import BotExchange
 from im.bot.periods import find_period, resolve
 from im.bot.services import ask, press
 from sso.models import Profile
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -275,11 +276,12 @@ def test_api_schema_documents_the_bot(client, users):
 
 def test_dev_inbox_phone_sends_a_message_and_shows_the_answer_card(users, committed):
     li = users["li.si"]
-    page = Client().get("/dev/inbox/?user=li.si").content.decode()
+    client = Client()
+    unlock_phone(client, li)
+    page = client.get("/dev/inbox/?user=li.si").content.decode()
     assert f'hx-post="/dev/inbox/phone/{li.pk}/ask/"' in page
     csrf = Client(enforce_csrf_checks=True)
     assert csrf.post(f"/dev/inbox/phone/{li.pk}/ask/", {"text": "我的待审批"}).status_code == 403
-    client = Client()
     with committed():
         response = client.post(f"/dev/inbox/phone/{li.pk}/ask/", {"text": "批准 PR-2026-0043 同意"},
                                headers={"HX-Request": "true"})
@@ -461,10 +463,12 @@ def test_dev_inbox_group_chat_answer_is_public_for_all_members_and_private_for_t
     wang, chen = users["wang.wu"], users["chen.qi"]
     chat = DevInboxGroup.objects.create(idempotency_key="t1", name="项目B 应收",
                                         members=[str(wang.pk), str(chen.pk)])
-    page = Client().get(f"/dev/inbox/group/{chat.pk}/").content.decode()
+    client = Client()
+    unlock_phone(client, wang)  # the person writing has signed in to their phone
+    page = client.get(f"/dev/inbox/group/{chat.pk}/").content.decode()
     assert f'action="/dev/inbox/group/{chat.pk}/ask/"' in page and f'value="{wang.pk}"' in page
     with committed():
-        response = Client().post(f"/dev/inbox/group/{chat.pk}/ask/", {"member": wang.pk, "text": "@bot 项目B的应收"})
+        response = client.post(f"/dev/inbox/group/{chat.pk}/ask/", {"member": wang.pk, "text": "@bot 项目B的应收"})
     assert response.status_code == 302
     public = json.dumps([m.card for m in chat.messages.all()], ensure_ascii=False)
     assert "INV-2026-0305" in public and "INV-2026-0290" not in public and "已私信给你" in public
@@ -474,7 +478,10 @@ def test_dev_inbox_group_chat_answer_is_public_for_all_members_and_private_for_t
     # An external guest in the chat: the public answer shows nothing at all.
     guest = DevInboxGroup.objects.create(idempotency_key="t2", name="供应商群", members=[str(wang.pk), "ext:x@y.cn"])
     with committed():
-        Client().post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": wang.pk, "text": "项目B的应收"})
+        client.post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": wang.pk, "text": "项目B的应收"})
     assert "INV-" not in json.dumps([m.card for m in guest.messages.all()], ensure_ascii=False)
     # Only members may speak.
-    assert Client().post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": chen.pk, "text": "hi"}).status_code == 400
+    assert client.post(f"/dev/inbox/group/{guest.pk}/ask/", {"member": chen.pk, "text": "hi"}).status_code == 400
+    # And only as someone this browser proved to be: chen.qi's phone is not signed in here.
+    assert client.post(f"/dev/inbox/group/{chat.pk}/ask/", {"member": chen.pk, "text": "@bot hi"}).status_code == 404
+    assert Client().get(f"/dev/inbox/group/{chat.pk}/").status_code == 404

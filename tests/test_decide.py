@@ -12,6 +12,7 @@ from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import AppliedDecision, FaultPlan, PurchaseRequisition
 from im.adapters.devinbox.models import DevInboxMessage
 from portal.tasks import requeue_stale_work
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +132,7 @@ def test_late_portal_decision_against_an_erp_decision_is_a_visible_conflict(user
 
 def test_card_button_decides_through_the_same_path(client, users, document, committed):
     message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=document.topic)
+    unlock_phone(client, users["li.si"])
     with committed():
         response = client.post(f"/dev/inbox/message/{message.pk}/action/approve/")
     assert response.status_code == 200
@@ -146,6 +148,7 @@ def test_stale_card_button_gets_the_current_state(client, users, document, commi
     message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=document.topic)
     with committed():
         decide(users["li.si"], document, "rejected", key="page")
+    unlock_phone(client, users["li.si"])
     with committed():
         response = client.post(f"/dev/inbox/message/{message.pk}/action/approve/")
     assert response.status_code == 200 and "李四" in response.content.decode()

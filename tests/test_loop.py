@@ -11,7 +11,7 @@ from erp.connectors.demo.models import AppliedDecision, PurchaseRequisition
 from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery
 
-from .conftest import approval_requested
+from .conftest import approval_requested, unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,7 @@ def test_tap_link_approve_writes_back_once_and_edits_the_card(client, demo, user
     document = ApprovalDocument.objects.get(external_id="PR-2026-0042")
     message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=document.topic)
 
+    unlock_phone(client, users["li.si"])  # li.si's own phone: the tap is theirs
     page = client.get(card_link(message), follow=True)
     assert page.status_code == 200
     assert page.context["user"] == users["li.si"]

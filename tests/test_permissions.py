@@ -90,6 +90,96 @@ def test_project_constraint_and_restricted_lists_agree(users, request_for):
     assert in_b in selectors.pending_for(li) and in_a not in selectors.pending_for(li)
 
 
+def test_document_kind_constraint_one_object_and_list_agree(users, request_for):
+    claim = request_for("EC-2026-0900", ["wang.wu"], kind="expense_claim", amount="3000.00", requester="chen.qi")
+    order = request_for("PO-2026-0900", ["li.si"], kind="purchase_order", amount="3000.00")
+    requisition = request_for("PR-2026-0904", ["li.si"], amount="3000.00")
+    li, keeper = users["li.si"], users["zhao.liu"]
+    # 李四's amount rule names purchasing kinds: no expense claim through "≤ 50,000".
+    with translation.override("en"):
+        refused = authorize(li, "approvals.view", claim)
+    assert not refused
+    assert any("document kind expense_claim is not in purchase_requisition, purchase_order" in step
+               for step in refused.chain), refused.chain
+    with translation.override("zh-hans"):
+        assert any("单据类型 expense_claim 不在" in step for step in authorize(li, "approvals.view", claim).chain)
+    assert not authorize(li, "approvals.decide", claim)
+    assert authorize(li, "approvals.view", order) and authorize(li, "approvals.decide", requisition)
+    assert set(selectors.visible_documents(li).filter(pk__in=[claim.pk, order.pk, requisition.pk])) == {
+        order, requisition}
+    # The warehouse keeper reads requisitions only (the scenarios' "prepare goods" rule).
+    from notifications.demo import setup_notifications_demo
+
+    setup_notifications_demo(demo_connector())
+    assert authorize(keeper, "approvals.view", requisition)
+    assert not authorize(keeper, "approvals.view", claim) and not authorize(keeper, "approvals.view", order)
+    assert set(selectors.visible_documents(keeper).filter(pk__in=[claim.pk, order.pk, requisition.pk])) == {
+        requisition}
+    # 王五 (finance) reads every spending kind, and decides the claim he was named for.
+    assert authorize(users["wang.wu"], "approvals.decide", claim)
+
+
+def test_a_kind_constraint_refuses_objects_that_have_no_kind(users, demo):
+    rule = PermissionRule.objects.create(name="stock of requisitions", actions=["inventory.view"],
+                                         document_kinds=["purchase_requisition"])
+    rule.users.add(users["chen.qi"])
+    level = StockLevel.objects.filter(sku="SKU-123").first()
+    with translation.override("en"):
+        verdict = authorize(users["chen.qi"], "inventory.view", level)
+    assert not verdict and any("document kind cannot be checked" in step for step in verdict.chain)
+    assert not restrict(StockLevel.objects.all(), users["chen.qi"], "inventory.view").exists()
+
+
+def test_amount_limits_compare_the_magnitude(users, request_for):
+    credit = request_for("CN-2026-0900", ["li.si"], kind="credit_note", amount="-99999999.00")
+    small_credit = request_for("CN-2026-0901", ["li.si"], kind="credit_note", amount="-100.00")
+    rule = PermissionRule.objects.create(name="any kind ≤ 50,000", actions=["approvals.view"],
+                                         max_amount=Decimal("50000"), currency="CNY")
+    rule.users.add(users["chen.qi"])
+    chen = users["chen.qi"]
+    with translation.override("en"):
+        refused = authorize(chen, "approvals.view", credit)
+    assert not refused and any("-99999999.00 is over 50000.00" in step for step in refused.chain), refused.chain
+    assert authorize(chen, "approvals.view", small_credit)
+    assert set(selectors.visible_documents(chen).filter(pk__in=[credit.pk, small_credit.pk])) == {small_credit}
+
+
+@pytest.mark.parametrize("kind", ["purchase_requisition", "expense_claim", "purchase_order", "payment_request",
+                                  "some_new_kind"])
+def test_the_intake_refuses_negative_amounts_for_kinds_without_credits(send_event, kind):
+    response = send_event("erp.approval.requested", approval_requested("PR-2026-0950", kind=kind,
+                                                                       amount="-99999999.00"))
+    assert response.status_code == 400 and response["Content-Type"].startswith("application/problem+json")
+    assert "must not be negative" in response.json()["detail"]
+    assert not ApprovalDocument.objects.filter(external_id="PR-2026-0950").exists()
+
+
+def test_the_intake_keeps_negative_amounts_of_credit_kinds(send_event):
+    response = send_event("erp.approval.requested", approval_requested("CN-2026-0950", kind="credit_note",
+                                                                       amount="-120.00"))
+    assert response.status_code == 202, response.content
+    assert ApprovalDocument.objects.get(external_id="CN-2026-0950").amount == Decimal("-120.00")
+
+
+def test_demo_rules_seeded_before_kinds_are_narrowed_once(users):
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    narrow = importlib.import_module("sso.migrations.0008_narrow_demo_rules_by_kind").narrow
+    manager = PermissionRule.objects.get(name__startswith="采购经理: 审批")
+    PermissionRule.objects.filter(pk=manager.pk).update(document_kinds=[])  # as an old demo seeded it
+    custom = PermissionRule.objects.create(name="采购经理: 本部门 / Purchase managers: own department (mine)",
+                                           actions=["approvals.view"])
+    narrow(global_apps, None)
+    manager.refresh_from_db()
+    custom.refresh_from_db()
+    assert manager.document_kinds == ["purchase_requisition", "purchase_order"]
+    assert custom.document_kinds == []  # an admin's own rule is left alone
+    recorded = AccessChange.objects.filter(model="sso.PermissionRule", object_id=str(manager.pk)).latest("pk")
+    assert recorded.after == {"document_kinds": ["purchase_requisition", "purchase_order"]}
+
+
 def test_a_rule_can_be_granted_to_a_group_or_a_user(users, document):
     chen = users["chen.qi"]
     auditors = Group.objects.create(name="内审 / Internal audit")
@@ -277,6 +367,14 @@ def test_explain_says_why_someone_cannot_approve(admin_client, users, document):
     allowed = admin_client.get(url, {"user": users["li.si"].pk, "action": "approvals.decide",
                                      "kind": "approvals.approvaldocument", "identifier": str(document.pk)})
     assert "采购经理: 审批" in allowed.content.decode()
+    claim = ApprovalDocument.objects.get(external_id="EC-2026-0107")
+    with translation.override("en"):
+        kind_refused = admin_client.get(url, {"user": users["li.si"].pk, "action": "approvals.view",
+                                              "kind": "approvals.approvaldocument", "identifier": claim.external_id},
+                                        HTTP_ACCEPT_LANGUAGE="en")
+    assert kind_refused.context["verdict"] is not None and not kind_refused.context["verdict"].allowed
+    assert any("expense_claim is not in purchase_requisition" in step or "单据类型 expense_claim" in step
+               for step in kind_refused.context["verdict"].chain), kind_refused.context["verdict"].chain
     unknown = admin_client.get(url, {"user": users["li.si"].pk, "action": "approvals.decide",
                                      "kind": "approvals.approvaldocument", "identifier": "PR-0000"})
     assert unknown.status_code == 200 and unknown.context["verdict"] is None
@@ -292,12 +390,20 @@ def test_changes_to_rules_delegations_and_links_are_audited(admin_client, users,
     response = admin_client.post("/admin/sso/permissionrule/add/", {
         "name": "项目B 采购经理", "enabled": "on", "actions": ["approvals.view"], "connector": connector.pk,
         "erp_roles": "purchase_manager，buyer", "currency": "CNY", "max_amount": "1000", "projects": "项目B",
+        "document_kinds": ["purchase_requisition", "payment_request"],
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     rule = PermissionRule.objects.get(name="项目B 采购经理")
     assert rule.erp_roles == ["purchase_manager", "buyer"] and rule.max_amount == Decimal("1000")
+    assert rule.document_kinds == ["purchase_requisition", "payment_request"]
     created = AccessChange.objects.get(model="sso.PermissionRule", change="created")
     assert created.actor_name == "admin" and created.after["projects"] == ["项目B"]
+    assert created.after["document_kinds"] == ["purchase_requisition", "payment_request"]
+    rule.document_kinds = ["purchase_requisition"]
+    rule.save()
+    narrowed = AccessChange.objects.filter(model="sso.PermissionRule", change="updated").latest("pk")
+    assert narrowed.before["document_kinds"] == ["purchase_requisition", "payment_request"]
+    assert narrowed.after["document_kinds"] == ["purchase_requisition"]
 
     rule.max_amount = Decimal("2000")
     rule.save()

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from approvals.models import ApprovalDocument
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,7 @@ def test_demo_command_sets_up_without_serving(capsys, settings, tmp_path):
 
 
 def test_dev_inbox_shows_each_persons_cards(client, demo, users):
+    unlock_phone(client, users["li.si"], users["chen.qi"])
     page = client.get("/dev/inbox/?user=li.si").content.decode()
     assert "紧急采购: 伺服电机" in page and 'data-live-topic="devinbox.' in page
     assert "伺服电机" not in client.get("/dev/inbox/?user=chen.qi").content.decode()

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
+from approvals.models import ApprovalDocument
 from erp.connectors.demo import services as demo_erp
 from inventory.models import StockLevel
 from sso.models import ErpIdentity, PermissionRule
@@ -242,4 +243,92 @@ async def test_receivables_topics_follow_payments(live_world):
     await sync_to_async(demo_erp.record_payment)("INV-2026-0301", "1000.00")
     pushed = await ws.receive_json_from(timeout=3)
     assert pushed["topic"] == topic
+    await ws.disconnect()
+
+
+# --- one token, one widget ----------------------------------------------------------------------
+
+
+def _legacy_token(user, path: str) -> str:
+    """A token as the portal signed them before they named one page: a path prefix such as ``/w/``."""
+    from django.core import signing
+
+    from widgets.embed import SALT
+
+    return signing.dumps({"u": user.pk, "p": path}, salt=SALT, compress=True)
+
+
+def test_an_embed_token_names_one_exact_widget(client, users, demo):
+    keeper = users["zhao.liu"]
+    with pytest.raises(ValueError):
+        make_embed_token(keeper, "/w/")
+    for path in ("/w/pending/body/", "/w/matrix/", "/approvals/1/", "/w/stock/"):
+        with pytest.raises(ValueError):
+            make_embed_token(keeper, path)
+    document = ApprovalDocument.objects.get(external_id="PR-2026-0042")
+    # A prefix token (as signed before) opens nothing at all.
+    prefix = _legacy_token(keeper, "/w/")
+    for path in ("/w/pending/", f"/w/approval/{document.pk}/", STOCK, "/w/pending/body/"):
+        assert client.get(path, {"e": prefix}).status_code == 403, path
+    # A page's token opens that page and its body partial, not a sibling or a longer path.
+    token = make_embed_token(keeper, STOCK)
+    assert client.get(STOCK, {"e": token}).status_code == 200
+    assert client.get(STOCK + "body/", {"e": token}).status_code == 200
+    assert client.get("/w/stock/SKU-124/", {"e": token}).status_code == 403
+    approval = make_embed_token(users["li.si"], f"/w/approval/{document.pk}/")
+    assert client.get(f"/w/approval/{document.pk}/", {"e": approval}).status_code == 200
+    assert client.get("/w/pending/", {"e": approval}).status_code == 403
+
+
+def test_the_matrix_session_refuses_anything_but_one_widget_page(client, demo, settings):
+    settings.MATRIX_HOMESERVER_URL = ""  # the path is checked before the homeserver is asked
+    grant = {"access_token": "t", "matrix_server_name": "portal.test"}
+    for path in ("/w/", "/w/pending/body/", "/w/matrix/", "/w/matrix/session", "/w/stock/"):
+        answer = client.post("/w/matrix/session", {**grant, "path": path}, content_type="application/json")
+        assert answer.status_code == 400, path
+        assert client.get("/w/matrix/", {"path": path}).status_code == 400, path
+    one_page = client.post("/w/matrix/session", {**grant, "path": STOCK}, content_type="application/json")
+    assert one_page.status_code == 401  # a widget page: on to the OpenID check (no homeserver here)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_opened_with_an_embed_token_watches_only_its_widgets_topics(live_world):
+    manager = live_world["li.si"]
+    document = await sync_to_async(ApprovalDocument.objects.get)(external_id="PR-2026-0042")
+    token = await sync_to_async(make_embed_token)(manager, f"/w/approval/{document.pk}/")
+    ws = await socket_for(token=token)
+    await subscribe(ws, f"approval.{document.pk}")
+    for other in ("item.SKU-123", f"inbox.{manager.pk}", f"approval.{document.pk + 1}"):
+        await ws.send_json_to({"subscribe": other})
+        assert await ws.receive_json_from(timeout=2) == {"refused": other}
+    await ws.disconnect()
+
+    # The pending widget's socket watches its viewer's inbox, nothing else.
+    pending = await sync_to_async(make_embed_token)(live_world["li.si"], "/w/pending/")
+    ws = await socket_for(token=pending)
+    await subscribe(ws, f"inbox.{live_world['li.si'].pk}")
+    await ws.send_json_to({"subscribe": f"approval.{document.pk}"})
+    assert await ws.receive_json_from(timeout=2) == {"refused": f"approval.{document.pk}"}
+    await ws.disconnect()
+
+    # A prefix token (as signed before) signs no socket in.
+    legacy = await sync_to_async(_legacy_token)(manager, "/w/")
+    refused = WebsocketCommunicator(LiveConsumer.as_asgi(), f"/ws/live/?e={legacy}")
+    refused.scope["user"] = AnonymousUser()
+    connected, code = await refused.connect()
+    assert not connected and code == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_receivables_topics_check_the_customer_or_project_they_name(live_world):
+    ws = await socket_for(live_world["chen.qi"])  # 销售: his own customers only (华东电子, not ACME)
+    await subscribe(ws, scope_topic("receivables", "customer", "华东电子"))
+    for topic in (scope_topic("receivables", "customer", "ACME Corp"),
+                  scope_topic("receivables", "customer", "no such customer"),
+                  scope_topic("receivables", "project", "no such project")):
+        await ws.send_json_to({"subscribe": topic})
+        assert await ws.receive_json_from(timeout=2) == {"refused": topic}
+    await ws.disconnect()
+    ws = await socket_for(live_world["wang.wu"])  # 财务经理: every customer
+    await subscribe(ws, scope_topic("receivables", "customer", "ACME Corp"))
     await ws.disconnect()

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from tests.live_server import BASE_DIR, database_url
 
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 60.0  # generous: only a broken start waits it out, and CI machines can be busy
 VISIBILITY_TIMEOUT = 5  # seconds; CELERY_VISIBILITY_TIMEOUT of the worker
 T = TypeVar("T")
 

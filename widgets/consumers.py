@@ -70,16 +70,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.pending: dict[str, int] = {}
         self.flushes: dict[str, asyncio.Task] = {}
         self.user = self.scope.get("user")
+        # None: any topic (each one checked); a set: a socket opened with an embed token watches only
+        # the topics of the one widget the token names.
+        self.only_topics: frozenset[str] | None = None
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("e", [""])[0]
         if token and not getattr(self.user, "is_authenticated", False):
-            from widgets.embed import embed_viewer
+            from widgets.embed import embed_topics, embed_viewer
 
             viewer = await database_sync_to_async(embed_viewer)(token)
             if viewer is None:
                 await self.close(code=4401)
                 return
             self.user = viewer
+            self.only_topics = await database_sync_to_async(embed_topics)(token, viewer)
+        # A card link's grant (sso.links) speaks for its recipient on its own page's topics only, and
+        # only until it expires; every other topic is asked as the anonymous viewer the socket is.
+        self.link_topics: dict[str, tuple] = {}
+        if not getattr(self.user, "is_authenticated", False) and self.scope.get("session") is not None:
+            from sso.links import socket_grants
+
+            for user, topics, expires in await database_sync_to_async(socket_grants)(self.scope["session"]):
+                self.link_topics.update({topic: (user, expires) for topic in topics})
         await self.accept()
+
+    def _viewer_for(self, topic: str):
+        granted = self.link_topics.get(topic)
+        if granted is None:
+            return self.user
+        user, expires = granted
+        return user if time.time() < expires else self.user
 
     async def disconnect(self, code: int) -> None:
         for task in getattr(self, "flushes", {}).values():
@@ -101,7 +120,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if len(self.topics) >= MAX_SUBSCRIPTIONS:
             await self.send_json({"refused": topic, "reason": "too many subscriptions"})
             return
-        verdict = await database_sync_to_async(may_subscribe)(self.user, topic)
+        if self.only_topics is not None and topic not in self.only_topics:
+            await self.send_json({"refused": topic})  # the same answer as "forbidden" and "missing"
+            return
+        verdict = await database_sync_to_async(may_subscribe)(self._viewer_for(topic), topic)
         if not verdict.allowed:
             await self.send_json({"refused": topic})
             return
@@ -133,7 +155,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             version = self.pending.pop(topic, None)
             if version is None or topic not in self.topics:
                 return
-            if not await _allowed_now(self.user, topic):
+            if not await _allowed_now(self._viewer_for(topic), topic):
                 await self._drop(topic)
                 await self.send_json({"revoked": topic})
                 return

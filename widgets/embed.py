@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.urls import Resolver404, ResolverMatch, resolve
 
 SALT = "widgets.embed"
+
+# The widget pages a token may name (url names in the ``widgets`` namespace). Not ``/w/`` itself,
+# not a body partial, not the Matrix bootstrap: one token opens exactly one widget.
+WIDGET_PAGES = frozenset({"stock", "order", "receivables", "approval", "pending"})
 
 
 @dataclass(frozen=True)
@@ -24,10 +30,25 @@ class EmbedClaims:
     path: str
 
 
+def widget_page(path: str) -> ResolverMatch | None:
+    """The widget page ``path`` names exactly, or None (a prefix such as ``/w/``, a body partial,
+    another page of the portal, a path with a query or a host)."""
+    path = unquote(path)
+    if not path.startswith("/w/") or "?" in path or "#" in path or "\\" in path or "//" in path:
+        return None
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if match.namespace != "widgets" or match.url_name not in WIDGET_PAGES:
+        return None
+    return match
+
+
 def make_embed_token(user: Any, path: str) -> str:
-    if not path.startswith("/w/"):
-        raise ValueError("embed tokens are for widget paths")
-    return signing.dumps({"u": user.pk, "p": path}, salt=SALT, compress=True)
+    if widget_page(path) is None:
+        raise ValueError("embed tokens are for one widget page, e.g. /w/stock/SKU-123/")
+    return signing.dumps({"u": user.pk, "p": unquote(path)}, salt=SALT, compress=True)
 
 
 def embed_url(user: Any, path: str) -> str:
@@ -37,17 +58,45 @@ def embed_url(user: Any, path: str) -> str:
 def read_embed_token(token: str) -> EmbedClaims | None:
     try:
         payload = signing.loads(token, salt=SALT, max_age=settings.WIDGET_EMBED_MAX_AGE)
-        return EmbedClaims(user_id=int(payload["u"]), path=str(payload["p"]))
+        claims = EmbedClaims(user_id=int(payload["u"]), path=str(payload["p"]))
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
+    # Tokens signed before they named one page (``/w/``) are worth nothing now.
+    return claims if widget_page(claims.path) is not None else None
 
 
 def embed_viewer(token: str, path: str | None = None) -> Any | None:
     """The active user a token speaks for, if it is valid (and made for ``path``, when given).
-    A widget's own sub-paths (its body partial) are covered by its token."""
+    The token covers its page and that page's body partial (its live refetch), nothing else."""
     claims = read_embed_token(token or "")
     if claims is None:
         return None
-    if path is not None and path != claims.path and not path.startswith(claims.path.rstrip("/") + "/"):
+    if path is not None and unquote(path) not in (claims.path, claims.path + "body/"):
         return None
     return get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
+
+
+def embed_topics(token: str, user: Any) -> frozenset[str]:
+    """The live topics the widget named by ``token`` shows: all a socket opened with it may watch.
+    Each subscription is still checked against the viewer's permissions."""
+    from widgets.topics import scope_topic
+
+    claims = read_embed_token(token or "")
+    match = widget_page(claims.path) if claims is not None else None
+    if match is None:
+        return frozenset()
+    args = match.kwargs
+    if match.url_name == "stock":
+        return frozenset({f"item.{args['sku']}"})
+    if match.url_name == "order":
+        from inventory.models import SalesOrder
+
+        return frozenset(f"order.{pk}" for pk in SalesOrder.objects.filter(external_id=args["number"])
+                         .values_list("pk", flat=True))
+    if match.url_name == "receivables":
+        return frozenset({scope_topic("receivables", args["scope"], args["name"])})
+    if match.url_name == "approval":
+        return frozenset({f"approval.{args['pk']}"})
+    if match.url_name == "pending":
+        return frozenset({f"inbox.{user.pk}"})
+    return frozenset()

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from sso.models import ImIdentity
-from widgets.embed import make_embed_token
+from widgets.embed import make_embed_token, widget_page
 from widgets.views import frameable
 
 
@@ -57,9 +57,10 @@ def _problem(status: int, title: str) -> JsonResponse:
 
 
 def widget_path_error(path: str) -> str:
-    """Why ``path`` is not a widget path of this portal, or "" when it is one."""
-    if not path.startswith("/w/") or urlsplit(path).netloc or ".." in path or "?" in path or "\\" in path:
-        return "path must be a widget path"
+    """Why ``path`` is not one widget page of this portal, or "" when it is one. ``/w/`` or another
+    prefix is refused: an embed link opens exactly one widget."""
+    if urlsplit(path).netloc or ".." in path or widget_page(path) is None:
+        return "path must be one widget page, e.g. /w/stock/SKU-123/"
     return ""
 
 

@@ -14,6 +14,7 @@ from foresight import cards, services, tasks
 from foresight.models import ExpenseScore, Feedback, ModelRun, ReceivableRisk, RestockSuggestion, SeriesForecast
 from im.adapters.devinbox.models import DevInboxMessage
 from notifications.models import ChatGroup
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,7 @@ def cards_of(user, kind: str) -> list[dict]:
 def press(client, committed, user, topic: str, action: str):
     message = DevInboxMessage.objects.filter(recipient=user, card__topic=topic).order_by("-pk").first()
     assert message is not None, f"no {topic} card for {user}"
+    unlock_phone(client, user)  # the button is pressed on the person's own phone
     with committed():
         return client.post(f"/dev/inbox/message/{message.pk}/action/{action}/")
 

@@ -89,6 +89,10 @@ class Action(APIView):
         responses={200: ActionResultSerializer, 404: OpenApiResponse(description="No such answer, or not yours")},
     )
     def post(self, request, pk: int, action_id: str) -> Response | JsonResponse:
+        # The press carries no data, but a body that is not JSON is refused (400) before anything is
+        # decided, like on every other endpoint: a mangled request is never taken as a "confirm".
+        if "json" in (request.content_type or ""):
+            request.data  # noqa: B018 - parsing it is the point
         # Someone else's answer and a missing one are the same 404.
         if action_id not in ("confirm", "cancel") or not BotExchange.objects.filter(pk=pk, user=request.user).exists():
             return problem(404, "Not found.")

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from im.adapters import get_adapter
 from im.adapters.devinbox.adapter import PLATFORM
-from im.adapters.devinbox.models import DevInboxGroup
 from im.bot.services import answer_in_group
 
 
 @require_POST
 def group_ask(request: HttpRequest, group_id: int) -> HttpResponse:
-    chat = get_object_or_404(DevInboxGroup, pk=group_id)
+    """A member writes in the group: only a member whose phone this browser signed in to (or staff)."""
+    from im.adapters.devinbox.views import group_for, may_use_phone
+
+    chat = group_for(request, group_id)
     text = request.POST.get("text", "").strip()
     speaker = request.POST.get("member", "")
     if not text or len(text) > 1000 or speaker not in [str(m) for m in chat.members] or not speaker.isdigit():
@@ -26,6 +28,8 @@ def group_ask(request: HttpRequest, group_id: int) -> HttpResponse:
         pk__in=[int(m) for m in chat.members if str(m).isdigit()], is_active=True)}
     if speaker not in users:
         return HttpResponseBadRequest("unknown member")
+    if not may_use_phone(request, users[speaker]):
+        raise Http404()  # writing as someone this browser has not proved to be
     # Everyone in the chat reads the public answer; someone the portal does not know may see nothing.
     audience = [users.get(str(m), AnonymousUser()) for m in chat.members]
     answer_in_group(get_adapter(PLATFORM), str(chat.pk), users[speaker], audience, text)

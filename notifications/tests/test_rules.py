@@ -11,7 +11,7 @@ from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery
 from notifications import engine, services
 from notifications.models import Notification, NotificationRule
-from tests.conftest import approval_requested
+from tests.conftest import approval_requested, unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +123,7 @@ def test_rule_cards_lose_their_buttons_when_the_document_is_decided(demo, users,
     [reminder] = notices(users["li.si"])
     assert [a["id"] for a in reminder["actions"]] == ["approve", "reject"]
     message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=reminder["topic"])
+    unlock_phone(client, users["li.si"])
     with committed():
         client.post(f"/dev/inbox/message/{message.pk}/action/approve/")
     message.refresh_from_db()

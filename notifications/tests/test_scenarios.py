@@ -14,6 +14,7 @@ from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, Dev
 from im.models import Delivery
 from notifications import services
 from notifications.models import ChatGroup, Notification, NotificationRule
+from tests.conftest import unlock_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,7 @@ def cards_of(user, topic_prefix: str = "") -> list[dict]:
 def press(client, committed, user, card_topic: str, action: str):
     message = DevInboxMessage.objects.filter(recipient=user, card__topic=card_topic).order_by("-pk").first()
     assert message is not None, f"no {card_topic} card for {user}"
+    unlock_phone(client, user)
     with committed():
         return client.post(f"/dev/inbox/message/{message.pk}/action/{action}/")
 
@@ -97,6 +99,7 @@ def test_scenario_2_low_stock_alert_one_tap_group_archived_when_back(scenarios, 
     assert {f["value"] for f in intro["fields"]} >= {"SKU-124"}
     assert not any("price" in f["label"].lower() or "单价" in f["label"] for f in intro["fields"])
     assert any("SKU-124" in c["title"] for c in cards[1:])  # open requisitions attached
+    unlock_phone(client, users["zhao.liu"])  # a member's phone, signed in here
     page = client.get(f"/dev/inbox/group/{chat.pk}/").content.decode()  # the group's "phone"
     assert "liu.wei@jinggong-motor.example.cn" in page and "/w/stock/SKU-124/" in page
     # A second tap opens nothing new.

@@ -23,6 +23,8 @@ _PATTERNS = [
     (re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "whsec_***"),
     (re.compile(r"\bxox[abpre]-[A-Za-z0-9-]+"), "xox*-***"),
+    # Card-link tokens travel in the path (/s/<token>/): an untapped one in a log line is a key.
+    (re.compile(r"/s/[A-Za-z0-9_:-]{16,}"), "/s/***"),
 ]
 
 

@@ -54,7 +54,7 @@ def setup_tryton_demo(server: TrytonServer, *, slug: str = "tryton", poll_interv
         users.append(user)
     approvers, _c = PermissionRule.objects.get_or_create(
         name=f"{slug}: own approvals", defaults={"actions": ["approvals.view", "approvals.decide"],
-                                                 "own_documents": True})
+                                                 "own_documents": True, "document_kinds": ["purchase_requisition"]})
     readers, _c = PermissionRule.objects.get_or_create(
         name=f"{slug}: stock, orders, receivables",
         defaults={"actions": ["inventory.view", "orders.view", "receivables.view", "bot.query"]})

@@ -46,7 +46,12 @@ class Command(BaseCommand):
         from erp.connectors.tryton.demo import DEMO_PASSWORD, setup_tryton_demo
         from erp.connectors.tryton.poll import poll as poll_once
         from erp.connectors.tryton.testing import TrytonUnavailable, build_template, run_server
+        from im.adapters.devinbox.guard import remote_bind_refusal
 
+        refusal = remote_bind_refusal(host, enabled=settings.DEV_INBOX_ENABLED,
+                                      allow_remote=settings.DEV_INBOX_ALLOW_REMOTE)
+        if refusal:
+            raise CommandError(refusal)
         if not os.environ.get("PORTAL_BASE_URL"):
             settings.PORTAL_BASE_URL = f"http://{host}:{port}"
         call_command("migrate", interactive=False, verbosity=0)

@@ -1,32 +1,79 @@
 """The dev inbox page: what each person's IM client would show, one phone per user.
 
-Only mounted when DEV_INBOX_ENABLED (on in the demo, off by default in production). Pressing a card
-button here plays the platform's callback: it acts as the phone's owner, through the same
-``handle_card_action`` → ``decide()`` → ``authorize()`` path as every platform.
+Only mounted when DEV_INBOX_ENABLED (on in the demo, off by default in production), and only served on
+loopback unless DEV_INBOX_ALLOW_REMOTE (``guard.py``). Like a real IM client, a phone acts only for a
+person who proved who they are: its owner's portal password once per phone, remembered in this
+browser's session (or the owner signed in, or staff for anyone but an administrator). Pressing a
+card button here plays the platform's callback: it acts as the phone's owner, through the same
+``handle_card_action`` → ``decide()`` → ``authorize()`` path as every platform. Refusals look like
+"not found".
 """
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, get_user_model
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
-from im.adapters.devinbox.models import DevInboxMessage
+from im.adapters.devinbox.models import DevInboxGroup, DevInboxMessage
 from im.services import handle_card_action
 
+PHONES_KEY = "devinbox_phones"
 
-def _phones(selected: list) -> list[dict]:
-    return [
-        {
+
+def proved_phones(request: HttpRequest) -> set[int]:
+    """Users whose phone this browser has signed in to (their password, once per phone)."""
+    return {int(pk) for pk in request.session.get(PHONES_KEY, []) if str(pk).isdigit()}
+
+
+def may_use_phone(request: HttpRequest, owner: Any) -> bool:
+    if owner.pk in proved_phones(request):
+        return True
+    viewer = request.user
+    if viewer.is_authenticated and getattr(request, "link_session", None) is None:
+        return viewer.pk == owner.pk or (viewer.is_staff and not owner.is_superuser)
+    return False
+
+
+def owner_proved_here(request: HttpRequest, user: Any) -> bool:
+    """The dev inbox's own proof of who taps (sso.links platform proof): this browser signed in to
+    the recipient's phone."""
+    return user.pk in proved_phones(request)
+
+
+def _owner_or_404(request: HttpRequest, user_id: int, *, usable: bool = False) -> Any:
+    owner = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    # Administrators have no phone here unless this browser proved to be them; the same 404 as none.
+    if owner is None or (owner.is_superuser and not may_use_phone(request, owner)):
+        raise Http404()
+    if usable and not may_use_phone(request, owner):
+        raise Http404()
+    return owner
+
+
+def _phones(request: HttpRequest, selected: list) -> list[dict]:
+    phones = []
+    for user in selected:
+        unlocked = may_use_phone(request, user)
+        phones.append({
             "user": user,
             "topic": inbox_topic(user.pk),
-            "messages": DevInboxMessage.objects.filter(recipient=user)[:20],
-        }
-        for user in selected
-    ]
+            "unlocked": unlocked,
+            "messages": DevInboxMessage.objects.filter(recipient=user)[:20] if unlocked else [],
+        })
+    return phones
+
+
+def _phone_response(request: HttpRequest, owner: Any, **extra: Any) -> HttpResponse:
+    return render(request, "devinbox/_phone.html", {"phone": _phones(request, [owner])[0], **extra})
 
 
 @require_GET
@@ -34,25 +81,52 @@ def inbox(request: HttpRequest) -> HttpResponse:
     users = list(get_user_model().objects.filter(is_active=True, is_superuser=False).order_by("username"))
     wanted = request.GET.getlist("user")
     selected = [u for u in users if u.username in wanted] if wanted else users
-    return render(request, "devinbox/inbox.html", {"users": users, "phones": _phones(selected)})
+    return render(request, "devinbox/inbox.html", {"users": users, "phones": _phones(request, selected)})
 
 
 @require_GET
 def phone(request: HttpRequest, user_id: int) -> HttpResponse:
-    user = get_object_or_404(get_user_model(), pk=user_id, is_active=True)
-    return render(request, "devinbox/_phone.html", {"phone": _phones([user])[0]})
+    return _phone_response(request, _owner_or_404(request, user_id))
+
+
+@require_POST
+def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Sign in to one phone with its owner's portal password (django-axes counts failures)."""
+    owner = _owner_or_404(request, user_id)
+    error = ""
+    try:
+        proved = authenticate(request, username=owner.get_username(), password=request.POST.get("password", ""))
+    except PermissionDenied:
+        proved = None
+        error = _("Too many wrong passwords. Try again later.")
+    if proved is not None and proved.pk == owner.pk:
+        request.session[PHONES_KEY] = sorted(proved_phones(request) | {owner.pk})
+    else:
+        error = error or _("That password is not right.")
+    if request.headers.get("HX-Request"):
+        return _phone_response(request, owner, error=error)
+    if error:
+        messages.error(request, error)
+    return redirect(f"{reverse('devinbox:inbox')}?user={owner.get_username()}")
+
+
+@require_POST
+def lock(request: HttpRequest, user_id: int) -> HttpResponse:
+    owner = _owner_or_404(request, user_id)
+    request.session[PHONES_KEY] = sorted(proved_phones(request) - {owner.pk})
+    return redirect(f"{reverse('devinbox:inbox')}?user={owner.get_username()}")
 
 
 @require_POST
 def action(request: HttpRequest, message_id: int, action_id: str) -> HttpResponse:
     message = DevInboxMessage.objects.select_related("recipient").filter(pk=message_id).first()
-    if message is None:
+    if message is None or not may_use_phone(request, message.recipient):
         raise Http404()
     try:
         notice = handle_card_action(PLATFORM, str(message.pk), message.recipient, action_id)
     except LookupError as exc:
         raise Http404() from exc
-    return render(request, "devinbox/_phone.html", {"phone": _phones([message.recipient])[0], "notice": notice})
+    return _phone_response(request, message.recipient, notice=notice)
 
 
 @require_POST
@@ -62,7 +136,7 @@ def ask(request: HttpRequest, user_id: int) -> HttpResponse:
     from im.bot.services import ask as ask_bot
     from im.bot.services import reply_on
 
-    user = get_object_or_404(get_user_model(), pk=user_id, is_active=True)
+    user = _owner_or_404(request, user_id, usable=True)
     text = request.POST.get("text", "").strip()
     if not text or len(text) > 1000:
         return HttpResponseBadRequest("text: 1 to 1000 characters")
@@ -70,26 +144,43 @@ def ask(request: HttpRequest, user_id: int) -> HttpResponse:
     reply_on(PLATFORM, user, reply)
     if not request.headers.get("HX-Request"):  # the plain form, without htmx: back to that phone
         return redirect(f"{reverse('devinbox:inbox')}?user={user.get_username()}")
-    return render(request, "devinbox/_phone.html", {"phone": _phones([user])[0]})
+    return _phone_response(request, user)
+
+
+def usable_members(request: HttpRequest, chat: DevInboxGroup) -> dict[str, Any]:
+    """The group's portal members this browser may act for, by address."""
+    members = get_user_model().objects.filter(
+        pk__in=[int(a) for a in chat.members if str(a).isdigit()], is_active=True)
+    return {str(u.pk): u for u in members if may_use_phone(request, u)}
+
+
+def group_for(request: HttpRequest, group_id: int) -> DevInboxGroup:
+    """A group chat this browser may read: one of its members' phones is signed in here (or staff)."""
+    chat = DevInboxGroup.objects.filter(pk=group_id).first()
+    staff = request.user.is_authenticated and request.user.is_staff
+    if chat is None or not (staff or usable_members(request, chat)):
+        raise Http404()
+    return chat
 
 
 @require_GET
 def groups(request: HttpRequest) -> HttpResponse:
-    from im.adapters.devinbox.models import DevInboxGroup
-
-    return render(request, "devinbox/groups.html", {"groups": DevInboxGroup.objects.all()[:100]})
+    staff = request.user.is_authenticated and request.user.is_staff
+    chats = [g for g in DevInboxGroup.objects.all()[:100] if staff or usable_members(request, g)]
+    return render(request, "devinbox/groups.html", {"groups": chats})
 
 
 @require_GET
 def group(request: HttpRequest, group_id: int) -> HttpResponse:
     """A group chat's "phone": every message and pinned widget, and who is in it."""
-    from im.adapters.devinbox.models import DevInboxGroup
-
-    chat = get_object_or_404(DevInboxGroup, pk=group_id)
+    chat = group_for(request, group_id)
     users = {str(u.pk): u for u in get_user_model().objects.filter(pk__in=[
         int(a) for a in chat.members if str(a).isdigit()])}
     members = [
         (users[a].get_full_name() or users[a].get_username()) if a in users else str(a).removeprefix("ext:")
         for a in chat.members
     ]
-    return render(request, "devinbox/group.html", {"group": chat, "members": members, "messages": chat.messages.all()})
+    return render(request, "devinbox/group.html", {
+        "group": chat, "members": members, "messages": chat.messages.all(),
+        "speakers": list(usable_members(request, chat).values()),
+    })

@@ -116,7 +116,7 @@ class SynapseServer:
                                        "reject_limit": 1000, "concurrent": 100}
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:  # generous: only a broken start waits it out
         self.configure()
         log = open(self.directory / "stdout.log", "ab")  # noqa: SIM115 (kept open for the process)
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.demo import ADMIN_USERNAME, DEMO_PASSWORD, setup_demo
 
@@ -70,6 +70,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="set up only")
 
     def handle(self, *args, host: str, port: int, no_serve: bool, **options):
+        from im.adapters.devinbox.guard import remote_bind_refusal
+
+        refusal = remote_bind_refusal(host, enabled=settings.DEV_INBOX_ENABLED,
+                                      allow_remote=settings.DEV_INBOX_ALLOW_REMOTE)
+        if refusal:
+            raise CommandError(refusal)
         if not os.environ.get("PORTAL_BASE_URL"):
             settings.PORTAL_BASE_URL = f"http://{host}:{port}"  # card links point at this server
         from erp.connectors.demo.services import ensure_connector
