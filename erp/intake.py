@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -95,11 +95,11 @@ def _store(row: InboundEvent) -> bool:
     try:
         with transaction.atomic():
             row.save(force_insert=True)
-    except IntegrityError:
+    except (IntegrityError, DataError) as exc:
         # This webhook-id was stored before (a redelivery) or a concurrent delivery won the race.
         if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
             return True
-        raise
+        raise _unstorable(exc) from exc
     queue_after_commit(tasks.handle_events, [row.pk])
     return False
 
@@ -117,14 +117,21 @@ def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) ->
         with transaction.atomic():
             row.save(force_insert=True)
             handler(event)
-    except IntegrityError:
+    except (IntegrityError, DataError) as exc:
         # A concurrent delivery of the same webhook-id won the race; this one changes nothing.
         if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
             return True
-        raise
+        raise _unstorable(exc) from exc
     except EventDataError as exc:
         raise IntakeError(400, "Invalid event data", str(exc)) from exc
     return False
+
+
+def _unstorable(exc: Exception) -> IntakeError:
+    """Signed, well-formed JSON the database still refuses (a lone UTF-16 surrogate or a NUL in a
+    string, a value too long for its column): bad data, so a 400, never a 500 (Hypothesis found it)."""
+    logger.info("erp event refused by the database: %s", exc)
+    return IntakeError(400, "Invalid event data", "the event's data cannot be stored as sent")
 
 
 def _verify_signature(connector: Connector, headers: Mapping[str, str], body: bytes) -> None:

@@ -101,17 +101,27 @@ _collector: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("o
 
 @contextlib.contextmanager
 def collect_outbox() -> Iterator[None]:
-    """Rows written inside this block are sent together at its end, after its commit, by the same
-    worker (``send_now``), not queued one task per writer call behind the rest of the queue: a worker
-    that handled 50 events sends their cards right away. A send that fails to start leaves the rows to
-    the safety net, as a lost task would."""
+    """Rows written inside this block are sent together at its end, after its commit. In a worker the
+    same worker sends them (``send_now``) instead of queueing them behind the rest of the queue: a
+    worker that handled 50 events sends their cards right away. A send that fails to start leaves the
+    rows to the safety net, as a lost task would."""
     ids: list[int] = []
     token = _collector.set(ids)
     try:
         yield
     finally:
         _collector.reset(token)
-    send_now(ids)
+    if _in_worker():
+        send_now(ids)
+    else:
+        _queue_sends(ids)  # in-process: the tasks run right here anyway
+
+
+def _in_worker() -> bool:
+    """True inside a task a Celery worker took from the broker (not one run in-process, eagerly)."""
+    from celery import current_task
+
+    return bool(current_task) and not current_task.request.is_eager
 
 
 def send_now(ids: list[int]) -> None:

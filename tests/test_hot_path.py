@@ -319,7 +319,7 @@ def post(client, connector, data: dict, webhook_id: str | None = None, event_typ
 
 
 def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batches(
-    client, connector, users, broker, committed, django_assert_max_num_queries
+    client, connector, users, broker, committed, django_assert_max_num_queries, monkeypatch
 ):
     from approvals.models import ApprovalDocument
     from erp.handling import handle_received
@@ -338,6 +338,7 @@ def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batch
     assert [ids for ids in broker] == [[r.pk] for r in rows.order_by("pk")]
 
     broker.clear()
+    monkeypatch.setattr(services, "_in_worker", lambda: True)  # as in a worker that took the task
     with committed():
         assert handle_received() == 2  # one batch
     # ... whose cards the same worker sends after its commit, without queueing behind other tasks
@@ -414,3 +415,18 @@ def test_the_safety_net_queues_events_whose_handling_task_was_lost(client, conne
     InboundEvent.objects.filter(pk=row.pk).update(received_at=timezone.now() - tasks.STALE_AFTER * 2)
     tasks.requeue_stale_work()
     assert broker == [[row.pk]]
+
+
+def test_signed_data_the_database_refuses_is_a_400_not_a_500(client, connector, users):
+    """Hypothesis (trust/tests/test_intake_fuzz.py) found a signed event whose data held NaN: valid JSON
+    to Python's parser, refused by the database's JSON column, answered 500."""
+    from erp.models import InboundEvent
+
+    before = InboundEvent.objects.count()
+    body = (b'{"specversion": "1.0", "id": "nan-1", "source": "urn:erp:test", "type": "erp.approval.requested",'
+            b' "data": {"document": {"id": "PR-NAN", "amount": NaN}, "approvers": ["li.si"]}}')
+    headers = sign(connector.webhook_secret, body)
+    response = client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
+                           headers={k: v for k, v in headers.items() if k != "content-type"})
+    assert response.status_code == 400, response.content
+    assert InboundEvent.objects.count() == before
