@@ -37,7 +37,7 @@ else
 endif
 
 test: $(TEST_STAMP)  ## the whole suite; CI sets DATABASE_URL, REDIS_URL and REQUIRE_SERVICES=1
-	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium
+	@./scripts/install-chromium
 	@test -d tests/oidc_provider/node_modules || npm ci --prefix tests/oidc_provider  # the OIDC test provider
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from approvals import services
 from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
+from sso.admin import explain_link
 
 
 class LineInline(admin.TabularInline):
@@ -24,11 +25,21 @@ class HistoryInline(admin.TabularInline):
 
 @admin.register(ApprovalDocument)
 class ApprovalDocumentAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "title", "kind", "amount", "currency", "status", "urgent", "created_at"]
+    list_display = ["external_id", "title", "kind", "amount", "currency", "status", "urgent", "created_at",
+                    "explain"]
     list_filter = ["status", "kind", "connector", "urgent"]
     search_fields = ["external_id", "title", "requester_login", "project"]
     inlines = [LineInline, AssignmentInline, HistoryInline]
     date_hierarchy = "created_at"
+    readonly_fields = ["explain"]
+
+    @admin.display(description=_("permissions"))
+    def explain(self, document: ApprovalDocument) -> str:
+        """Who may see or decide this document, and why: the explain page with it filled in."""
+        if document.pk is None:
+            return "—"
+        return explain_link(_("Explain a permission"), action="approvals.decide",
+                            kind=ApprovalDocument._meta.label_lower, identifier=document.external_id)
 
 
 @admin.register(Decision)

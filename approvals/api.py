@@ -38,7 +38,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         model = ApprovalDocument
         fields = [
             "id", "connector", "external_id", "kind", "title", "amount", "currency", "project", "urgent",
-            "requester_login", "status", "version", "decided_by_name", "decided_at", "created_at",
+            "urgent_reason", "requester_login", "status", "version", "decided_by_name", "decided_at", "created_at",
             "url", "lines", "decision",
         ]
 

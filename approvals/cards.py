@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from approvals.models import ApprovalDocument
 from approvals.services import DecisionError, decide, describe_decision
 from im.cards import Card, CardAction, CardField
+from portal import formatting
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 from sso.tokens import make_link_url
@@ -38,7 +39,8 @@ def _document(topic: str) -> ApprovalDocument | None:
 
 
 def format_amount(amount, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
+    """The amount in the active language's format (one format everywhere: ``portal.formatting``)."""
+    return formatting.money(amount, currency)
 
 
 def build(topic: str, recipient: Any) -> Card | None:
@@ -56,16 +58,23 @@ def build(topic: str, recipient: Any) -> Card | None:
         may_decide = pending and authorize(recipient, "approvals.decide", document).allowed
         fields = [
             CardField(_("Number"), document.external_id),
-            CardField(_("Requester"), document.requester_login),
+            CardField(_("Requester"), document.requester_name),
         ]
         if document.project:
             fields.append(CardField(_("Project"), document.project))
         if document.urgent:
-            fields.append(CardField(_("Priority"), _("Urgent")))
+            fields.append(CardField(_("Priority"), _("Urgent: %(reason)s") % {"reason": document.urgent_reason}
+                                    if document.urgent_reason else _("Urgent")))
         for source in _extra_fields:
             fields.extend(source(document))
+        what = {"number": document.external_id, "amount": format_amount(document.amount, document.currency)}
         actions = (
-            [CardAction("approve", _("Approve"), "primary"), CardAction("reject", _("Reject"), "danger")]
+            [
+                CardAction("approve", _("Approve"), "primary",
+                           confirm=_("Approve %(number)s for %(amount)s?") % what),
+                CardAction("reject", _("Reject"), "danger",
+                           confirm=_("Reject %(number)s for %(amount)s?") % what),
+            ]
             if may_decide
             else []
         )
@@ -74,7 +83,7 @@ def build(topic: str, recipient: Any) -> Card | None:
             title=f"{_(KIND_LABELS.get(document.kind, document.kind))}: {document.title}",
             status=document.status,
             status_label=_("Waiting for your decision") if may_decide else (
-                document.get_status_display() if pending else describe_decision(document)
+                document.status_label if pending else describe_decision(document)
             ),
             link=make_link_url(recipient, document.get_absolute_url()),
             link_label=_("Open"),

@@ -5,6 +5,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from sso.models import display_name
+
 
 class ApprovalDocument(models.Model):
     """The portal's mirror of an ERP document waiting for (or past) a decision."""
@@ -25,6 +27,8 @@ class ApprovalDocument(models.Model):
     cost_center = models.CharField(_("cost center"), max_length=100, blank=True)
     department = models.CharField(_("department"), max_length=150, blank=True)
     urgent = models.BooleanField(_("urgent"), default=False)
+    urgent_reason = models.CharField(_("why urgent"), max_length=500, blank=True,
+                                     help_text=_("the reason the ERP gave for the urgency"))
     requester_login = models.CharField(_("requester (ERP login)"), max_length=150)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -57,6 +61,24 @@ class ApprovalDocument(models.Model):
     @property
     def topic(self) -> str:
         return f"approval.{self.pk}"
+
+    # What people read for each status (the choices' labels are the stored words, kept for admin
+    # filters and migrations): "Waiting for a decision", not "pending".
+    STATUS_LABELS = {
+        "pending": _("Waiting for a decision"),
+        "approved": _("Approved"),
+        "rejected": _("Rejected"),
+        "cancelled": _("Cancelled"),
+    }
+
+    @property
+    def status_label(self) -> str:
+        return str(self.STATUS_LABELS.get(self.status, self.status))
+
+    @property
+    def requester_name(self) -> str:
+        """张三, not zhang.san: the linked user's name, else the ERP login."""
+        return display_name(self.requester) if self.requester_id else self.requester_login
 
 
 class ApprovalLine(models.Model):
@@ -94,6 +116,10 @@ class ApprovalAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.erp_login} on {self.document.external_id}"
+
+    @property
+    def name(self) -> str:
+        return display_name(self.user) if self.user_id else self.erp_login
 
 
 class Decision(models.Model):
@@ -176,3 +202,10 @@ class HistoryEntry(models.Model):
     @property
     def action_label(self) -> str:
         return str(self.ACTION_LABELS.get(self.action, self.action))
+
+    @property
+    def note_label(self) -> str:
+        """The note as a person reads it: a writeback's bare ERP reference ("2") gets its name."""
+        if self.action == "writeback_done" and self.note:
+            return _("ERP reference %(reference)s") % {"reference": self.note}
+        return self.note

@@ -21,6 +21,9 @@ APPROVAL_REQUESTED = {
                 "department": {"type": "string", "description": "defaults to the requester's ERP department",
                                "examples": ["采购部"]},
                 "urgent": {"type": "boolean", "default": False},
+                "urgent_reason": {"type": "string", "maxLength": 500,
+                                  "description": "why it is urgent, shown on the approval page",
+                                  "examples": ["装配线停线待料 / assembly line waiting for parts"]},
                 "lines": {
                     "type": "array",
                     "items": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -17,6 +18,27 @@ def visible_documents(user: Any) -> QuerySet[ApprovalDocument]:
 def pending_for(user: Any) -> QuerySet[ApprovalDocument]:
     """Documents waiting for ``user``'s decision, newest first."""
     return restrict(ApprovalDocument.objects.all(), user, "approvals.decide").order_by("-urgent", "-created_at")
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """What waits for a person's decision: the first ``documents`` and how many there are in all."""
+
+    documents: list[ApprovalDocument]
+    total: int
+
+    @property
+    def shortened(self) -> bool:
+        return len(self.documents) < self.total
+
+
+def pending_page(user: Any, limit: int | None = None) -> PendingPage:
+    """The one answer to "what waits for me" (bot, /w/pending/, /approvals/): the same documents in
+    the same order everywhere; a page that shows fewer says so ("10 of 17")."""
+    queryset = pending_for(user)
+    documents = list(queryset[:limit] if limit else queryset)
+    total = len(documents) if limit is None or len(documents) < limit else queryset.count()
+    return PendingPage(documents, total)
 
 
 def recent_for(user: Any, limit: int = 20) -> QuerySet[ApprovalDocument]:

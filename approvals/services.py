@@ -112,6 +112,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
         "cost_center": _text(doc_data, "cost_center", required=False, max_length=100),
         "department": _text(doc_data, "department", required=False, max_length=150),
         "urgent": bool(doc_data.get("urgent", False)),
+        "urgent_reason": _text(doc_data, "urgent_reason", required=False, max_length=500),
         "requester_login": _text(doc_data, "requester", max_length=150),
     }
     parsed_lines = [
@@ -175,7 +176,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
     ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
     HistoryEntry.objects.create(
         document=document,
-        actor_name=fields["requester_login"],
+        actor_name=display_name(fields["requester"]) if fields["requester"] else fields["requester_login"],
         action="requested",
         note=_("Approval requested in the ERP."),
     )

@@ -21,7 +21,7 @@ from sso.authz import authorize
 @require_GET
 def mine(request: HttpRequest) -> HttpResponse:
     context = {
-        "pending": list(selectors.pending_for(request.user)),
+        "pending": selectors.pending_page(request.user).documents,
         "recent": list(selectors.recent_for(request.user)),
     }
     template = "approvals/_list.html" if request.GET.get("partial") else "approvals/mine.html"

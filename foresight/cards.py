@@ -8,12 +8,13 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from foresight.models import ExpenseScore, ReceivableRisk, RestockSuggestion
 from im.cards import Card, CardAction, CardField
+from portal import formatting
 from sso.authz import authorize, restrict
 from sso.models import language_of, time_zone_of
 
@@ -29,11 +30,12 @@ def _ident(topic: str) -> int | None:
 
 def _qty(value: Any) -> str:
     number = float(value)
-    return f"{number:,.0f}" if abs(number - round(number)) < 1e-9 else f"{number:,.1f}"
+    return formatting.number(round(number), decimals=0) if abs(number - round(number)) < 1e-9 else formatting.number(
+        round(number, 1), decimals=1)
 
 
 def _money(amount: Any, currency: str) -> str:
-    return f"{currency} {float(amount):,.2f}"
+    return formatting.money(amount, currency)
 
 
 def _pct(p: float) -> str:
@@ -162,7 +164,7 @@ def build_risk_alert(topic: str, recipient: Any) -> Card | None:
         fields = [
             CardField(_("Invoice"), risk.invoice),
             CardField(_("Customer"), risk.customer),
-            CardField(_("Due date"), formats.date_format(risk.due_date)),
+            CardField(_("Due date"), formatting.day(risk.due_date)),
             CardField(_("Probability of paying late"), _pct(risk.probability)),
             *[CardField(_("Why"), text) for text in reasons],
             CardField(_("Model version"), risk.run.version),
@@ -204,7 +206,7 @@ def build_risk_digest(topic: str, recipient: Any) -> Card | None:
     with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
         fields = [CardField(f"{r.invoice} · {r.customer}", _("%(pct)s late · %(amount)s · due %(date)s") % {
             "pct": _pct(r.probability), "amount": _money(r.outstanding, r.currency),
-            "date": formats.date_format(r.due_date)}) for r in risks]
+            "date": formatting.day(r.due_date)}) for r in risks]
         return Card(
             topic=topic, title=_("Receivables at risk this week"), status="digest",
             status_label=_("%(count)s open invoices most likely to be paid late") % {"count": len(risks)},

@@ -18,6 +18,8 @@ class CardAction:
     id: str
     label: str
     style: str = "default"  # "primary", "danger" or "default"
+    # Asked before the action runs ("Approve PR-… for ¥12,800.00?"); empty: the button acts at once.
+    confirm: str = ""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,17 @@ class StockLevel(models.Model):
         return self.safety_level > 0 and self.available < self.safety_level
 
 
+# The ERP's order status words as people read them; an unknown word is shown as the ERP sent it.
+ORDER_STATUS_LABELS = {
+    "draft": _("Draft"), "confirmed": _("Confirmed"), "picking": _("Picking"), "shipped": _("Shipped"),
+    "delivered": _("Delivered"), "delayed": _("Delayed"), "cancelled": _("Cancelled"), "invoiced": _("Invoiced"),
+}
+
+
+def order_status_label(status: str) -> str:
+    return str(ORDER_STATUS_LABELS.get(status, status))
+
+
 class SalesOrder(models.Model):
     """Mirror of a sales order's status."""
 
@@ -61,6 +72,11 @@ class SalesOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.status}"
+
+
+    @property
+    def status_label(self) -> str:
+        return order_status_label(self.status)
 
 
 class StockMove(models.Model):
@@ -94,3 +110,7 @@ class OrderStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order} → {self.status}"
+
+    @property
+    def status_label(self) -> str:
+        return order_status_label(self.status)

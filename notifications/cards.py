@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from im.cards import Card, CardAction, CardField
 from notifications.engine import Subject, subject_for_topic
 from notifications.models import ChatGroup, Notification, NotificationRule
+from portal import formatting
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 from sso.tokens import make_link_url
@@ -38,6 +39,37 @@ DEFAULT_TITLES = {
     "order": "Order %(number)s: %(status)s",
     "receivable": "Receivable %(number)s changed",
 }
+
+
+def status_label(kind: str, code: str) -> str:
+    """A status code of the ERP (``approved``, ``delayed``) as a label in the active language."""
+    if kind == "approval":
+        from approvals.models import ApprovalDocument
+
+        return str(ApprovalDocument.STATUS_LABELS.get(code, code))
+    if kind == "order":
+        from inventory.models import order_status_label
+
+        return order_status_label(code)
+    return code
+
+
+def shown_facts(kind: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts as a person reads them, in the active language: status words translated and amounts
+    formatted the reader's way (the stored facts keep the codes that rule conditions test)."""
+    shown = dict(facts)
+    for key in ("status", "previous_status", "outcome"):
+        if shown.get(key):
+            shown[key] = status_label(kind, str(shown[key]))
+    if shown.get("amount_value") not in (None, ""):
+        shown["amount"] = formatting.number(shown["amount_value"], decimals=2)
+    return shown
+
+
+def money_of(facts: dict[str, Any]) -> str:
+    if facts.get("amount_value") in (None, ""):
+        return ""
+    return formatting.money(facts["amount_value"], facts.get("currency") or "CNY")
 
 
 class _Facts(dict):
@@ -72,31 +104,34 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
         return None
     if not authorize(recipient, subject.view_action, subject.obj):
         return _notice(notification, recipient) if rule.notice_without_access else None
-    facts = merged_facts(notification, subject)
+    raw = merged_facts(notification, subject)
     kind = _kind(subject.topic)
     with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
+        facts = shown_facts(kind, raw)
         zh = (translation.get_language() or "").startswith("zh")
         title = fill((rule.title_zh if zh else rule.title_en) or rule.title_zh or rule.title_en, facts)
         if not title:
             title = _(DEFAULT_TITLES.get(kind, "%(number)s")) % _Facts(facts)
         body = fill((rule.body_zh if zh else rule.body_en) or rule.body_zh or rule.body_en, facts)
-        status, status_label = facts.get("status", ""), ""
+        status, status_text = raw.get("status", ""), ""
         if notification.kind == Notification.Kind.REMINDER:
             title = _("Reminder: %s") % title
-            status_label = _("Still waiting for a decision.")
+            status_text = _("Still waiting for a decision.")
         elif notification.kind == Notification.Kind.ESCALATION:
             title = _("Escalated: %s") % title
-            status_label = _("Not decided in time: %s") % notification.reason
+            status_text = _("Not decided in time: %s") % notification.reason
         if facts.get("delayed"):
             # Delays stand out: a status every platform colours, and a mark in the title.
-            status, status_label = "delayed", _("Delivery delayed")
+            status, status_text = "delayed", _("Delivery delayed")
             title = "⚠ " + title
         elif kind == "stock" and facts.get("below_safety"):
-            status, status_label = "low_stock", _("Below the safety level")
-        elif kind == "approval" and not status_label:
-            status_label = subject.obj.get_status_display()
+            status, status_text = "low_stock", _("Below the safety level")
+        elif kind == "approval" and not status_text:
+            status_text = subject.obj.status_label
+        elif kind == "order" and not status_text:
+            status_text = str(facts.get("status", ""))
         fields = [
-            CardField(_(LABELS.get(name, name)), str(facts.get(name, "")))
+            CardField(_(LABELS.get(name, name)), money_of(raw) if name == "amount" else str(facts.get(name, "")))
             for name in (rule.fields or DEFAULT_FIELDS.get(kind, []))
             if facts.get(name) not in (None, "")
         ]
@@ -105,11 +140,11 @@ def render(notification: Notification, recipient: Any, subject: Subject | None =
             topic=notification.topic if notification.pk else "notice.preview",
             title=title[:200],
             status=status,
-            status_label=status_label,
+            status_label=status_text,
             link=link,
             link_label=_("Open") if link else "",
             locale=translation.get_language(),
-            amount=f"{facts.get('currency', '')} {facts['amount']}".strip() if kind == "approval" else "",
+            amount=money_of(raw) if kind == "approval" else "",
             fields=fields,
             actions=_actions(rule, recipient, subject),
             note=body,
@@ -121,7 +156,11 @@ def _actions(rule: NotificationRule, recipient: Any, subject: Subject) -> list[C
     obj = subject.obj
     if _kind(subject.topic) == "approval" and obj.status == "pending":
         if authorize(recipient, "approvals.decide", obj):
-            actions += [CardAction("approve", _("Approve"), "primary"), CardAction("reject", _("Reject"), "danger")]
+            what = {"number": obj.external_id, "amount": formatting.money(obj.amount, obj.currency)}
+            actions += [
+                CardAction("approve", _("Approve"), "primary", confirm=_("Approve %(number)s for %(amount)s?") % what),
+                CardAction("reject", _("Reject"), "danger", confirm=_("Reject %(number)s for %(amount)s?") % what),
+            ]
         if rule.discuss_action:
             actions.append(CardAction("discuss", _("Discuss")))
     if rule.group_mode == NotificationRule.GroupMode.BUTTON and authorize(recipient, "groups.create"):

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Avg
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
+from portal import formatting
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name, time_zone_of
 
@@ -61,7 +61,8 @@ class Outcome:
 
 
 def _money(value: Any) -> str:
-    return f"{Decimal(value):,.2f}" if value is not None else ""
+    # Rule templates put {currency} beside {amount} themselves: the number alone, the reader's way.
+    return formatting.number(value, decimals=2) if value is not None else ""
 
 
 def _qty(value: Any) -> str:
@@ -237,18 +238,28 @@ def check_conditions(rule: NotificationRule, subject: Subject) -> list[tuple[boo
     return checks
 
 
+USUAL_SAMPLE = 500  # the most recent documents of the kind that make "the usual amount"
+
+
 def _usual_amount(subject: Subject) -> Decimal | None:
-    """The average amount of earlier documents of the same kind (the "usual range")."""
+    """The median amount of the latest earlier documents of the same kind (the "usual range").
+
+    A median of positive amounts, not an average: one mistyped −99,999,999 made the average
+    negative, and every claim was then "over N × the usual"."""
     from approvals.models import ApprovalDocument
 
     if not isinstance(subject.obj, ApprovalDocument):
         return None
-    avg = (
-        ApprovalDocument.objects.filter(connector=subject.obj.connector, kind=subject.obj.kind)
+    amounts = sorted(
+        ApprovalDocument.objects.filter(connector=subject.obj.connector, kind=subject.obj.kind, amount__gt=0)
         .exclude(pk=subject.obj.pk)
-        .aggregate(avg=Avg("amount"))["avg"]
+        .order_by("-created_at")
+        .values_list("amount", flat=True)[:USUAL_SAMPLE]
     )
-    return Decimal(avg) if avg is not None else None
+    if not amounts:
+        return None
+    middle = len(amounts) // 2
+    return amounts[middle] if len(amounts) % 2 else (amounts[middle - 1] + amounts[middle]) / 2
 
 
 # --- recipients ---------------------------------------------------------------------------------
@@ -522,6 +533,16 @@ def preview(rule: NotificationRule, connector: Any, event_type: str, data: dict[
     conditions = check_conditions(rule, subject)
     matched = all(ok for ok, _t in conditions)
     outcome = Outcome(rule, matched, conditions)
+    if not matched:
+        # What the rule would really do: nothing. Listing recipients and cards beside "does not
+        # fire" contradicted itself; the people it would reach are shown, with no card.
+        for target in targets(rule, subject, connector):
+            verdict = authorize(target.user, subject.view_action, subject.obj)
+            outcome.people.append({
+                "user": target.user, "reason": target.reason, "allowed": bool(verdict), "verdict": verdict.reason,
+                "sees": _("nothing: the rule does not fire for this event"), "card": None, "send_at": None,
+            })
+        return outcome
     for target in targets(rule, subject, connector):
         verdict = authorize(target.user, subject.view_action, subject.obj)
         n = Notification(rule=rule, event_type=event_type, event_id="preview", subject_topic=subject.topic,

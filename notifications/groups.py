@@ -24,9 +24,10 @@ from im.adapters.base import TransportError, Unsupported
 from im.cards import Card, CardField
 from im.models import Delivery
 from im.services import Deferred, Skip, register_operation
-from notifications.cards import DEFAULT_TITLES, LABELS, fill
+from notifications.cards import DEFAULT_TITLES, LABELS, fill, shown_facts
 from notifications.engine import Subject, role_holders, targets
 from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
+from portal import formatting
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import display_name
@@ -134,7 +135,8 @@ def _attach_open_requisitions(group: ChatGroup, subject: Subject) -> None:
             status="info",
             status_label=_("%s open") % docs.count() if docs else _("none open"),
             link="", link_label="", locale=translation.get_language(),
-            fields=[CardField(d.external_id, f"{d.get_status_display()} · {d.currency} {d.amount:,.2f}") for d in docs],
+            fields=[CardField(d.external_id, f"{d.status_label} · {formatting.money(d.amount, d.currency)}")
+                    for d in docs],
         )
     _post(group, card, key=f"group{group.pk}:open_orders", reason=_("open purchase requisitions attached"))
 
@@ -162,7 +164,7 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
             key=f"review:{subject.topic}:{timezone.now():%Y%m%d%H%M%S%f}", members=members,
             subject_topic=subject.topic, rule=rule, opened_by=opened_by,
         )
-        history = [CardField(timezone.localtime(h.at).strftime("%m-%d %H:%M"), f"{h.actor_name} {h.action} {h.note}")
+        history = [CardField(formatting.moment(h.at), f"{h.actor_name} {h.action_label} {h.note}".strip())
                    for h in document.history.order_by("-at")[:5]]
         similar = (ApprovalDocument.objects.filter(connector=document.connector, kind=document.kind)
                    .exclude(pk=document.pk).order_by("-created_at")[:5])
@@ -171,12 +173,12 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
             title=f"{document.external_id}: {document.title}",
             status=document.status,
             status_label=_("Amount %(amount)s, requested by %(requester)s") % {
-                "amount": f"{document.currency} {document.amount:,.2f}", "requester": document.requester_login},
+                "amount": formatting.money(document.amount, document.currency), "requester": document.requester_login},
             link="", link_label="", locale=translation.get_language(),
             fields=[
                 *history,
                 *[CardField(_("Similar: %s") % d.external_id,
-                            f"{d.currency} {d.amount:,.2f} · {d.get_status_display()}")
+                            f"{formatting.money(d.amount, d.currency)} · {d.status_label}")
                   for d in similar],
             ],
             note=_("History (latest first) and similar earlier documents of the same kind."),
@@ -187,14 +189,14 @@ def open_review_group(rule: NotificationRule, subject: Subject, *, opened_by: An
 
 def group_card(group: ChatGroup, rule: NotificationRule, subject: Subject) -> Card:
     """Only the fields the rule shares with groups; no sign-in link (members may be external)."""
-    f = subject.facts
     kind = subject.topic.split(".", 1)[0]
     with translation.override(settings.LANGUAGE_CODE):
+        f = shown_facts(kind, subject.facts)  # status words and amounts as people read them
         zh = (translation.get_language() or "").startswith("zh")
         title = fill((rule.title_zh if zh else rule.title_en) or rule.title_zh or rule.title_en, f) or (
             _(DEFAULT_TITLES.get(kind, "%(number)s")) % {k: f.get(k, "") for k in
                                                            ("number", "title", "name", "warehouse_name", "status")})
-        status, status_label = str(f.get("status", "")), ""
+        status, status_label = str(subject.facts.get("status", "")), ""
         if f.get("delayed"):
             status, status_label, title = "delayed", _("Delivery delayed"), "⚠ " + title
         elif f.get("below_safety"):

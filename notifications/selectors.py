@@ -23,6 +23,19 @@ def bulk_candidates(user: Any, *, kind: str = "", max_amount: Decimal | None = N
     return qs.order_by("amount", "external_id")
 
 
+def bulk_selection(user: Any, document_ids: list[int]) -> list:
+    """The ticked documents ``user`` may still decide, in the page's order (what a confirmation names)."""
+    return list(bulk_candidates(user).filter(pk__in=document_ids))
+
+
+def totals_by_currency(documents: list) -> list[tuple[str, Decimal]]:
+    """The sum of ``documents``' amounts per currency, largest first (mixed currencies never add up)."""
+    totals: dict[str, Decimal] = {}
+    for document in documents:
+        totals[document.currency] = totals.get(document.currency, Decimal(0)) + document.amount
+    return sorted(totals.items(), key=lambda item: (-abs(item[1]), item[0]))
+
+
 def notifications_for(user: Any) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).select_related("rule").order_by("-created_at")
 

@@ -15,6 +15,7 @@ from sso import views as sso_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="approvals:mine", permanent=False)),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", observability_views.metrics, name="metrics"),  # METRICS_TOKEN / METRICS_ALLOWED_IPS
@@ -36,6 +37,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("w/", include("widgets.urls")),
     path("notifications/", include("notifications.urls")),
+    path("foresight/", include("foresight.urls")),
     # Integration API
     path("api/erp/<slug:connector>/events", erp_views.EventIntakeView.as_view(), name="erp-intake"),
     path("api/im/", include("im.urls")),  # IM platform callbacks: /api/im/<platform>/callback

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -18,6 +20,20 @@ from sso.models import (
     Profile,
     UnlinkedImUser,
 )
+
+
+def explain_url(**params: object) -> str:
+    """The permission explain page, pre-filled (user, action, object kind and identifier)."""
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return reverse("admin:sso_permissionrule_explain") + (f"?{query}" if query else "")
+
+
+def explain_link(text: str, **params: object) -> str:
+    return format_html('<a class="explain" href="{}">{}</a>', explain_url(**params), text)
+
+
+def _words(values: list, labels: dict) -> str:
+    return "，".join(str(labels.get(v, v)) for v in values or []) or "—"
 
 
 @admin.register(ErpIdentity)
@@ -74,17 +90,42 @@ class LinkTokenUseAdmin(admin.ModelAdmin):
 @admin.register(PermissionRule)
 class PermissionRuleAdmin(admin.ModelAdmin):
     form = PermissionRuleForm
-    list_display = ["name", "enabled", "actions", "erp_roles", "connector", "document_kinds", "max_amount",
-                    "currency"]
+    list_display = ["name", "enabled", "actions_words", "roles_words", "connector", "kinds_words", "max_amount",
+                    "currency", "explain"]
     list_filter = ["enabled", "connector"]
     search_fields = ["name", "description"]
     filter_horizontal = ["users", "groups"]
+    readonly_fields = ["explain"]
     fieldsets = [
-        (None, {"fields": ["name", "enabled", "actions", "description"]}),
+        (None, {"fields": ["name", "enabled", "actions", "description", "explain"]}),
         (_("Who"), {"fields": ["connector", "erp_roles", "groups", "users"]}),
         (_("On which objects"), {"fields": ["document_kinds", "max_amount", "currency", "projects", "cost_centers",
                                             "warehouses", "customers", "own_department", "own_documents"]}),
     ]
+
+    @admin.display(description=_("actions"))
+    def actions_words(self, rule: PermissionRule) -> str:
+        from sso.permissions import ACTIONS
+
+        return _words(rule.actions, ACTIONS)
+
+    @admin.display(description=_("ERP roles"))
+    def roles_words(self, rule: PermissionRule) -> str:
+        return _words(rule.erp_roles, {})
+
+    @admin.display(description=_("document kinds"))
+    def kinds_words(self, rule: PermissionRule) -> str:
+        return _words(rule.document_kinds, {})
+
+    @admin.display(description=_("explain"))
+    def explain(self, rule: PermissionRule) -> str:
+        if rule.pk is None:
+            return "—"
+        return explain_link(_("Explain a permission"), action=(rule.actions or [""])[0])
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"explain_url": explain_url(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
 
     def get_urls(self):
         explain = self.admin_site.admin_view(self.explain_view)
@@ -94,7 +135,10 @@ class PermissionRuleAdmin(admin.ModelAdmin):
         """Why may (or may not) this user do this action on this object? The rule chain, in words."""
         from sso.authz import authorize
 
-        form = ExplainForm(request.GET or None)
+        # A link from a rule, a user or a document pre-fills part of the form: bound (and checked) only
+        # once it names a user and an action, so a half-filled link shows no "required" errors.
+        complete = bool(request.GET.get("user") and request.GET.get("action"))
+        form = ExplainForm(request.GET) if complete else ExplainForm(initial=request.GET.dict())
         verdict = None
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
@@ -120,7 +164,7 @@ class DelegationAdmin(admin.ModelAdmin):
 
 @admin.register(AccessChange)
 class AccessChangeAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_name", "change", "model", "object_repr"]
+    list_display = ["at", "actor_name", "change", "model", "object_repr"]  # labels: portal.admin_labels
     list_filter = ["model", "change"]
     search_fields = ["object_repr", "actor_name"]
     readonly_fields = [f.name for f in AccessChange._meta.fields]
@@ -166,3 +210,23 @@ class OidcSubjectAdmin(admin.ModelAdmin):
     search_fields = ["subject", "user__username", "user__first_name", "user__email"]
     autocomplete_fields = ["user"]
     readonly_fields = ["groups", "linked_at", "last_sign_in"]
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    """Django's user admin, plus the way to ask "what may this person do, and why?"."""
+
+    list_display = [*UserAdmin.list_display, "explain"]
+    readonly_fields = [*UserAdmin.readonly_fields, "explain"]
+    fieldsets = [*UserAdmin.fieldsets, (_("Permissions in the portal"), {"fields": ["explain"]})]
+
+    @admin.display(description=_("permissions"))
+    def explain(self, user) -> str:
+        if user.pk is None:
+            return "—"
+        return explain_link(_("Explain a permission"), user=user.pk)

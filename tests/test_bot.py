@@ -209,7 +209,7 @@ def test_approve_needs_the_confirm_button_and_goes_through_decide(users, committ
         return real_decide(*args, **kwargs)
 
     monkeypatch.setattr(cards, "decide", spy)
-    reply = ask(users["li.si"], "批准 PR-2026-0042 同意")
+    reply = ask(users["li.si"], "批准 PR-2026-0042 意见：同意")  # only marked text is the comment
     assert reply.intent == "approvals.decide"
     assert reply.entities == {"document": "PR-2026-0042", "outcome": "approved", "comment": "同意"}
     assert [a.id for a in reply.card.actions] == ["confirm", "cancel"]

@@ -51,12 +51,12 @@ def test_times_are_shown_in_the_users_time_zone(client, users, document, committ
     client.force_login(users["li.si"])
 
     Profile.objects.update_or_create(user=users["li.si"], defaults={"time_zone": "Asia/Shanghai"})
-    shanghai = decided.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%m-%d %H:%M")
+    shanghai = decided.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%-m月%-d日 %H:%M")
     assert shanghai in client.get(document.get_absolute_url()).content.decode()
 
     Profile.objects.filter(user=users["li.si"]).update(time_zone="Europe/Berlin")
     from zoneinfo import ZoneInfo
 
-    berlin = decided.astimezone(ZoneInfo("Europe/Berlin")).strftime("%m-%d %H:%M")
+    berlin = decided.astimezone(ZoneInfo("Europe/Berlin")).strftime("%-m月%-d日 %H:%M")
     assert berlin != shanghai
     assert berlin in client.get(document.get_absolute_url()).content.decode()

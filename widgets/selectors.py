@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from approvals import selectors as approvals
 from finance import selectors as finance
+from foresight import selectors as foresight
 from inventory import selectors as inventory
 from inventory.models import SalesOrder, StockLevel, StockMove
+from widgets import charts
+
+HISTORY_WEEKS = 8  # how far back the stock chart looks, and how far its projection looks ahead
 
 
 @dataclass
@@ -20,6 +26,7 @@ class StockView:
     unit: str
     levels: list[StockLevel]
     moves: list[StockMove]
+    charts: list[tuple[StockLevel, SafeString]] = field(default_factory=list)
 
     @property
     def total(self):
@@ -31,7 +38,30 @@ def stock_view(user: Any, sku: str) -> StockView | None:
     if not levels:
         return None  # nothing visible and nothing there look the same
     moves = list(StockMove.objects.filter(stock__in=levels).select_related("stock")[:8])
-    return StockView(sku=sku, name=levels[0].name, unit=levels[0].unit, levels=levels, moves=moves)
+    charts = [(level, _stock_chart(level)) for level in levels]
+    return StockView(sku=sku, name=levels[0].name, unit=levels[0].unit, levels=levels, moves=moves,
+                     charts=[(level, chart) for level, chart in charts if chart])
+
+
+def _stock_chart(level: StockLevel) -> SafeString:
+    """Available stock of one warehouse over the last weeks (from its moves; today's reservations
+    are taken as they are now) and, when the demand forecast exists, where it is heading."""
+    now = timezone.now()
+    since = now - dt.timedelta(weeks=HISTORY_WEEKS)
+    reserved = float(level.reserved)
+    moves = (StockMove.objects.filter(stock=level, at__gte=since).order_by("at").values_list("at", "quantity"))
+    by_day = {timezone.localtime(at).date(): float(quantity) - reserved for at, quantity in moves}  # last of a day
+    by_day[timezone.localdate()] = float(level.available)
+    history = sorted(by_day.items())
+    forecast = foresight.forecast_of(level)
+    projection = (
+        charts.project_stock(float(level.available), forecast.forecast, forecast.sigma, timezone.localdate(),
+                             weeks=HISTORY_WEEKS)
+        if forecast is not None and forecast.forecast else []
+    )
+    if len(history) < 2 and not projection:
+        return charts.NOTHING  # one day is not a picture; the table says it already
+    return charts.stock_chart(history, projection, float(level.safety_level), level.unit)
 
 
 def order_view(user: Any, number: str) -> SalesOrder | None:
@@ -46,8 +76,9 @@ def receivables_view(user: Any, scope: str, name: str) -> finance.ReceivablesSum
     return summary if summary.rows else None
 
 
-def pending_view(user: Any):
-    return list(approvals.pending_for(user)[:20])
+def pending_view(user: Any) -> approvals.PendingPage:
+    """The first 20 of what waits for ``user`` (the same selector as the bot and /approvals/)."""
+    return approvals.pending_page(user, 20)
 
 
 def visible_stock(user: Any, pk: int) -> StockLevel | None:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from approvals.views import panel_context
-from widgets import selectors
+from widgets import charts, selectors
 from widgets.embed import embed_viewer
 from widgets.topics import scope_topic, version_of
 
@@ -92,6 +92,8 @@ def receivables(request: HttpRequest, scope: str, name: str, body: bool = False)
     if summary is None:
         raise Http404()
     newest = max(row.updated_at for row in summary.rows)
+    for total in summary.totals:
+        total.ageing = charts.ageing_bar(total.buckets, total.currency)
     return _render(request, "receivables", {
         "title": _("Receivables: %(name)s") % {"name": name}, "summary": summary, "scope": scope, "name": name,
         "today": timezone.localdate(), "topic": scope_topic("receivables", scope, name),
@@ -114,6 +116,7 @@ def approval(request: HttpRequest, pk: int, body: bool = False) -> HttpResponse:
 @widget
 def pending(request: HttpRequest, body: bool = False) -> HttpResponse:
     return _render(request, "pending", {
-        "title": _("My pending approvals"), "pending": selectors.pending_view(request.viewer),
+        "title": _("My pending approvals"), "page": (page := selectors.pending_view(request.viewer)),
+        "pending": page.documents,
         "topic": f"inbox.{request.viewer.pk}", "version": 0, "body_path": "/w/pending/body/",
     }, body=body)

@@ -52,7 +52,7 @@ class AnswerSerializer(serializers.Serializer):
 class ReplySerializer(serializers.Serializer):
     intent = serializers.ChoiceField(choices=[
         "receivables", "stock", "orders", "approvals.pending", "approvals.decide", "approvals.status", "help",
-        "unknown", "refused"])
+        "unknown", "clarify", "refused"])
     entities = serializers.DictField(help_text="Resolved names (customer, project, sku, warehouse, order, document…) "
                                                "and the period with its exact dates in your time zone.")
     answer = AnswerSerializer()

@@ -15,6 +15,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from im.bot import lexicon
 from im.bot import vocabulary as vocab_module
 from im.bot.periods import find_period
 from im.bot.vocabulary import Vocabulary, has_cjk, normalize, pinyin
@@ -27,7 +28,8 @@ DECIDE = "approvals.decide"
 STATUS = "approvals.status"
 HELP = "help"
 UNKNOWN = "unknown"
-INTENTS = (RECEIVABLES, STOCK, ORDERS, PENDING, DECIDE, STATUS, HELP, UNKNOWN)
+CLARIFY = "clarify"  # ambiguous: the bot asks which one instead of guessing
+INTENTS = (RECEIVABLES, STOCK, ORDERS, PENDING, DECIDE, STATUS, HELP, UNKNOWN, CLARIFY)
 
 
 @dataclass
@@ -38,6 +40,13 @@ class Parsed:
     marker: bool = False  # an explicit follow-up ("那…呢", "what about")
     near: list[tuple[str, str]] = field(default_factory=list)  # closest names, for "did you mean"
     spans: list[tuple[int, int]] = field(default_factory=list)
+    typed: dict[str, str] = field(default_factory=dict)  # kind -> the words the asker typed for it
+    asking: bool = False  # a question (吗/没/是否/?/has it…): never a decision
+    bare_decision: str = ""  # "approve it", "驳回": an outcome aimed at no document of its own
+    comment: str = ""  # the marked comment of a bare decision ("驳回它, 备注: …")
+    vague: bool = False  # "how much?", "状态?": no subject of its own
+    ref_kind: str = ""  # what a number fragment ("0043", "order 816") names: document, order or ""
+    pinyin: bool = False  # typed (partly) in pinyin
 
 
 def _rx(*parts: str) -> re.Pattern[str]:
@@ -53,7 +62,7 @@ _SKU = re.compile(r"(?<![a-z0-9])sku\s*[-_#]?\s*(\d{2,6})(?!\d)")
 # Keyword groups with weights. Strong words name the subject; weak ones ("有多少") only lean.
 KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     RECEIVABLES: [
-        (_rx(r"应收|收款|回款|欠款|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
+        (_rx(r"应收|收款|回款|欠款|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
              r"账龄|款项|尾款|结清|欠费|没付|未付|回笼|收到多少|收了多少|还差多少"), 2.5),
         (_rx(r"receivables?|\bowe[sd]?\b|\bowing\b|outstanding|overdue|past\s*due|invoices?|payments?",
              r"collect(?:ed|ions?)?|unpaid|\bpaid\b|ag(?:e)?ing|\bar\b|debts?|balance|cash\s*in|\bdues?\b"), 2.5),
@@ -66,13 +75,14 @@ KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (_rx(r"还有多少|剩(?:余|下)?多少|有多少|还剩|多少(?:台|个|根|盒|件)|how\s*many|available|below"), 1.0),
     ],
     ORDERS: [
-        (_rx(r"订单|销售单|发货|出货|发出|到哪(?:了|里|儿)?|物流|快递|交货|交期|送达|签收|配送|运输|延误|延期"), 2.5),
+        (_rx(r"订单|销售单|单子.{0,3}(?:发|到|交)|发了没|发出了|发货|出货|发出|到哪(?:了|里|儿)?|物流|快递|交货|交期",
+             r"送达|签收|配送|运输|延误|延期"), 2.5),
         (_rx(r"\borders?\b|\bship(?:ped|ping|ment|ments|s)?\b|deliver(?:y|ed|ies)?|dispatch(?:ed)?|tracking",
              r"\beta\b|\bdelayed\b"), 2.5),
     ],
     PENDING: [
         (_rx(r"待审批|待我审|待审核|待审|待批|要批|要审批|需要我批|需要我审|等我批|等我审|审批单|我的审批|待办|待处理",
-             r"需要审批|要我批|要我审"), 3.0),
+             r"需要审批|要我批|要我审|单子没审|单子没批|哪些.{0,4}没(?:审|批)|等我(?:审|批)"), 3.0),
         (_rx(r"pending\s*approvals?|approvals?\s*(?:pending|waiting|queue|inbox)|to\s*approve|awaiting\s*my",
              r"my\s*approvals?|need(?:s|ing)?\s*my\s*(?:approval|sign)|waiting\s*(?:for|on)\s*me|sign\s*off"), 3.0),
         (_rx(r"审批|批|approv\w*|\bpending\b"), 1.5),
@@ -80,17 +90,19 @@ KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
 }
 _HELP = _rx(r"帮助|你能做什么|你会什么|你能干|能干嘛|干什么的|怎么用|如何使用|使用说明|功能|菜单|指令|命令",
             r"\bhelp\b|what\s*can\s*you|how\s*(?:do\s*i\s*)?use|commands?|\bmenu\b|\busage\b|^\s*[?？]+\s*$",
-            r"^\s*(?:你好|您好|hi|hello|hey|在吗)\s*[!！?？]*\s*$")
+            r"^\s*(?:你好|您好|hi|hello|hey|在吗)\s*(?:there|bot)?\s*[!！?？]*\s*$")
 _STATUS_WORDS = _rx(r"谁|还没|没批|没审|未批|进度|状态|到哪|卡在|哪一步|审批人|流程|批了吗|审了吗|怎么样",
                     r"\bwho\b|approvers|status|progress|stuck|waiting\s*on|where\s*is|still\s*need|has\s*not|hasn't|not\s*yet")
 _QUESTION = _rx(r"[?？]\s*$|吗\s*$|了没有?\s*$|^\s*(?:is|has|was|did|does|are|have)\b|\byet\b")
 _REJECT = _rx(r"不同意|驳回|拒绝|否决|不批|不通过|退回|打回", r"\breject\w*|\bdecline\w*|\bdeny|\brefuse\w*")
-_APPROVE = _rx(r"批准|同意|通过|准了|批了|审批通过|核准|签批|\bapprov\w*|\baccept\w*|\bok(?:ay)?\b|\blgtm\b")
+_APPROVE = _rx(r"批准|同意|通过|准了|批了|审批通过|核准|签批|批一下|帮我批|给批了?|批掉",
+               r"\bapprov\w*|\baccept\w*|\bok(?:ay)?\b|\blgtm\b")
 _OVERDUE = _rx(r"逾期|超期|过期|到期未|拖欠|overdue|past\s*due|\blate\b")
 _COLLECTED = _rx(r"回款|到账|收回|收到|收了|回笼|collect\w*|received|came\s*in|payments?\s*(?:in|received)|cash\s*in")
 _BELOW = _rx(r"安全库存|安全线|低于|不足|缺货|断货|补货",
              r"below|low\s*stock|running\s*low|shortage|reorder|under\s*safety")
-_MINE = _rx(r"我的|我负责|我跟的|\bmy\b|\bmine\b")
+_MINE = _rx(r"我的|我负责|我跟的|我(?!们)[^,，。的]{0,6}的",
+            r"\bmy\b|\bmine\b|\bi\s+(?:raised|filed|submitted|created|shipped)")
 _ORDER_STATUS = [
     ("delayed", _rx(r"延误|延期|延迟|晚了|delay\w*|\blate\b")),
     ("delivered", _rx(r"送达|签收|已交付|已到货|delivered")),
@@ -98,6 +110,47 @@ _ORDER_STATUS = [
     ("confirmed", _rx(r"已确认|待发货|confirmed")),
 ]
 _FOLLOWUP = _rx(r"^(?:那|那么|还有|再看看?|换成|and\b|what\s*about|how\s*about|and\s*for)", r"呢\s*[?？]?\s*$")
+
+# A question is never a decision: 吗/没/了没有/是否/能不能/?, "has it", "did it", "was it", "should I".
+_ASKING = _rx(r"[?？]", r"吗|是否|有没有|能不能|能否|可不可以|可否|要不要|该不该|了没有?|过没有?|没有?\s*$",
+              r"(?:批|审|核|过|意|回|绝|发|到|收|付)\s*了?\s*没", r"是谁|谁批|谁审",
+              r"^\s*(?:is|has|have|was|were|did|does|do|are|can|could|should|will|would|shall)\b", r"\byet\b",
+              r"\b(?:who|what|where|when|why|how|whether)\b")
+# Only marked text is written to the ERP as the comment: after 意见/备注/comment/because…, or quoted.
+_MARKED_COMMENT = re.compile(r"(?:意见|备注|批注|留言|原因|理由|附言|comments?|notes?|remarks?|because|reason|due\s+to)"
+                             r"\s*(?:是|为|:|：|-|=)?\s*(.+)$")
+_QUOTED = re.compile(r"[\"“”'‘’「『]([^\"“”‘’「」『』]+?)[\"“”'‘’」』]")
+# A domain word used outside the domain: a share price is not stock on hand.
+_OUT_OF_SCOPE = _rx(r"股价|股票|股市|行情|市值|涨停|跌停|share\s*prices?|stock\s*prices?|\bshares?\b|stock\s*market",
+                    r"外卖|午饭|晚饭|午餐|\bpizza\b|\blunch\b|\bdinner\b|\bcoffee\b",
+                    r"market\s*cap|\bticker\b|nasdaq|dow\s*jones")
+# Requisitions and claims: their questions are approval-status questions.
+_REQUISITION = _rx(r"采购申请|请购|申请单?|报销单?|采购单",
+                   r"\bprs?\b|purchase\s*req\w*|requisitions?|expense\s*claims?", r"\bclaims?\b|\brequests?\b")
+_ORDER_WORDS = _rx(r"订单|单子|销售单|\borders?\b|\bso\b")
+# A number fragment: "0043", "PR 42", "order 816", "#107" (not a quantity or a date).
+_FRAGMENT = re.compile(r"(?<![a-z0-9.\-])(?:(pr|ec|so)\s*[-#]?\s*)?#?\s*(\d{2,4})(?![0-9a-z.\-])"
+                       r"(?!\s*(?:月|日|号|天|个|台|根|盒|件|元|块|%|days?|units?|pcs|x\b))")
+_INVOICED = _rx(r"开票|开了多少(?:发)?票|开具|开出|发票总额|开的票|开了.{0,6}发票|\binvoiced\b|\bbill(?:ed)?\b",
+                r"total\s*invoic\w*",
+                r"invoic\w*\s*total")
+_NOT_COLLECTED = _rx(r"没收回|未收回|没回来|没收|未收|没到账|未到账|还差|还欠|剩.{0,4}没",
+                     r"left\s*to\s*collect|to\s*be\s*collected",
+                     r"still\s*to\s*collect|uncollected|not\s*(?:yet\s*)?(?:paid|collected|received)|still\s*owe")
+_COLLECTED_MORE = _rx(r"回了|已回|收回了|已收|收到了|付了我们|(?<!应)收款(?:多少|总额|额|金额)|收了多少",
+                      r"paid\s*us|pay\s*us",
+                      r"have\s*we\s*(?:collected|received|been\s*paid)|did\s*we\s*(?:collect|receive|get\s*paid)",
+                      r"we\s*(?:got|received)|been\s*paid")
+# What may stand around a decision word in a bare decision ("approve it", "驳回吧", "pls reject this 🙏").
+_BARE_FILLER = re.compile(
+    r"\b(?:it|this|that|one|the|doc(?:ument)?|please|pls|plz|thx|thanks|thank\s*you|now|then|ok|okay|go|ahead|"
+    r"has|have|been|was|is|did|does|do|yet|already|just|you|can|could|should|i)\b|"
+    r"它|这个|那个|这张|那张|这单|那单|该单|单据|一下|吧|了|呢|吗|请|帮我|麻烦|就|先|给|嗯|好的|好|啊|呀|掉|[^\w\s]|_")
+_BULK = _rx(r"全部|所有|一键|都批|全批|\ball\b|\beverything\b|\bevery\b")
+_VAGUE = re.compile(r"^(?:how\s*much|how\s*many|多少钱?|几个|多少个|status|state|progress|状态|进度|怎么样了?|如何|"
+                    r"情况|"
+                    r"what(?:'s|\s*is)?\s*the\s*(?:status|amount|total)|total|总共|一共|合计)$")
+_VAGUE_FILLER = re.compile(r"\b(?:so|and|the|then|well|um|uh|now)\b|那|呢|吗|了|的|啊|呀|嗯|现在|[^\w\s']|_")
 
 # English words worth correcting when misspelt ("recievables", "inventroy").
 _ENGLISH = [
@@ -117,14 +170,16 @@ def _clean(text: str) -> str:
     return text.strip()
 
 
-def _correct_english(text: str) -> str:
+def _correct_english(text: str, extra: tuple[str, ...] = ()) -> str:
+    known_words = [*_ENGLISH, *extra]
+
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
-        if len(word) < 4 or word in _ENGLISH or word in _ENGLISH_STOP:
+        if len(word) < 4 or word in known_words or word in _ENGLISH_STOP:
             return word
-        if any(word.startswith(known) or known.startswith(word) for known in _ENGLISH):
+        if any(word.startswith(known) or known.startswith(word) for known in known_words):
             return word  # "approvers", "shipments": a form of a known word, not a typo
-        best = process.extractOne(word, _ENGLISH, scorer=fuzz.ratio)
+        best = process.extractOne(word, known_words, scorer=fuzz.ratio)
         if best and best[1] >= (85 if len(word) == 4 else 80):
             return best[0]
         return word
@@ -150,9 +205,12 @@ def _ascii_ok(text: str, start: int, end: int) -> bool:
 _KEYWORD_TEXTS: set[str] = set()
 
 
-def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]) -> tuple[dict[str, str], list]:
-    """Names in ``text``: exact aliases, then fuzzy ones; returns {kind: value} and the spans used."""
+def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]
+                ) -> tuple[dict[str, str], list, dict[str, str]]:
+    """Names in ``text``: exact aliases, then fuzzy ones; returns {kind: value}, the spans used and
+    {kind: the words as typed} (what an answer may echo when the asker may not see the name)."""
     found: dict[str, tuple[float, str]] = {}
+    typed: dict[str, str] = {}
     spans = list(taken)
     masked = _mask(text, spans)
 
@@ -160,6 +218,7 @@ def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]) -> t
         nonlocal masked
         if kind not in found or found[kind][0] < score:
             found[kind] = (score, value)
+            typed[kind] = _typed_phrase(text, span)
         spans.append(span)
         masked = _mask(masked, [span])
 
@@ -201,7 +260,22 @@ def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]) -> t
         hit = vocab.initials.get(m.group(0))
         if hit and hit[0] not in found and m.group(0) not in _ENGLISH:
             claim(hit[0], hit[1], m.span(), 90)
-    return {kind: value for kind, (_score, value) in found.items()}, spans
+    return {kind: value for kind, (_score, value) in found.items()}, spans, typed
+
+
+def _typed_phrase(text: str, span: tuple[int, int]) -> str:
+    """The name as typed, with the Latin words that follow it and are no keywords ("east" + " china")."""
+    start, end = span
+    if text[start:end].isascii():
+        for m in re.finditer(r"\s+([a-z][a-z0-9&.\-]*)", text[end:]):
+            if m.start() != 0 and text[end:end + m.start()].strip():
+                break
+            word = m.group(1)
+            if _is_keyword(word) or word in _ENGLISH or word in _ENGLISH_STOP or find_period(word):
+                break
+            end += m.end()
+            break
+    return text[start:end].strip()
 
 
 def _partial_item(text: str, vocab: Vocabulary) -> tuple[str, list[str]] | None:
@@ -221,7 +295,20 @@ def _partial_item(text: str, vocab: Vocabulary) -> tuple[str, list[str]] | None:
                 if re.search(r"(?<![a-z])" + re.escape(token) if not has_cjk(token) else re.escape(token), names)]
         if skus:
             return token, sorted(skus)
+    for token in tokens:
+        # A one-character typo that sounds the same ("轴成" for 轴承, "电极" for 电机).
+        sku = lexicon.homophone_item(token.strip(), vocab)
+        if sku and not _is_keyword(token.strip()):
+            return token.strip(), [sku]
     return None
+
+
+def _item_words(vocab: Vocabulary) -> tuple[str, ...]:
+    """English words of the item names, for typo correction ("moter" -> "motor")."""
+    words = set()
+    for names in vocab.item_names.values():
+        words.update(w for w in re.findall(r"[a-z]{4,}", names))
+    return tuple(sorted(words))
 
 
 def _is_keyword(token: str) -> bool:
@@ -286,9 +373,108 @@ def _entity_bonus(entities: dict[str, Any]) -> dict[str, float]:
     return bonus
 
 
+def _pending_strong(text: str) -> bool:
+    return any(pattern.search(text) for pattern, weight in KEYWORDS[PENDING] if weight >= 3)
+
+
+def marked_comment(text: str) -> str:
+    """The comment the person marked as such (after 意见/备注/comment/because…, or in quotes); "" if none.
+    Leftover words (particles, "lgtm", fragments of the question) are never a comment."""
+    marked = _MARKED_COMMENT.search(text)
+    if marked:
+        comment = marked.group(1)
+        quoted = _QUOTED.search(comment)
+        comment = quoted.group(1) if quoted else comment
+    else:
+        quoted = _QUOTED.search(text)
+        comment = quoted.group(1) if quoted else ""
+    return re.sub(r"\s+", " ", comment).strip(" \"“”'‘’「」『』,，。.:：;；!！、")
+
+
+def _is_bare(text: str) -> bool:
+    """Nothing but a decision word and filler ("approve it", "驳回吧", "👍 同意")."""
+    rest = _REJECT.sub(" ", text)
+    rest = _APPROVE.sub(" ", rest)
+    return not _BARE_FILLER.sub(" ", rest).strip()
+
+
+def _is_vague(text: str) -> bool:
+    """"how much?", "多少钱", "状态?": a measure or a state with no subject."""
+    rest = re.sub(r"\s+", " ", _VAGUE_FILLER.sub(" ", text)).strip()
+    return bool(rest) and bool(_VAGUE.fullmatch(rest))
+
+
+_UNKNOWN_ZH = re.compile(r"(?:^|[\s,，])([\u4e00-\u9fff]{2,8}?)"
+                         r"(?=的|那边|那里|还欠|欠|这个客户|公司的|有没有|有多少|目前)")
+_UNKNOWN_PROJECT = re.compile(r"项目\s*([a-z0-9]{1,3}|[\u4e00-\u9fff]{1,4}?)(?=的|$|\s|回款|应收|欠|订单|那|收|开|逾期)"
+                              r"|\bproject\s+([a-z0-9]{1,3})\b|\b([a-z])\s*项目")
+_UNKNOWN_EN = re.compile(r"\b(?:for|from|of|by|does|did|has|is)\s+([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*){0,2}?)"
+                         r"(?:'s|’s)?(?=\s*(?:$|[?？.!,]|\b(?:orders?|receivables?|owe\w*|invoices?|pay\w*|this|last|next|"
+                         r"overdue|outstanding|balance|still|have|had|been)\b))"
+                         r"|^\s*([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*)?)(?:'s|’s)?\s+"
+                         r"(?:orders?|receivables?|invoices?|owe\w*)\b"
+                         r"|^\s*([a-z][a-z0-9&.\-]*(?:\s+[a-z][a-z0-9&.\-]*)?)\s*(?=的|欠|还欠|那边|这个客户)")
+_NOT_A_NAME = re.compile(
+    r"^(?:我们?|你们?|他们?|公司|客户|哪些|哪个|有哪些|所有|全部|这个|那个|现在|目前|总共|一共|本月|上月|这个月|上个月|今年|去年|"
+    r"us|we|me|my|our|all|any|the|a|an|this|that|these|those|customers?|clients?|everyone|anyone|them|it|you|"
+    r"which|what|who|much|many|me\s+\w+|each|every|total|project|company)$")
+
+
+# Characters of question words, verbs and particles: "看看", "到期", "最多的" are no company names.
+_NOT_IN_A_NAME = r"[我你他她它哪这那谁多少几看查帮到期最有没的了吗呢要想请问该]"
+_COMMON_ENGLISH = {
+    "show", "list", "get", "give", "check", "see", "tell", "find", "any", "all", "some", "every", "total", "my",
+    "our", "your", "their", "his", "her", "late", "early", "open", "unpaid", "paid", "due", "big", "biggest",
+    "largest", "top", "new", "old", "recent", "current", "latest", "lunch", "dinner", "me", "us", "them", "what",
+    "which", "who", "whose", "how", "much", "many", "please", "pls", "thanks", "just", "only", "also", "still",
+    "now", "then", "here", "there", "today", "week", "month", "year", "quarter", "customer", "customers", "client",
+    "clients", "company", "companies", "project", "projects", "item", "items", "order", "orders",
+}
+
+
+def _unknown_name(text: str, intent: str) -> str:
+    """A name the asker typed that is no customer or project we know ("项目D", "天津重工", "Globex"):
+    it is answered "找不到…", never by silently widening the query."""
+    m = _UNKNOWN_PROJECT.search(text)
+    if m:
+        if m.group(1):
+            return f"项目{m.group(1).upper() if m.group(1).isascii() else m.group(1)}"
+        if m.group(2):
+            return f"project {m.group(2)}"
+        return f"{m.group(3)}项目"
+    if intent not in (RECEIVABLES, ORDERS):
+        return ""
+    for pattern in (_UNKNOWN_ZH, _UNKNOWN_EN):
+        for m in pattern.finditer(text):
+            name = next((g for g in m.groups() if g), "").strip()
+            if not name or _NOT_A_NAME.match(name) or _is_keyword(name) or find_period(name):
+                continue
+            if any(_is_keyword(word) or word in _ENGLISH or word in _ENGLISH_STOP for word in name.split()):
+                continue
+            if has_cjk(name) and (len(name) < 3 or _ASKING.search(name) or re.search(_NOT_IN_A_NAME, name)):
+                continue
+            if not has_cjk(name) and any(word in _COMMON_ENGLISH for word in name.split()):
+                continue
+            return name
+    return ""
+
+
+def _fragment(text: str) -> tuple[str, str] | None:
+    """A number fragment and what its prefix says it is: ("0043", "document"), ("816", "order"), ("42", "")."""
+    for m in _FRAGMENT.finditer(text):
+        prefix, digits = m.group(1), m.group(2)
+        if len(digits) == 4 and digits.startswith("20") and not prefix:
+            continue  # a year
+        kind = {"pr": "document", "ec": "document", "so": "order"}.get(prefix or "", "")
+        return digits, kind
+    return None
+
+
 def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
     vocab = vocab or vocab_module.current()
-    clean = _clean(text)
+    raw = _clean(text)
+    converted, typed_pinyin = lexicon.from_pinyin(raw, vocab)
+    clean = lexicon.everyday(converted)
     entities: dict[str, Any] = {}
     spans: list[tuple[int, int]] = []
 
@@ -313,22 +499,44 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
         entities["period"] = period[0]
         spans.append(period[1])
 
+    numbers_masked = _correct_english(_mask(clean, spans), _item_words(vocab))
+    asking = bool(_ASKING.search(numbers_masked))
+    if _OUT_OF_SCOPE.search(clean) and not (doc or order or invoice or sku):
+        return Parsed(UNKNOWN, {}, asking=asking, pinyin=typed_pinyin)
+
     if "document" in entities:
         assert doc is not None
-        rest = _correct_english(_mask(clean, [doc.span()]))
-        # A question ("PR-2026-0043 批了吗", "is PR-2026-0043 approved yet?") asks for the status; only a
-        # command prepares a decision.
-        if not _STATUS_WORDS.search(rest) and not _QUESTION.search(rest):
+        rest = numbers_masked
+        # A question ("PR-2026-0043 批了吗", "通过了没有, …", "has PR-… been approved?") asks for the
+        # status; only an imperative aimed at the document prepares a decision.
+        if not asking and not _STATUS_WORDS.search(rest):
             decision = _decision(rest)
             if decision:
-                entities["outcome"], comment = decision
+                entities["outcome"] = decision[0]
+                entities.pop("period", None)  # "本周内下单" in a comment is no period of the question
+                comment = marked_comment(raw)
                 if comment:
                     entities["comment"] = comment
-                return Parsed(DECIDE, entities, spans=spans)
-        return Parsed(STATUS, entities, spans=spans)
+                return Parsed(DECIDE, entities, spans=spans, pinyin=typed_pinyin)
+        entities.pop("period", None)
+        return Parsed(STATUS, entities, spans=spans, asking=True, pinyin=typed_pinyin)
 
-    corrected = _correct_english(_mask(clean, spans))
-    names, spans = _find_names(corrected, vocab, [])  # numbers and period are blanked in ``corrected``
+    corrected = numbers_masked
+    # "approve it", "驳回, 备注: 重复" after a question about one document; "approve" alone asks which.
+    has_decision_word = bool(_REJECT.search(corrected) or _APPROVE.search(corrected))
+    if has_decision_word and not _pending_strong(corrected) and not entities:
+        without_comment = _MARKED_COMMENT.sub(" ", _QUOTED.sub(" ", corrected))
+        if _BULK.search(corrected):
+            return Parsed(CLARIFY, {}, asking=asking, pinyin=typed_pinyin)
+        if _is_bare(without_comment):
+            decision = _decision(without_comment)
+            assert decision is not None
+            return Parsed(CLARIFY, {}, followup=True, asking=asking, bare_decision=decision[0],
+                          comment=marked_comment(raw), pinyin=typed_pinyin)
+    if not entities and _is_vague(corrected):
+        return Parsed(CLARIFY, {}, followup=True, vague=True, asking=asking, pinyin=typed_pinyin)
+
+    names, spans, typed = _find_names(corrected, vocab, [])  # numbers and period are blanked in ``corrected``
     for kind, value in names.items():
         if kind == "sku" and "sku" in entities:
             continue
@@ -339,11 +547,26 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
             token, skus = partial
             if len(skus) == 1:
                 entities["sku"] = skus[0]
+                typed["sku"] = token
             else:
                 entities["item"] = token
 
+    marker = bool(_FOLLOWUP.search(clean))
     scores = _scores(corrected, entities)
+    requisition = _REQUISITION.search(_mask(corrected, spans))
+    if requisition and not _pending_strong(corrected) and not _ORDER_WORDS.search(corrected):
+        scores[STATUS] = scores.get(STATUS, 0.0) + 6
     keyword_hit = any(scores.values())
+    fragment = _fragment(_mask(corrected, spans))
+    ref_kind = ""
+    if fragment:
+        ref_kind = fragment[1] or ("document" if requisition else "order" if _ORDER_WORDS.search(corrected) else "")
+        if ref_kind or marker or not keyword_hit:
+            entities["ref"] = fragment[0]
+            if ref_kind == "order":
+                scores[ORDERS] += 6
+            elif ref_kind == "document":
+                scores[STATUS] = scores.get(STATUS, 0.0) + 6
     for intent, extra in _entity_bonus(entities).items():
         scores[intent] += extra
     best = max(scores.values())
@@ -351,16 +574,28 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
         intent = HELP if _HELP.search(corrected) else UNKNOWN
     else:
         # Ties: the more specific subject first.
-        order_of = [ORDERS, STOCK, RECEIVABLES, PENDING]
-        intent = next(i for i in order_of if scores[i] == best)
-    marker = bool(_FOLLOWUP.search(clean))
+        order_of = [ORDERS, STATUS, STOCK, RECEIVABLES, PENDING]
+        intent = next(i for i in order_of if scores.get(i, 0.0) == best)
     followup = marker or not keyword_hit
+    if marker and intent == UNKNOWN:
+        # "那B呢", "and C?": a bare letter names a project when one is called so.
+        letter = re.fullmatch(r"(?:那么?|and|what\s*about|how\s*about)?\s*([a-z])\s*(?:呢)?\s*[?？]?",
+                              _mask(clean, spans).strip())
+        if letter:
+            for alias in vocab.aliases:
+                if alias.kind == "project" and alias.text in (f"项目{letter.group(1)}", f"project {letter.group(1)}"):
+                    entities["project"] = alias.value
+                    typed["project"] = letter.group(1)
+                    break
 
     # Flags that refine an intent.
     if intent == RECEIVABLES:
         if _OVERDUE.search(corrected):
             entities["overdue"] = True
-        if _COLLECTED.search(corrected):
+        if _INVOICED.search(corrected):
+            entities["invoiced"] = True
+        elif (_COLLECTED.search(corrected) or _COLLECTED_MORE.search(corrected)) and not _NOT_COLLECTED.search(
+                corrected):
             entities["collected"] = True
     elif intent == STOCK:
         if _BELOW.search(corrected):
@@ -372,17 +607,32 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
             if pattern.search(corrected):
                 entities["status"] = status
                 break
-    if "order" in entities:
+        if asking and ("customer" in entities or "ref" in entities) and entities.get("status") != "delayed":
+            # "has ACME's order shipped?" asks for that order's state; it is no filter on the state.
+            entities.pop("status", None)
+    elif intent == STATUS:
+        for kind in ("customer", "project", "warehouse", "period", "item"):
+            entities.pop(kind, None)
+        if _MINE.search(corrected) and "ref" not in entities and "sku" not in entities:
+            entities["mine"] = True
+    if intent in (RECEIVABLES, ORDERS) and not ({"customer", "project", "invoice", "order", "ref"} & entities.keys()):
+        unknown = _unknown_name(_mask(corrected, spans), intent)
+        if unknown:
+            entities["unknown"] = unknown
+    if "order" in entities or "ref" in entities and intent == ORDERS:
         for key in ("status", "mine", "period"):  # the number names the order; the rest is how it was asked
             entities.pop(key, None)
     if intent == HELP:
         entities.clear()
-    elif intent == UNKNOWN:
+    elif intent == UNKNOWN and not marker:
         for kind in ("customer", "project", "sku", "warehouse", "item"):
             entities.pop(kind, None)  # a period may still continue the last question ("上个月呢?")
-    parsed = Parsed(intent, entities, followup=followup and intent != HELP, marker=marker, spans=spans)
+    parsed = Parsed(intent, entities, followup=followup and intent != HELP, marker=marker, spans=spans,
+                    typed=typed, asking=asking, ref_kind=ref_kind, pinyin=typed_pinyin)
     if intent == UNKNOWN:
         parsed.near = nearest(corrected, vocab)
+    elif "unknown" in entities:
+        parsed.near = nearest(entities["unknown"], vocab)
     return parsed
 
 
@@ -400,7 +650,8 @@ def nearest(text: str, vocab: Vocabulary, limit: int = 3) -> list[tuple[str, str
 
 
 # Entities that replace each other in a follow-up: "那项目B呢?" after a question about 华东电子.
-_GROUPS = [{"project", "customer"}, {"sku", "item"}, {"order"}, {"document"}, {"invoice"}]
+_GROUPS = [{"project", "customer", "unknown"}, {"sku", "item"}, {"order", "ref"}, {"document", "ref"}, {"invoice"},
+           {"collected", "invoiced"}]
 
 
 def merge_followup(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

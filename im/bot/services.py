@@ -8,6 +8,7 @@ use the bot at all.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,11 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from im.bot import model, parser, vocabulary
+from im.bot import lexicon, model, parser, vocabulary
 from im.bot.answers import approvals, orders, receivables, stock
 from im.bot.answers import help as helps
 from im.bot.answers.base import Answer, Context
@@ -43,14 +46,15 @@ class Handler:
 
 HANDLERS: dict[str, Handler] = {
     parser.RECEIVABLES: Handler(receivables.rows, receivables.visible, receivables.render,
-                                frozenset({"project", "customer", "invoice", "period", "overdue", "collected"})),
+                                frozenset({"project", "customer", "invoice", "period", "overdue", "collected",
+                                           "invoiced", "unknown"})),
     parser.STOCK: Handler(stock.rows, stock.visible, stock.render,
                           frozenset({"sku", "item", "warehouse", "below_safety"})),
     parser.ORDERS: Handler(orders.rows, orders.visible, orders.render,
-                           frozenset({"order", "customer", "period", "status", "mine"})),
+                           frozenset({"order", "customer", "period", "status", "mine", "ref", "unknown"})),
     parser.PENDING: Handler(approvals.pending_rows, approvals.visible, approvals.render_pending, frozenset()),
     parser.STATUS: Handler(approvals.status_rows, approvals.visible, approvals.render_status,
-                           frozenset({"document"})),
+                           frozenset({"document", "ref", "mine", "sku"})),
     parser.DECIDE: Handler(approvals.decide_rows, approvals.visible, approvals.render_decide,
                            frozenset({"document", "outcome", "comment"})),
 }
@@ -96,8 +100,24 @@ def _context_key(user: Any, conversation: str | None) -> str:
 
 
 def _with_context(user: Any, parsed: parser.Parsed, conversation: str | None) -> tuple[str, dict[str, Any]]:
-    """A follow-up ("那项目B呢?") is the previous question with the new names in it."""
+    """A follow-up ("那项目B呢?") is the previous question with the new names in it; "approve it" and
+    "has it been approved?" are about the document of the last question; "how much?" alone continues
+    the last question or asks which one."""
     previous = cache.get(_context_key(user, conversation))
+    if parsed.bare_decision or parsed.vague:
+        if not previous:
+            return parser.CLARIFY, {}
+        if parsed.vague:
+            return previous["intent"], dict(previous["entities"])
+        document = previous["entities"].get("document")
+        if not document:
+            return parser.CLARIFY, {}
+        if parsed.asking:
+            return parser.STATUS, {"document": document}
+        entities = {"document": document, "outcome": parsed.bare_decision}
+        if parsed.comment:
+            entities["comment"] = parsed.comment
+        return parser.DECIDE, entities
     if not previous or not parsed.followup:
         return parsed.intent, parsed.entities
     handler = HANDLERS.get(previous["intent"])
@@ -107,6 +127,81 @@ def _with_context(user: Any, parsed: parser.Parsed, conversation: str | None) ->
     if not new_keys and not (parsed.marker and "period" in parsed.entities):
         return parsed.intent, parsed.entities  # "今天天气怎么样" is not about the last document
     return previous["intent"], parser.merge_followup(previous["entities"], parsed.entities)
+
+
+def _answer_language(user: Any, text: str) -> str:
+    """The profile's language; without one, the language of the question (English asked, English
+    answered; Chinese characters or pinyin, Chinese)."""
+    try:
+        chosen = user.profile.language
+    except (ObjectDoesNotExist, AttributeError):
+        chosen = ""
+    if chosen:
+        return chosen
+    if vocabulary.has_cjk(text):
+        return "zh-hans"
+    if re.search(r"[A-Za-z]{2,}", text) and not lexicon.from_pinyin(vocabulary.normalize(text),
+                                                                    vocabulary.Vocabulary())[1]:
+        return "en"
+    return language_of(user)
+
+
+def _ends_with(number: str, fragment: str) -> bool:
+    tail = number.rsplit("-", 1)[-1]
+    return tail.isdigit() and int(tail) == int(fragment)
+
+
+def _resolve(user: Any, intent: str, entities: dict[str, Any], parsed: parser.Parsed
+             ) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+    """Number fragments and items to the one document or order the asker may see, and names the
+    asker may not see to "unknown" (the words they typed: the real name is never echoed)."""
+    from approvals.selectors import visible_documents
+    from finance.selectors import receivables_for
+    from inventory.selectors import orders_for
+
+    entities = dict(entities)
+    near = list(parsed.near)
+    ref = entities.pop("ref", None)
+    if ref:
+        kind = parsed.ref_kind or {parser.ORDERS: "order", parser.STATUS: "document", parser.DECIDE: "document",
+                                   parser.RECEIVABLES: "invoice"}.get(intent, "")
+        if kind == "document" and intent not in (parser.STATUS, parser.DECIDE):
+            intent = parser.STATUS
+        if kind == "order":
+            intent = parser.ORDERS
+        numbers = {
+            "document": lambda: visible_documents(user).values_list("external_id", flat=True),
+            "order": lambda: orders_for(user).values_list("external_id", flat=True),
+            "invoice": lambda: receivables_for(user).values_list("external_id", flat=True),
+        }.get(kind)
+        matches = sorted({n for n in numbers() if _ends_with(n, ref)}) if numbers else []
+        if len(matches) == 1:
+            entities[kind] = matches[0]
+        elif numbers:
+            entities["unknown"] = ref
+    if intent in (parser.STATUS, parser.DECIDE) and entities.get("sku") and "document" not in entities:
+        # "轴承的采购申请": the requisition that restocks that item, if it is the only one the asker sees.
+        docs = list(visible_documents(user).filter(lines__sku=entities["sku"]).distinct()
+                    .values_list("external_id", flat=True)[:2])
+        if len(docs) == 1:
+            entities.pop("sku")
+            entities["document"] = docs[0]
+    if "unknown" in entities and entities["unknown"] not in dict(parsed.near).values():
+        near = parser.nearest(entities["unknown"], vocabulary.current())
+    return intent, entities, near
+
+
+def _hide_unseen(user: Any, entities: dict[str, Any], parsed: parser.Parsed) -> dict[str, Any] | None:
+    """A customer or project named in this question that the asker may not see becomes "unknown"
+    (the words they typed): the answer and ``entities`` never echo its real name. Asked only when the
+    selectors found nothing, since rows found for a name prove the asker may see it."""
+    hidden = [kind for kind in ("customer", "project")
+              if kind in parsed.entities and kind in entities and not helps.may_see(user, kind, entities[kind])]
+    if not hidden:
+        return None
+    entities = {k: v for k, v in entities.items() if k not in hidden}
+    entities["unknown"] = parsed.typed.get(hidden[0]) or hidden[0]
+    return entities
 
 
 def _card(answer: Answer, ctx: Context, topic: str = "bot.0") -> Card:
@@ -129,7 +224,7 @@ def ask(
     """Answer ``text`` for ``user``. In a group, ``audience`` is its members: the public answer holds
     only what every member may see, and the rest goes to the asker privately."""
     started = time.perf_counter()
-    language = language_of(user)
+    language = _answer_language(user, text)
     with translation.override(language):
         if not authorize(user, "bot.query"):
             answer = Answer(_("You may not use the bot."), note=_("Ask your administrator for access."),
@@ -138,6 +233,7 @@ def ask(
             return _finish(user, text, "refused", {}, answer, None, ctx, started, conversation, channel, 0)
         parsed = parser.parse(text)
         intent, entities = _with_context(user, parsed, conversation)
+        intent, entities, near = _resolve(user, intent, entities, parsed)
         source = "parser"
         if intent == parser.UNKNOWN and (backend := model.config()) is not None:
             chosen = model.choose(text, vocabulary.current(), backend)
@@ -151,11 +247,16 @@ def ask(
         handler = HANDLERS.get(intent)
         members = [m for m in (audience or []) if m.pk != user.pk]
         private: Answer | None = None
-        if handler is None:
+        if intent == parser.CLARIFY:
+            answer = helps.render_clarify(user, parsed, ctx)
+        elif handler is not None and "unknown" in entities:
+            # "找不到项目D": the same words whether the name does not exist or is hidden from the asker.
+            answer = helps.render_not_found(entities["unknown"], near, ctx)
+        elif handler is None:
             answer = helps.render_help([], entities, ctx) if intent == parser.HELP else helps.render_unknown(
                 parsed.near, ctx)
-        else:
-            found = handler.rows(user, entities, ctx)
+        elif (found := handler.rows(user, entities, ctx)) or (hidden := _hide_unseen(user, entities, parsed)) is None:
+            # Found rows, or nothing found for names the asker may see: the handler answers.
             if members and intent == parser.DECIDE:
                 # A decision is personal: its card goes to the asker only.
                 answer = Answer(_("Sent to you privately."), status="private")
@@ -175,6 +276,10 @@ def ask(
                 if part is not None and part.status == "empty" and intent in EMPTY_TITLES:
                     # Say nothing of what a name resolved to when the asker may see nothing of it.
                     part.title = str(EMPTY_TITLES[intent])
+        else:
+            entities = hidden
+            answer = helps.render_not_found(entities["unknown"], parser.nearest(entities["unknown"],
+                                                                                 vocabulary.current()), ctx)
         if intent in HANDLERS:
             remembered = parser.STATUS if intent == parser.DECIDE else intent  # never repeat a decision
             kept = {k: v for k, v in entities.items() if k not in ("outcome", "comment")}
@@ -194,17 +299,18 @@ def _finish(user: Any, text: str, intent: str, entities: dict[str, Any], answer:
         if document is not None:
             pending_action = {"document_id": document.pk, "outcome": entities["outcome"],
                               "comment": entities.get("comment", ""), "version": document.version}
-    exchange = BotExchange.objects.create(
-        user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000], intent=intent,
-        entities=entities, answer=answer.text, audience_size=audience_size, pending_action=pending_action,
-        source=source,
-    )
-    card = _card(answer, ctx, exchange.topic)
-    private_card = _card(private, ctx, exchange.topic) if private is not None else None
-    exchange.card = card.to_dict()
-    exchange.private_card = private_card.to_dict() if private_card else None
-    exchange.duration_ms = int((time.perf_counter() - started) * 1000)
-    exchange.save(update_fields=["card", "private_card", "duration_ms"])
+    with transaction.atomic():  # one commit for the row and its cards (the card's topic needs the row's id)
+        exchange = BotExchange.objects.create(
+            user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000],
+            intent=intent, entities=entities, answer=answer.text, audience_size=audience_size,
+            pending_action=pending_action, source=source,
+        )
+        card = _card(answer, ctx, exchange.topic)
+        private_card = _card(private, ctx, exchange.topic) if private is not None else None
+        exchange.card = card.to_dict()
+        exchange.private_card = private_card.to_dict() if private_card else None
+        exchange.duration_ms = int((time.perf_counter() - started) * 1000)
+        exchange.save(update_fields=["card", "private_card", "duration_ms"])
     logger.info("bot %s intent=%s entities=%s", user, intent, entities)
     return BotReply(
         intent=intent, entities=entities, card=card, text=answer.text, private_card=private_card,

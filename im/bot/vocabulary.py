@@ -11,6 +11,7 @@ import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.db.models import Count, Max
 
@@ -30,6 +31,7 @@ def has_cjk(text: str) -> bool:
 
 # pypinyin is imported where it is used: its dictionaries take ~55 MiB, which only processes that
 # answer questions should pay (not every Daphne and worker at start).
+@lru_cache(maxsize=32768)  # the fuzzy matcher asks for the same short windows again and again
 def pinyin(text: str) -> str:
     from pypinyin import lazy_pinyin
 

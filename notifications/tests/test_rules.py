@@ -74,6 +74,34 @@ def test_preview_says_who_why_and_what_without_writing(demo, users, connector, a
     assert page.status_code == 200 and "zhang.san" in html and "chen.qi" in html and "SKU-123" in html
 
 
+def test_preview_of_a_rule_that_does_not_fire_shows_no_card(demo, users, connector, admin_client):
+    rule = stock_rule(erp_roles=["buyer"])
+    outcome = engine.preview(rule, connector, "erp.stock.changed", {"sku": "SKU-201", "warehouse": "SH"})
+    assert not outcome.matched  # SKU-201 in 上海: 450 on hand, far above its safety level
+    assert outcome.people and all(p["card"] is None for p in outcome.people)
+    assert all("不会触发" in p["sees"] or "does not fire" in p["sees"] for p in outcome.people)
+    page = admin_client.post(f"/admin/notifications/notificationrule/{rule.pk}/test/",
+                             {"sample": '{"sku": "SKU-201", "warehouse": "SH"}', "connector": "demo"})
+    html = page.content.decode()
+    assert 'class="imcard"' not in html and "<button" not in html.split('class="people"')[1]
+
+
+def test_usual_amount_is_a_median_of_positive_amounts_never_negative(demo, connector, send_event):
+    from approvals.models import ApprovalDocument
+
+    for number, amount in (("EC-2026-9001", "800.00"), ("EC-2026-9002", "1000.00"), ("EC-2026-9003", "1200.00"),
+                           ("EC-2026-9004", "-99999999.00")):
+        send_event("erp.approval.requested", approval_requested(number, kind="expense_claim", amount=amount,
+                                                                 title="差旅"))
+    claim = ApprovalDocument.objects.get(external_id="EC-2026-9001")
+    rule = NotificationRule.objects.create(name="unusual", event_type="erp.approval.requested", unusual_factor=3)
+    subject = engine.subject_for_topic(claim.topic)
+    usual = engine._usual_amount(subject)
+    assert usual is not None and usual > 0
+    [(ok, text)] = engine.check_conditions(rule, subject)
+    assert not ok and "-" not in text.replace(claim.external_id, ""), text
+
+
 def test_low_priority_events_come_as_one_digest(demo, users, committed):
     NotificationRule.objects.create(name="orders digest", event_type="erp.order.status_changed", to_sales_rep=True,
                                     priority="low", digest=True, digest_minutes=60)

@@ -144,7 +144,7 @@ def test_scenario_3_unusual_expense_claim_discuss_opens_review_group(scenarios, 
     [snippet] = group_cards(group)
     assert document.external_id in snippet["title"]
     assert any("EC-2026-0107" in f["label"] for f in snippet["fields"])  # similar past claims
-    assert any("requested" in f["value"] for f in snippet["fields"])  # its history
+    assert any("发起申请" in f["value"] for f in snippet["fields"])  # its history, in words
 
     # An ordinary claim: only the approver card.
     with committed():
@@ -234,13 +234,45 @@ def test_scenario_5_bulk_approve_each_decided_and_written_back(scenarios, users,
     assert page.status_code == 200
     with committed():
         response = client.post("/notifications/bulk-approve/", {
-            "document": [pk for pk, _n in pending], "outcome": "approved", "batch": "b1"})
+            "document": [pk for pk, _n in pending], "outcome": "approved", "batch": "b1", "confirmed": "1"})
     html = response.content.decode()
     assert html.count('class="failed"') == 1 and html.count('class="ok"') == len(pending) - 1
     for pk, _number in pending[1:]:
         decision = Decision.objects.get(document_id=pk)
         assert decision.via == "bulk" and decision.writeback_status == "done"
     assert not Decision.objects.filter(document_id=pending[0][0]).exists()
+
+
+def test_bulk_approve_ticks_nothing_and_confirms_count_and_total_before_deciding(scenarios, users, client, committed):
+    from portal import formatting
+
+    client.force_login(users["li.si"])
+    page = client.get("/notifications/bulk-approve/").content.decode()
+    assert 'name="document"' in page and "checked" not in page
+    assert "Select all" in page or "全选" in page
+    picked = list(ApprovalDocument.objects.filter(status="pending", kind="purchase_requisition")
+                  .order_by("amount")[:2])
+    assert len(picked) == 2
+    with committed():
+        response = client.post("/notifications/bulk-approve/", {
+            "document": [d.pk for d in picked], "outcome": "approved", "batch": "b2"})
+    html = response.content.decode()
+    total = formatting.money(sum(d.amount for d in picked), "CNY", "zh-hans")
+    assert 'id="bulk-confirm"' in html and f"批准 2 项申请，合计 {total}？" in html
+    assert html.count('type="hidden" name="document"') == 2 and 'name="confirmed" value="1"' in html
+    assert not Decision.objects.filter(document__in=picked).exists()  # nothing decided before "yes"
+    with committed():
+        client.post("/notifications/bulk-approve/", {
+            "document": [d.pk for d in picked], "outcome": "approved", "batch": "b2", "confirmed": "1"})
+    assert Decision.objects.filter(document__in=picked, via="bulk").count() == 2
+
+
+def test_bulk_approve_with_nothing_ticked_decides_nothing(scenarios, users, client, committed):
+    client.force_login(users["li.si"])
+    with committed():
+        response = client.post("/notifications/bulk-approve/", {"outcome": "approved", "batch": "b3"}, follow=True)
+    assert 'id="bulk-confirm"' not in response.content.decode()
+    assert not Decision.objects.filter(via="bulk").exists()
 
 
 def test_scenario_5_out_of_office_delegate_gets_new_cards(scenarios, users, client, committed):

@@ -64,6 +64,16 @@ def build_envelope(event_type: str, data: dict[str, Any], subject: str = "") -> 
 # --- event data -----------------------------------------------------------------------------
 
 
+def urgent_reason(doc: ApprovalDocument) -> str:
+    """The demo ERP's reason for an urgent requisition: its first item is below safety stock."""
+    if not getattr(doc, "urgent", False) or not isinstance(doc, PurchaseRequisition):
+        return ""
+    line = doc.lines.order_by("pk").first()
+    if line is None:
+        return "项目紧急需要 / needed urgently by the project"
+    return f"{line.name} ({line.sku}) 库存低于安全库存，装配线待料 / below safety stock, the assembly line is waiting"
+
+
 def approval_requested_data(doc: ApprovalDocument) -> dict[str, Any]:
     document: dict[str, Any] = {
         "id": doc.number,
@@ -76,6 +86,8 @@ def approval_requested_data(doc: ApprovalDocument) -> dict[str, Any]:
         "urgent": bool(getattr(doc, "urgent", False)),
         "lines": [],
     }
+    if urgent_reason(doc):
+        document["urgent_reason"] = urgent_reason(doc)
     if isinstance(doc, PurchaseRequisition):
         document["lines"] = [
             {

@@ -283,6 +283,8 @@ def test_emitter_goes_through_the_signed_intake(seeded: dict[str, int], captured
             "project": "项目A",
             "urgent": True,
             "lines": [{"sku": "SKU-123", "name": "伺服电机", "qty": "4", "unit_price": "3200.00"}],
+            "urgent_reason": "伺服电机 (SKU-123) 库存低于安全库存，装配线待料 / below safety stock, the assembly "
+                             "line is waiting",
         },
         "approvers": ["li.si"],
     }
@@ -478,3 +480,51 @@ def test_console_shows_a_refused_event_as_a_message(
     assert any("400" in note for note in notes)
     stock.refresh_from_db()
     assert stock.quantity == Decimal(11)
+
+
+def test_console_shows_one_section_searched_and_paged(
+    console_url: str, staff_client: Any, seeded: dict[str, int]
+) -> None:
+    from erp.connectors.demo.models import DocumentState, ExpenseClaim
+    from erp.connectors.demo.views import PAGE_SIZE
+
+    ExpenseClaim.objects.bulk_create(
+        ExpenseClaim(number=f"EC-2025-{i:04d}", title=f"差旅 {i}", requester="zhang.san", approvers=["wang.wu"],
+                     amount=Decimal(100 + i), state=DocumentState.APPROVED, category="差旅")
+        for i in range(2 * PAGE_SIZE + 5)
+    )
+    first = staff_client.get(console_url).content.decode()
+    assert 'data-section="requisitions"' in first and "PR-2026-0042" in first
+    assert "EC-2025-" not in first  # other sections are not on the page at all
+
+    claims = staff_client.get(console_url, {"section": "claims"}).content.decode()
+    assert claims.count('<tr data-number="EC-') == PAGE_SIZE
+    waiting = ExpenseClaim.objects.filter(state=DocumentState.WAITING).order_by("-number").first()
+    assert waiting is not None and claims.index(waiting.number) < claims.index("EC-2025-")  # waiting first
+    last = staff_client.get(console_url, {"section": "claims", "page": 3}).content.decode()
+    total = ExpenseClaim.objects.count()
+    assert last.count('<tr data-number="EC-') == total - 2 * PAGE_SIZE
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+
+    found = staff_client.get(console_url, {"section": "claims", "q": "EC-2025-0007"}).content.decode()
+    assert found.count('<tr data-number="EC-') == 1 and "EC-2025-0007" in found
+
+
+def test_console_with_htmx_swaps_only_the_section(
+    console_url: str, staff_client: Any, seeded: dict[str, int], captured: list
+) -> None:
+    partial = staff_client.get(console_url, {"section": "stock"}, headers={"HX-Request": "true"}).content.decode()
+    assert partial.startswith('<div id="section"') and "<html" not in partial and 'data-sku="SKU-123"' in partial
+
+    stock = Stock.objects.get(item__sku="SKU-123", warehouse__code="SH")
+    response = staff_client.post(reverse("demo_erp:adjust_stock", args=[stock.pk]),
+                                 {"direction": "up", "section": "stock", "q": "SKU-123", "page": "1"},
+                                 headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and html.startswith('<div id="section"') and "<html" not in html
+    assert 'class="messages"' in html and "SKU-123" in html and 'data-sku="SKU-201"' not in html  # search kept
+    assert [e.type for e in captured] == ["erp.stock.changed"]
+
+    plain = staff_client.post(reverse("demo_erp:adjust_stock", args=[stock.pk]),
+                              {"direction": "up", "section": "stock"})
+    assert plain.status_code == 302 and plain["Location"].endswith("?section=stock")  # without JavaScript

@@ -1,4 +1,8 @@
-"""The demo ERP's own small console (staff only): act in the ERP and watch the portal react."""
+"""The demo ERP's own small console (staff only): act in the ERP and watch the portal react.
+
+One section at a time (requisitions, expense claims, stock, orders), searched and paged, so the page
+stays short with two years of seeded history; with htmx (vendored) a section, a search, a page or an
+action swaps only the section, and without JavaScript every form and link still works as a page."""
 
 from __future__ import annotations
 
@@ -10,12 +14,18 @@ from typing import TypeVar
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from erp.intake import IntakeError
+from portal import formatting
 
 from . import services
 from .connector import find_document
@@ -23,6 +33,14 @@ from .emitter import quantity
 from .models import ApprovalDocument, DocumentState, ExpenseClaim, PurchaseRequisition, SalesOrder, Stock
 
 STOCK_STEP = Decimal(5)
+PAGE_SIZE = 20
+SECTIONS = ["requisitions", "claims", "stock", "orders"]
+SECTION_LABELS = {
+    "requisitions": _lazy("Purchase requisitions"),
+    "claims": _lazy("Expense claims"),
+    "stock": _lazy("Stock"),
+    "orders": _lazy("Sales orders"),
+}
 T = TypeVar("T")
 
 
@@ -54,29 +72,72 @@ def _run(request: HttpRequest, action: Callable[[], T], success: Callable[[T], s
         )
     else:
         messages.success(request, success(result))
-    return redirect("demo_erp:console")
+    section = _section_of(request.POST.get("section") or request.GET.get("section"))
+    if request.headers.get("HX-Request"):
+        return _render_section(request, section, with_messages=True)
+    return redirect(f"{reverse('demo_erp:console')}?{urlencode({'section': section})}")
+
+
+def _section_of(value: str | None) -> str:
+    return value if value in SECTIONS else SECTIONS[0]
+
+
+def _documents(queryset: QuerySet, query: str) -> QuerySet:
+    if query:
+        queryset = queryset.filter(Q(number__icontains=query) | Q(title__icontains=query)
+                                   | Q(requester__icontains=query) | Q(project__name__icontains=query))
+    # Waiting documents first: those are the ones the console is for.
+    waiting_first = Case(When(state=DocumentState.WAITING, then=Value(0)), default=Value(1),
+                         output_field=IntegerField())
+    return queryset.annotate(waiting_first=waiting_first).order_by("waiting_first", "-number")
+
+
+def _section_rows(section: str, query: str) -> QuerySet:
+    if section == "requisitions":
+        return _documents(PurchaseRequisition.objects.select_related("project"), query)
+    if section == "claims":
+        return _documents(ExpenseClaim.objects.select_related("project"), query)
+    if section == "stock":
+        rows = Stock.objects.select_related("item", "warehouse")
+        if query:
+            rows = rows.filter(Q(item__sku__icontains=query) | Q(item__name__icontains=query)
+                               | Q(warehouse__name__icontains=query) | Q(warehouse__code__icontains=query))
+        return rows
+    rows = SalesOrder.objects.select_related("customer")
+    if query:
+        rows = rows.filter(Q(number__icontains=query) | Q(customer__name__icontains=query)
+                           | Q(sales_rep__icontains=query))
+    return rows
+
+
+def _section_context(request: HttpRequest, section: str) -> dict:
+    params = request.POST if request.method == "POST" else request.GET
+    query = (params.get("q") or "").strip()[:100]
+    page = Paginator(_section_rows(section, query), PAGE_SIZE).get_page(params.get("page"))
+    return {
+        "section": section,
+        "sections": [(name, SECTION_LABELS[name]) for name in SECTIONS],
+        "q": query,
+        "page": page,
+        "rows": page.object_list,
+        "order_statuses": SalesOrder.Status.choices,
+        "waiting": DocumentState.WAITING,
+        "stock_step": STOCK_STEP,
+    }
+
+
+def _render_section(request: HttpRequest, section: str, *, with_messages: bool = False) -> HttpResponse:
+    context = {**_section_context(request, section), "with_messages": with_messages}
+    return render(request, "demo_erp/_section.html", context)
 
 
 @_demo_enabled
 @staff_member_required
 def console(request: HttpRequest) -> HttpResponse:
-    requisitions = PurchaseRequisition.objects.select_related("project").prefetch_related("lines")
-    claims = ExpenseClaim.objects.select_related("project")
-    stock = Stock.objects.select_related("item", "warehouse")
-    orders = SalesOrder.objects.select_related("customer")
-    return render(
-        request,
-        "demo_erp/console.html",
-        {
-            "requisitions": requisitions,
-            "claims": claims,
-            "stock": stock,
-            "orders": orders,
-            "order_statuses": SalesOrder.Status.choices,
-            "waiting": DocumentState.WAITING,
-            "stock_step": STOCK_STEP,
-        },
-    )
+    section = _section_of(request.GET.get("section"))
+    if request.headers.get("HX-Request"):
+        return _render_section(request, section)
+    return render(request, "demo_erp/console.html", _section_context(request, section))
 
 
 @_demo_enabled
@@ -102,7 +163,7 @@ def new_expense_claim(request: HttpRequest) -> HttpResponse:
         services.create_expense_claim,
         lambda claim: (
             _("Expense claim %(number)s (%(amount)s) created and sent to the portal.")
-            % {"number": claim.number, "amount": f"{claim.currency} {claim.amount:,.2f}"}
+            % {"number": claim.number, "amount": formatting.money(claim.amount, claim.currency)}
         ),
     )
 

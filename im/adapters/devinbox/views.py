@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from im.adapters.devinbox.adapter import PLATFORM, inbox_topic
 from im.adapters.devinbox.models import DevInboxGroup, DevInboxMessage
 from im.services import handle_card_action
+from sso.models import language_of
 
 PHONES_KEY = "devinbox_phones"
 
@@ -68,6 +69,8 @@ def _phones(request: HttpRequest, selected: list) -> list[dict]:
             "topic": inbox_topic(user.pk),
             "unlocked": unlocked,
             "messages": DevInboxMessage.objects.filter(recipient=user)[:20] if unlocked else [],
+            # The phone's own words (buttons, placeholders) in its owner's language, like its cards.
+            "language": language_of(user),
         })
     return phones
 

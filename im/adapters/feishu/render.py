@@ -57,7 +57,9 @@ def _build(card: Card, rows: list[tuple[str, str]], *, dropped: int, limit: int 
         elements.append({"tag": "note", "elements": [_text(n) for n in notes]})
     buttons: list[dict[str, Any]] = [
         {"tag": "button", "text": _text(clip(a.label, 40)), "type": BUTTON_TYPE.get(a.style, "default"),
-         "value": {"action": a.id}}
+         "value": {"action": a.id},
+         # Feishu shows a confirmation dialog before it calls back.
+         **({"confirm": {"title": _text(clip(a.label, 40)), "text": _text(clip(a.confirm, 200))}} if a.confirm else {})}
         for a in card.actions
     ]
     if card.link:

@@ -396,3 +396,18 @@ def test_past_the_recall_window_is_permanent(feishu):
     with pytest.raises(TransportError) as caught:
         adapter_for(feishu).delete_message(OPEN_ID, MESSAGE_ID)
     assert caught.value.permanent and "230026" in str(caught.value)
+
+
+def test_a_button_that_decides_asks_first():
+    from dataclasses import replace
+
+    from im.cards import CardAction
+
+    question = "批准 PR-2026-0900（¥12,800.00）？"
+    card = replace(make_card(), actions=[CardAction("approve", "批准", "primary", confirm=question),
+                                         CardAction("dismiss", "忽略")])
+    content = render.card_json(card)
+    [row] = [e for e in content["elements"] if e.get("tag") == "action"]
+    approve, dismiss = row["actions"][0], row["actions"][1]
+    assert approve["confirm"]["text"]["content"] == question
+    assert "confirm" not in dismiss

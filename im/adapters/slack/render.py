@@ -79,6 +79,9 @@ def render_card(card: Card) -> dict[str, Any]:
             }
             if action.style in ("primary", "danger"):
                 button["style"] = action.style
+            if action.confirm:  # Slack asks before it sends the press (a "confirm" composition object)
+                button["confirm"] = {"title": _plain(action.label, 100), "text": _plain(action.confirm, 300),
+                                     "confirm": _plain(action.label, 30), "deny": _plain(_("Cancel"), 30)}
             buttons.append(button)
         if card.link and len(card.link) <= URL_CHARS:
             buttons.append({"type": "button", "action_id": OPEN_LINK, "url": card.link,

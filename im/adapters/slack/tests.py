@@ -379,3 +379,14 @@ def test_a_message_slack_will_not_delete_is_a_permanent_error():
     with pytest.raises(TransportError) as caught:
         adapter.delete_message("UA8RXUSPL", "D069C7QFK 1503435956.000247")
     assert caught.value.permanent and "cant_delete_message" in str(caught.value)
+
+
+def test_a_button_that_decides_asks_first():
+    question = "Approve PR-2026-0900 for ¥12,800.00?"
+    card = make_card(actions=[CardAction("approve", "Approve", "primary", confirm=question),
+                              CardAction("dismiss", "Dismiss")])
+    actions = next(b for b in render_card(card)["blocks"] if b["type"] == "actions")["elements"]
+    approve, dismiss = actions[0], actions[1]
+    assert approve["confirm"]["text"]["text"] == question
+    assert approve["confirm"]["confirm"]["text"] == "Approve" and "deny" in approve["confirm"]
+    assert "confirm" not in dismiss

@@ -8,12 +8,12 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
-from approvals.selectors import pending_for, visible_documents
+from approvals.selectors import pending_page, visible_documents
 from approvals.services import describe_decision
 from im.bot.answers.base import Answer, Context, money, widget_path
 from im.cards import CardAction, CardField
 from sso.authz import authorize
-from sso.models import display_name
+from sso.models import ErpIdentity, display_name
 
 LIMIT = 10
 
@@ -36,7 +36,9 @@ def _not_found(number: str) -> Answer:
 # --- my pending approvals ---------------------------------------------------------------------
 
 def pending_rows(user: Any, entities: dict[str, Any], ctx: Context) -> list[ApprovalDocument]:
-    return list(pending_for(user)[:LIMIT])
+    page = pending_page(user, LIMIT)
+    ctx.total = page.total
+    return page.documents
 
 
 def render_pending(found: list[ApprovalDocument], entities: dict[str, Any], ctx: Context) -> Answer:
@@ -46,18 +48,40 @@ def render_pending(found: list[ApprovalDocument], entities: dict[str, Any], ctx:
                       link=widget_path("pending"))
     fields = [CardField(d.external_id, f"{d.title} · {money(d.amount, d.currency, ctx)}"
                         + (" · " + _("Urgent") if d.urgent else "")) for d in found]
-    return Answer(title, fields=fields, amount=_("%(count)s waiting") % {"count": len(found)},
-                  link=widget_path("pending"))
+    total = max(ctx.total or 0, len(found))
+    amount = (_("%(shown)s of %(total)s waiting") % {"shown": len(found), "total": total} if total > len(found)
+              else _("%(count)s waiting") % {"count": len(found)})
+    return Answer(title, fields=fields, amount=amount, link=widget_path("pending"))
 
 
 # --- who has not approved yet -----------------------------------------------------------------
 
 def status_rows(user: Any, entities: dict[str, Any], ctx: Context) -> list[ApprovalDocument]:
-    found = document(user, entities.get("document", ""))
-    return [found] if found else []
+    if entities.get("document") or entities.get("outcome"):
+        found = document(user, entities.get("document", ""))
+        return [found] if found else []
+    # "my purchase requests", "requisitions for bearings", "采购申请": a list of what the asker may see.
+    queryset = visible_documents(user)
+    if entities.get("mine"):
+        logins = list(ErpIdentity.objects.filter(user=user).values_list("erp_login", flat=True))
+        queryset = queryset.filter(requester_login__in=logins)
+    if entities.get("sku"):
+        queryset = queryset.filter(lines__sku=entities["sku"]).distinct()
+    return list(queryset.order_by("-created_at")[:LIMIT])
+
+
+def _state(doc: ApprovalDocument) -> str:
+    return _("Waiting for a decision") if doc.status == ApprovalDocument.Status.PENDING else describe_decision(doc)
 
 
 def render_status(found: list[ApprovalDocument], entities: dict[str, Any], ctx: Context) -> Answer:
+    if not entities.get("document"):
+        title = _("My requisitions and claims") if entities.get("mine") else _("Requisitions and claims")
+        if not found:
+            return Answer(title, note=_("No documents found that you may see."), status="empty")
+        fields = [CardField(d.external_id, f"{d.title} · {money(d.amount, d.currency, ctx)} · {_state(d)}")
+                  for d in found]
+        return Answer(title, fields=fields, link=widget_path("pending"))
     if not found:
         return _not_found(entities.get("document", ""))
     doc = found[0]
@@ -86,8 +110,11 @@ def render_decide(found: list[ApprovalDocument], entities: dict[str, Any], ctx: 
     doc = found[0]
     approve = entities.get("outcome") == "approved"
     fields = [CardField(_("Title"), doc.title), CardField(_("Requester"), doc.requester_login)]
-    if entities.get("comment"):
-        fields.append(CardField(_("Comment"), entities["comment"]))
+    # Exactly what will be written to the ERP: the outcome and the marked comment, nothing else.
+    written = _("Approve") if approve else _("Reject")
+    comment = entities.get("comment", "")
+    written += " · " + (_("comment “%(comment)s”") % {"comment": comment} if comment else _("no comment"))
+    fields.append(CardField(_("Written to the ERP"), written))
     title = (_("Approve %(number)s?") if approve else _("Reject %(number)s?")) % {"number": doc.external_id}
     amount = money(doc.amount, doc.currency, ctx)
     link = doc.get_absolute_url()

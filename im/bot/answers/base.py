@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
 from django.urls import NoReverseMatch, reverse
 
 from im.bot.periods import Period
 from im.cards import CardAction, CardField
+from portal import formatting
 
 
 @dataclass
@@ -21,6 +20,7 @@ class Context:
     language: str  # "zh-hans" or "en"
     today: dt.date  # in the asker's time zone
     period: Period | None = None
+    total: int | None = None  # how many there are in all, when a list shows fewer
 
     @property
     def locale(self) -> str:
@@ -49,15 +49,15 @@ class Answer:
 
 
 def money(amount: Decimal, currency: str, ctx: Context) -> str:
-    return format_currency(amount, currency, locale=ctx.locale)
+    return formatting.money(amount, currency, ctx.language)
 
 
 def quantity(value: Decimal, ctx: Context) -> str:
-    return format_decimal(Decimal(value).normalize() if value else Decimal(0), locale=ctx.locale)
+    return formatting.number(value, ctx.language)
 
 
 def day(value: dt.date | None, ctx: Context) -> str:
-    return format_date(value, format="medium", locale=ctx.locale) if value else "—"
+    return formatting.day(value, ctx.language)
 
 
 def period_label(period: Period, ctx: Context) -> str:

@@ -33,7 +33,7 @@ def render_help(found: list, entities: dict[str, Any], ctx: Context) -> Answer:
                          "Ask a follow-up such as “那项目B呢?” within a few minutes."), status="help")
 
 
-def _may_see(user: Any, kind: str, value: str) -> bool:
+def may_see(user: Any, kind: str, value: str) -> bool:
     """Suggest only names the asker could get an answer about (selectors, as everywhere)."""
     if kind == "customer":
         return receivables_for(user, customer=value).exists() or orders_for(user).filter(customer=value).exists()
@@ -48,10 +48,36 @@ def _may_see(user: Any, kind: str, value: str) -> bool:
 
 def render_unknown(near: list[tuple[str, str]], ctx: Context) -> Answer:
     labels = vocabulary.current().labels
-    suggestions = [labels.get((kind, value), value) for kind, value in near if _may_see(ctx.user, kind, value)]
+    suggestions = [labels.get((kind, value), value) for kind, value in near if may_see(ctx.user, kind, value)]
     fields = []
     if suggestions:
         fields.append(CardField(_("Did you mean"), ", ".join(suggestions)))
     fields += _examples()
     return Answer(_("Sorry, I did not understand that."), fields=fields,
                   note=_("Send “help” for what I can do."), status="unknown")
+
+
+def render_not_found(name: str, near: list[tuple[str, str]], ctx: Context) -> Answer:
+    """"找不到项目D", with the closest names the asker may see. A name that exists but is hidden from
+    the asker gets exactly this answer too."""
+    labels = vocabulary.current().labels
+    suggestions = [labels.get((kind, value), value) for kind, value in near
+                   if kind in ("customer", "project", "sku", "warehouse") and may_see(ctx.user, kind, value)]
+    fields = [CardField(_("Did you mean"), ", ".join(suggestions))] if suggestions else []
+    return Answer(_("Could not find %(name)s") % {"name": name}, fields=fields,
+                  note=_("Check the name, or send “help” for what I can do."), status="empty")
+
+
+def render_clarify(user: Any, parsed: Any, ctx: Context) -> Answer:
+    """Ask instead of guessing: a decision aimed at no document, "how much?" alone, "approve all"."""
+    from approvals.selectors import pending_page
+
+    if parsed.bare_decision or parsed.intent == "clarify" and not parsed.vague:
+        page = pending_page(user, 5)
+        fields = [CardField(d.external_id, d.title) for d in page.documents]
+        note = _("Name one document, e.g. “批准 PR-2026-0042” or “reject EC-2026-0107 because …”. "
+                 "Several at once: the bulk approval page.")
+        return Answer(_("Which document do you mean?"), fields=fields, note=note, status="clarify")
+    return Answer(_("What would you like to know?"), fields=_examples(),
+                  note=_("Say what it is about: a project, a customer, an item, an order or a document."),
+                  status="clarify")

@@ -20,7 +20,7 @@ def rows(user: Any, entities: dict[str, Any], ctx: Context) -> list[Receivable]:
     result = list(queryset)
     if entities.get("overdue"):
         result = [r for r in result if r.days_overdue(ctx.today)]
-    if ctx.period and not entities.get("collected"):
+    if ctx.period and not entities.get("collected") and not entities.get("invoiced"):
         result = [r for r in result if ctx.period.contains(r.due_date)]
     return result
 
@@ -37,6 +37,8 @@ def render(found: list[Receivable], entities: dict[str, Any], ctx: Context) -> A
     scope = _scope(entities)
     if entities.get("collected"):
         return _collected(found, entities, ctx)
+    if entities.get("invoiced"):
+        return _invoiced(found, entities, ctx)
     title = _("Overdue receivables") if entities.get("overdue") else _("Receivables")
     if scope:
         title = f"{title}: {scope}"
@@ -102,3 +104,24 @@ def _collected(found: list[Receivable], entities: dict[str, Any], ctx: Context) 
             "amounts": ", ".join(money(v, c, ctx) for c, v in sorted(undated.items()))}
     amount = money(by_currency.get("CNY", Decimal(0)), "CNY", ctx) if by_currency or not undated else ""
     return Answer(title, fields=fields, amount=amount, note=note)
+
+
+def _invoiced(found: list[Receivable], entities: dict[str, Any], ctx: Context) -> Answer:
+    """How much was invoiced (paid or not): a different question from what is still outstanding.
+    The mirror knows each invoice's due date, not its issue date, so a period filters by due date."""
+    title = _("Invoiced")
+    if scope := _scope(entities):
+        title = f"{title}: {scope}"
+    if ctx.period:
+        found = [r for r in found if ctx.period.contains(r.due_date)]
+        title = f"{title} ({period_label(ctx.period, ctx)})"
+    if not found:
+        return Answer(title, note=_("No receivables found that you may see."), status="empty")
+    totals: dict[str, Decimal] = {}
+    for r in found:
+        totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
+    fields = [CardField(_("Invoiced (%(currency)s)") % {"currency": c}, money(v, c, ctx))
+              for c, v in sorted(totals.items())]
+    fields.append(CardField(_("Invoices"), str(len(found))))
+    main = "CNY" if "CNY" in totals else sorted(totals)[0]
+    return Answer(title, fields=fields, amount=money(totals[main], main, ctx))

@@ -94,7 +94,8 @@ class Command(BaseCommand):
         out("")
         out("ERP ↔ IM portal demo")
         out(f"  My approvals:   {base}/approvals/")
-        out(f"  Dev inbox:      {base}/dev/inbox/    (what each person's IM shows)")
+        out(f"  Dev inbox:      {base}/dev/inbox/    (what each person's IM shows; each phone asks for its"
+            f" owner's password once)")
         out(f"  Demo ERP:       {base}/erp/demo/     (sign in as {ADMIN_USERNAME}; make new events)")
         out(f"  Admin:          {base}/admin/        ({ADMIN_USERNAME} / admin)")
         out(f"  API schema:     {base}/api/schema/   event types: {base}/api/events/")
