@@ -8,12 +8,11 @@ from erp.models import InboundEvent
 from portal.tasks import StaleWindow
 
 
-def claim_received_events(window: StaleWindow) -> list[int]:
-    """One event id per batch of stale received events: each queued task handles a whole batch of the
-    oldest received ones (erp/handling.py). No lease is needed: handling claims them with SKIP LOCKED,
-    and a handled event is no longer received."""
+def claim_received_events(window: StaleWindow) -> list[list[int]]:
+    """Stale received events in batches: one ``handle_events(ids)`` task per batch (erp/handling.py).
+    No lease is needed: handling claims them with SKIP LOCKED, and a handled event is no longer received."""
     stale = list(
         InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED, received_at__lte=window.stale)
         .order_by("pk").values_list("pk", flat=True)[:500]
     )
-    return stale[::BATCH_SIZE]
+    return [stale[start:start + BATCH_SIZE] for start in range(0, len(stale), BATCH_SIZE)]

@@ -15,11 +15,10 @@ POLLED_KINDS = {"tryton"}
 
 
 @shared_task(acks_late=True)
-def handle_events(event_ids: list[int] | int | None = None) -> int:
+def handle_events(event_ids: list[int]) -> int:
     """Events the intake stored (``received``): one batch of the oldest received ones, not only
     ``event_ids`` (erp/handling.py). Under load the first task takes a whole batch and the tasks queued
-    for those events find nothing left to do; a quiet system handles each event as it comes. (The
-    safety net queues it with one event id per stale batch.)"""
+    for those events find nothing left to do; a quiet system handles each event as it comes."""
     from erp.handling import handle_received
 
     return handle_received()

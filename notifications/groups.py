@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from erp.subjects import EventSubject
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, TransportError, Unsupported, supports
+from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, WIDGETS, TransportError, Unsupported, supports
 from im.cards import Card, CardField
 from im.models import Delivery
 from im.services import Deferred, Skip, register_operation
@@ -302,7 +302,8 @@ def perform_open(delivery: Delivery) -> None:
     ChatGroup.objects.filter(pk=group.pk).update(chat_id=chat.chat_id, error="")
     group.chat_id = chat.chat_id
     rule = group.created_by_rule
-    if group.purpose == ChatGroup.Purpose.WAR_ROOM and (rule is None or rule.pin_widget):
+    pins = supports(adapter, WIDGETS) and (rule is None or rule.pin_widget)  # a platform without widgets: none
+    if group.purpose == ChatGroup.Purpose.WAR_ROOM and pins:
         sku = group.subject_topic and _sku_of(group.subject_topic)
         if sku:
             try:
@@ -312,7 +313,7 @@ def perform_open(delivery: Delivery) -> None:
                 adapter.post_widget(group.chat_id, _("Live stock %s") % sku, url)
             except (TransportError, Unsupported) as exc:
                 ChatGroup.objects.filter(pk=group.pk).update(error=_("widget not pinned: %s") % exc)
-    if group.purpose in (ChatGroup.Purpose.WAR_ROOM, ChatGroup.Purpose.REVIEW) and (rule is None or rule.pin_widget):
+    if group.purpose in (ChatGroup.Purpose.WAR_ROOM, ChatGroup.Purpose.REVIEW) and pins:
         try:
             # The group's live board (boards/): each member opens it as themself, a guest with their pass.
             adapter.post_widget(group.chat_id, _("Board: %s") % group.name, f"{settings.PORTAL_BASE_URL}/g/{group.pk}/")

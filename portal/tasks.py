@@ -47,8 +47,9 @@ class StaleWindow:
 
 
 # claim(window) runs inside the tick's transaction: it locks (skip_locked) and leases the rows that are
-# due, returning their primary keys; ``task.delay(pk)`` is queued for each after the commit.
-ClaimFn = Callable[[StaleWindow], list[int]]
+# due, returning one argument per task to queue (a primary key, or a batch of them);
+# ``task.delay(argument)`` is queued for each after the commit.
+ClaimFn = Callable[[StaleWindow], list[Any]]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Platform:
     """A platform that accepts every card and says whether a transaction was open at the time."""
 
     platform = "devinbox"
+    capabilities = frozenset({"groups", "archive"})  # declared, as every adapter does (im.adapters.base)
 
     def __init__(self, fail: TransportError | None = None) -> None:
         self.sent: list[str] = []
@@ -395,8 +396,13 @@ def test_bad_data_found_by_a_worker_is_a_failed_event_that_wrote_nothing(client,
     from erp.handling import handle_received
     from erp.models import InboundEvent
 
+    # What the published schema refuses never reaches a worker: 400 in the request, nothing stored.
     with committed():
-        post(client, connector, approval_requested("PR-BAD-1", amount="not a number"))
+        refused = post(client, connector, approval_requested("PR-BAD-0", amount="not a number"))
+    assert refused.status_code == 400 and not InboundEvent.objects.filter(data__document__id="PR-BAD-0").exists()
+    # Schema-valid but beyond what the mirror can hold: found by the worker's handler.
+    with committed():
+        post(client, connector, approval_requested("PR-BAD-1", amount="99999999999999999999.00"))
     handle_received()
     row = InboundEvent.objects.get(data__document__id="PR-BAD-1")
     assert row.status == "failed" and "amount" in row.error
