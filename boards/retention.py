@@ -19,9 +19,9 @@ def _held(qs: models.QuerySet, holds: Any) -> models.QuerySet:
 
 def _activity_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Any) -> models.QuerySet:
     from boards.models import BoardActivity
-    from trust.retention import _platform_filter
+    from trust.retention import platform_filter
 
-    qs = _platform_filter(BoardActivity.objects.filter(created_at__lt=cutoff), platform, others, "group__platform")
+    qs = platform_filter(BoardActivity.objects.filter(created_at__lt=cutoff), platform, others, "group__platform")
     if holds.user_ids:
         qs = qs.exclude(actor_id__in=holds.user_ids)
     return _held(qs, holds).order_by("pk")
@@ -30,10 +30,10 @@ def _activity_due(cutoff: dt.datetime, platform: str | None, others: list[str], 
 def _passes_due(cutoff: dt.datetime, platform: str | None, others: list[str], holds: Any) -> models.QuerySet:
     """Passes that ended (expired or revoked) before the cutoff; a live pass is never destroyed."""
     from boards.models import GuestPass
-    from trust.retention import _platform_filter
+    from trust.retention import platform_filter
 
     ended = Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)
-    qs = _platform_filter(GuestPass.objects.filter(ended), platform, others, "group__platform")
+    qs = platform_filter(GuestPass.objects.filter(ended), platform, others, "group__platform")
     return _held(qs, holds).order_by("pk")
 
 

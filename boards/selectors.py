@@ -134,7 +134,7 @@ def _stock_board(board: Board, part: str = "") -> None:
     viewer = board.viewer
     if viewer.is_guest:
         rule = board.group.created_by_rule
-        from notifications.engine import stock_facts
+        from inventory.subjects import stock_facts
 
         facts = stock_facts(level)
         board.shared = [SharedField(_(LABELS.get(name, name)), str(facts[name]))
