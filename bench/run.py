@@ -385,12 +385,16 @@ def throughput_and_latency(url: str, sink_: Sink, secret: str, args, phases: tup
 
 
 def purge_outbox(redis_url: str, queue: str) -> int:
-    """Drop the portal's backlog: queued outbox rows (marked skipped) and the queue's messages in Redis."""
+    """Drop the portal's backlog: stored events not handled yet (marked failed), queued outbox rows
+    (marked skipped) and the queue's messages in Redis."""
     import redis
 
+    from erp.models import InboundEvent
     from im.models import Delivery
 
-    dropped = Delivery.objects.filter(status=Delivery.Status.QUEUED).update(
+    dropped = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).update(
+        status=InboundEvent.Status.FAILED, error="bench: dropped after the run")
+    dropped += Delivery.objects.filter(status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SKIPPED, last_error="bench: dropped after the run")
     client = redis.Redis.from_url(redis_url)
     try:

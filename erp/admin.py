@@ -135,10 +135,18 @@ class ConnectorAdmin(admin.ModelAdmin):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "connector", "type", "event_id", "subject", "status"]
+    list_display = ["received_at", "connector", "type", "event_id", "subject", "status", "attempts", "error"]
     list_filter = ["connector", "type", "status"]
     search_fields = ["event_id", "webhook_id", "subject"]
     date_hierarchy = "received_at"
+    actions = ["retry_handling"]
+
+    @admin.action(description=_("Retry handling of the selected failed events"))
+    def retry_handling(self, request, queryset):
+        from erp.handling import retry
+
+        count = retry(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, _("%(n)d event(s) queued for handling again.") % {"n": count})
 
     def has_add_permission(self, request):
         return False

@@ -7,10 +7,13 @@ class ErpConfig(AppConfig):
     verbose_name = _("ERP connectors and events")
 
     def ready(self) -> None:
-        from erp import keys, retention
+        from erp import keys, requeue, retention
+        from erp.tasks import handle_events
+        from portal.tasks import register_requeuer
         from trust.crypto import register_rotation
         from trust.retention import delete_rows, register_retention_kind
 
         register_retention_kind("event_payloads", retention.event_payloads_due, delete_rows,
                                 label=_("ERP event payloads"))
         register_rotation("erp.ConnectorSettings", keys.rotate_credentials)
+        register_requeuer("events", requeue.claim_received_events, handle_events)

@@ -11,11 +11,11 @@ import binascii
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -49,8 +49,9 @@ class IntakeResult:
 def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
     """Accept one signed CloudEvent for ``connector_slug`` or raise IntakeError.
 
-    Nothing is written unless the event is valid and its handler succeeds: the event row and
-    every change it causes commit together.
+    Signature, size and CloudEvent shape are checked here, always. With a broker the event is then
+    only stored (``received``) and answered; workers handle it in batches (``_store``). In-process
+    it is handled here, in the same transaction as its row (``_store_and_handle``).
     """
     if len(body) > settings.INTAKE_MAX_BODY_BYTES:
         raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
@@ -63,9 +64,6 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
     envelope = _parse_cloudevent(body)
     observe.intake_parsed(connector.slug, envelope)  # from here on, log lines carry its event id
 
-    if InboundEvent.objects.filter(connector=connector, webhook_id=webhook_id).exists():
-        return IntakeResult(event_id=envelope["id"], duplicate=True)
-
     handler = handler_for(envelope["type"])
     if handler is None:
         raise IntakeError(400, "Unsupported event type", f"type {envelope['type']!r} is not handled")
@@ -73,37 +71,71 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
         validate(envelope["type"], envelope["data"])  # the published schema, before anything is written
     except EventDataError as exc:
         raise IntakeError(400, "Invalid event data", str(exc)) from exc
-    event = ErpEvent(
+    row = InboundEvent(
         connector=connector,
-        id=envelope["id"],
+        webhook_id=webhook_id,
+        event_id=envelope["id"],
         type=envelope["type"],
         source=envelope["source"],
         subject=str(envelope.get("subject") or ""),
+        occurred_at=_parse_time(envelope.get("time")),
         data=envelope["data"],
     )
+    # No broker (the embedded default): nothing would hand the event to a worker, so handle it now.
+    duplicate = _store_and_handle(row, handler) if settings.CELERY_TASK_ALWAYS_EAGER else _store(row)
+    if not duplicate:
+        logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
+    return IntakeResult(event_id=row.event_id, duplicate=duplicate)
+
+
+def _store(row: InboundEvent) -> bool:
+    """With a broker: verify, validate, store, answer. One insert (its savepoint is the de-duplication
+    on (connector, webhook-id)); the handling is queued after commit for the workers, in batches
+    (erp/handling.py). Returns whether the event was a duplicate."""
+    from erp import tasks
+    from portal.tasks import queue_after_commit
+
+    row.status = InboundEvent.Status.RECEIVED
     try:
         with transaction.atomic():
-            InboundEvent.objects.create(
-                connector=connector,
-                webhook_id=webhook_id,
-                event_id=event.id,
-                type=event.type,
-                source=event.source,
-                subject=event.subject,
-                occurred_at=_parse_time(envelope.get("time")),
-                data=event.data,
-                status=InboundEvent.Status.PROCESSED,
-            )
+            row.save(force_insert=True)
+    except (IntegrityError, DataError) as exc:
+        # This webhook-id was stored before (a redelivery) or a concurrent delivery won the race.
+        if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
+            return True
+        raise _unstorable(exc) from exc
+    queue_after_commit(tasks.handle_events, [row.pk])
+    return False
+
+
+def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) -> bool:
+    """In-process (the embedded default, no broker): the event is handled inside its request, so it is
+    handled at once and its data errors are answered 400 here. Nothing is written unless the handler
+    succeeds: the event row and every change it causes commit together."""
+    if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
+        return True
+    event = ErpEvent(connector=row.connector, id=row.event_id, type=row.type, source=row.source,
+                     subject=row.subject, data=row.data)
+    row.status = InboundEvent.Status.PROCESSED
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
             handler(event)
-    except IntegrityError:
+    except (IntegrityError, DataError) as exc:
         # A concurrent delivery of the same webhook-id won the race; this one changes nothing.
-        if InboundEvent.objects.filter(connector=connector, webhook_id=webhook_id).exists():
-            return IntakeResult(event_id=event.id, duplicate=True)
-        raise
+        if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
+            return True
+        raise _unstorable(exc) from exc
     except EventDataError as exc:
         raise IntakeError(400, "Invalid event data", str(exc)) from exc
-    logger.info("erp event accepted", extra={"event_id": event.id, "event_type": event.type})
-    return IntakeResult(event_id=event.id, duplicate=False)
+    return False
+
+
+def _unstorable(exc: Exception) -> IntakeError:
+    """Signed, well-formed JSON the database still refuses (a lone UTF-16 surrogate or a NUL in a
+    string, a value too long for its column): bad data, so a 400, never a 500 (Hypothesis found it)."""
+    logger.info("erp event refused by the database: %s", exc)
+    return IntakeError(400, "Invalid event data", "the event's data cannot be stored as sent")
 
 
 def _verify_signature(connector: Connector, headers: Mapping[str, str], body: bytes) -> None:

@@ -36,10 +36,15 @@ class Connector(models.Model):
 
 
 class InboundEvent(models.Model):
-    """An ERP event accepted by the intake. ``webhook_id`` makes a redelivery a no-op."""
+    """An ERP event accepted by the intake. ``webhook_id`` makes a redelivery a no-op.
+
+    With a broker the intake only stores it (``received``) and workers handle it in batches
+    (``erp.handling``): ``processed``, or ``failed`` with the error, shown in admin and retried from there."""
 
     class Status(models.TextChoices):
+        RECEIVED = "received", _("received, not handled yet")
         PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("handling failed")
         IGNORED = "ignored", _("ignored (no handler)")
 
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="events")
@@ -50,8 +55,11 @@ class InboundEvent(models.Model):
     subject = models.CharField(max_length=500, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
     data = models.JSONField()
-    status = models.CharField(max_length=20, choices=Status.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
 
     class Meta:
         verbose_name = _("inbound ERP event")

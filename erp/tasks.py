@@ -1,4 +1,4 @@
-"""Periodic ERP work: poll the connections that have no webhooks (Tryton)."""
+"""ERP work in workers: handle stored events in batches; poll the connections that have no webhooks (Tryton)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,17 @@ from erp.models import ConnectorSettings
 
 logger = logging.getLogger(__name__)
 POLLED_KINDS = {"tryton"}
+
+
+@shared_task(acks_late=True)
+def handle_events(event_ids: list[int] | int | None = None) -> int:
+    """Events the intake stored (``received``): one batch of the oldest received ones, not only
+    ``event_ids`` (erp/handling.py). Under load the first task takes a whole batch and the tasks queued
+    for those events find nothing left to do; a quiet system handles each event as it comes. (The
+    safety net queues it with one event id per stale batch.)"""
+    from erp.handling import handle_received
+
+    return handle_received()
 
 
 @shared_task(acks_late=True)

@@ -12,6 +12,7 @@ class ImConfig(AppConfig):
         from im.adapters.feishu.exchange import FeishuExchange
         from im.adapters.wecom.exchange import WeComExchange
         from im.models import Delivery
+        from im.signals import deliveries_finished
         from im.tasks import send_delivery, update_message
         from portal.tasks import register_requeuer
         from sso.im_login.base import register_exchange
@@ -28,5 +29,10 @@ class ImConfig(AppConfig):
         # Login-free codes: each platform package's exchange (sso.im_login.base never imports them).
         for exchange in (WeComExchange, FeishuExchange, DingTalkExchange):
             register_exchange(exchange)
-        audit_deliveries(Delivery)
+        audit_deliveries(Delivery, batch_finished=deliveries_finished)
         register_export("delivery", selectors.DELIVERY_EXPORT_FIELDS, selectors.deliveries_for_export)
+        from erp.handling import register_batch_context
+        from im.services import collect_outbox
+
+        # A worker handling a batch of ERP events sends their cards itself, right after the commit.
+        register_batch_context(collect_outbox)

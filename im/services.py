@@ -6,21 +6,28 @@ and return None for a recipient who may see nothing.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
 import hashlib
 import logging
+import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from im import ratelimit
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import SentMessage, TransportError
+from im.adapters.base import TransportError, Unsupported
 from im.cards import action_handler_for, build_card
 from im.models import Delivery, MessageRef
+from im.signals import deliveries_finished
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -34,138 +41,290 @@ class Recipient:
     reason: str
 
 
-def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[Delivery]:
-    """One outbox row per (recipient, platform), in the caller's transaction; sent after commit.
+@dataclass(frozen=True)
+class OutboxItem:
+    """One row for ``write_outbox``: a card to ``recipient``, or an operation (``kind``) on ``ref``."""
+
+    dedupe_key: str
+    topic: str
+    platform: str
+    recipient: Any = None
+    reason: str = ""
+    kind: str = Delivery.Kind.CARD
+    ref: str = ""
+
+
+# Rows claimed and sent per task: the sends of one event travel together, and a batch stays well
+# inside its lease (DELIVERY_LEASE_SECONDS).
+BATCH_SIZE = 50
+
+
+def write_outbox(items: list[OutboxItem]) -> list[int]:
+    """THE writer of the outbox: every card (approvals, notification rules, the bot, foresight) and
+    every group-chat operation becomes a ``Delivery`` row here, in the caller's transaction, and is
+    queued for sending after commit. A ``dedupe_key`` already present adds nothing (a redelivered
+    event), so a repeat is a no-op. A constant number of queries whatever the number of rows:
+    one read of the keys present, one multi-row insert, one read of the new ids.
+    Returns the ids of the rows added."""
+    wanted = {item.dedupe_key: item for item in items}  # the first of a repeated key wins
+    if not wanted:
+        return []
+    present = set(Delivery.objects.filter(dedupe_key__in=list(wanted)).values_list("dedupe_key", flat=True))
+    rows = [
+        Delivery(dedupe_key=key, kind=item.kind, topic=item.topic, recipient=item.recipient,
+                 platform=item.platform, reason=item.reason[:200], ref=item.ref)
+        for key, item in wanted.items() if key not in present
+    ]
+    if not rows:
+        return []
+    # ignore_conflicts: a concurrent writer of the same key (the same event delivered twice at once)
+    # keeps its row; the send is idempotent per row, so queueing it from here too does no harm.
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = list(Delivery.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows]).values_list("pk", flat=True))
+    collected = _collector.get()
+    if collected is not None:
+        collected.extend(ids)  # queued together with the rest of the batch (collect_outbox)
+    else:
+        _queue_sends(ids)
+    return ids
+
+
+def _queue_sends(ids: list[int]) -> None:
+    from im import tasks
+
+    for start in range(0, len(ids), BATCH_SIZE):
+        queue_after_commit(tasks.send_delivery, ids[start:start + BATCH_SIZE])
+
+
+_collector: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("outbox_collector", default=None)
+
+
+@contextlib.contextmanager
+def collect_outbox() -> Iterator[None]:
+    """Rows written inside this block are sent together at its end, after its commit. In a worker the
+    same worker sends them (``send_now``) instead of queueing them behind the rest of the queue: a
+    worker that handled 50 events sends their cards right away. A send that fails to start leaves the
+    rows to the safety net, as a lost task would."""
+    ids: list[int] = []
+    token = _collector.set(ids)
+    try:
+        yield
+    finally:
+        _collector.reset(token)
+    if _in_worker():
+        send_now(ids)
+    else:
+        _queue_sends(ids)  # in-process: the tasks run right here anyway
+
+
+def _in_worker() -> bool:
+    """True inside a task a Celery worker took from the broker (not one run in-process, eagerly)."""
+    from celery import current_task
+
+    return bool(current_task) and not current_task.request.is_eager
+
+
+def send_now(ids: list[int]) -> None:
+    """Send these outbox rows here, in batches, outside any transaction (the caller's has committed)."""
+    from im import tasks
+
+    for start in range(0, len(ids), BATCH_SIZE):
+        try:
+            tasks.send_delivery(ids[start:start + BATCH_SIZE])  # the task's body, run here
+        except Exception:
+            logger.warning("sending %d outbox rows failed; the safety net will", len(ids), exc_info=True)
+            return
+
+
+def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[int]:
+    """One card per (recipient, platform) through ``write_outbox``; sent after commit.
 
     The same ``dedupe_prefix`` twice (a redelivered event) adds nothing.
     """
-    from im import tasks
+    platforms = enabled_platforms()
+    return write_outbox([
+        OutboxItem(dedupe_key=f"{dedupe_prefix}:{r.user.pk}:{platform}", topic=topic, platform=platform,
+                   recipient=r.user, reason=r.reason)
+        for r in recipients for platform in platforms
+    ])
 
-    created = []
-    for recipient in recipients:
-        for platform in enabled_platforms():
-            delivery, is_new = Delivery.objects.get_or_create(
-                dedupe_key=f"{dedupe_prefix}:{recipient.user.pk}:{platform}",
-                defaults={
-                    "topic": topic,
-                    "recipient": recipient.user,
-                    "platform": platform,
-                    "reason": recipient.reason[:200],
-                },
-            )
-            if is_new:
-                created.append(delivery)
-                queue_after_commit(tasks.send_delivery, delivery.pk)
-    return created
 
+# --- operations other than cards (group chats): the app that owns them registers how to perform them
+
+
+class Deferred(Exception):
+    """Not now, and not a failure: the operation waits ``seconds`` without using up an attempt
+    (a post whose group is not open on the platform yet)."""
+
+    def __init__(self, seconds: float, why: str = "") -> None:
+        super().__init__(why)
+        self.seconds = seconds
+
+
+class Skip(Exception):
+    """Nothing to do any more (the group was never opened): the row ends as skipped, with why."""
+
+
+Operation = Callable[[Delivery], None]
+_operations: dict[str, Operation] = {}
+
+
+def register_operation(kind: str, perform: Operation) -> None:
+    """``perform(delivery)`` calls the platform for a row of ``kind``. It raises ``TransportError``
+    (retried with backoff, or dead when ``permanent``), ``Unsupported`` (dead), ``Deferred`` or
+    ``Skip``; the outbox alone decides what a failure means, as for cards."""
+    _operations[kind] = perform
+
+
+# --- sending ----------------------------------------------------------------------------------------
 
 # How long a worker keeps trying to record a card the platform has accepted when the database went away
-# in between (see send_delivery); past that the row is sent again later and the idempotency key is all
+# in between (see send_batch); past that the row is sent again later and the idempotency key is all
 # that stops a second card.
 RECORD_SENT_SECONDS = 60.0
 
 
 def send_delivery(delivery_id: int) -> float | None:
     """Send one outbox row. Returns seconds to wait before trying again, or None when finished."""
-    accepted: list[tuple[str, SentMessage, dict]] = []  # filled once the platform has taken the card
-    try:
-        return _send_delivery(delivery_id, accepted)
-    except DatabaseError:
-        if not accepted or connection.in_atomic_block:  # in a caller's transaction, lost anyway
-            raise
-        # The platform answered 2xx, then the database failed before the row said so (a Postgres restart,
-        # a dropped connection): the transaction is gone and the row is still queued, so it would be sent
-        # again. Record what happened instead, as soon as the database is back.
-        _record_sent_after_outage(delivery_id, *accepted[0])
-        return None
+    return send_batch([delivery_id]).get(delivery_id)
 
 
-def _send_delivery(delivery_id: int, accepted: list[tuple[str, SentMessage, dict]]) -> float | None:
-    with transaction.atomic():
-        delivery = (
-            # of=("self",): lock the outbox row only. select_related() would lock the recipient's user
-            # row too: a second card to the same person was then skipped (left to the safety net), and
-            # decide() deadlocked with a send on that row (its deferred foreign-key check at commit).
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient")
-            .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
-            .first()
-        )
-        if delivery is None:
-            return None  # sent already, dead, or being sent by another worker right now
+def send_batch(delivery_ids: list[int]) -> dict[int, float]:
+    """Send a batch of outbox rows; returns {row id: seconds to wait} for those to try again later.
+
+    1. Claim: one short transaction stamps ``lease_until`` on the rows still queued and not claimed
+       (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the conditional UPDATE is the claim).
+    2. Send each row with no transaction open and no row lock held; a send starts only in the first
+       half of the lease, so a row is never sent by two workers (the rest are released and queued again).
+    3. Record every outcome in one transaction (one multi-row update, the message references, one audit
+       append for the batch); if the database is gone at that moment, keep trying to record for
+       ``RECORD_SENT_SECONDS`` rather than leave an accepted card queued to be sent again.
+    """
+    claimed = _claim(delivery_ids)
+    if not claimed:
+        return {}
+    send_until = time.monotonic() + settings.DELIVERY_LEASE_SECONDS / 2
+    delays: dict[int, float] = {}
+    done: list[Delivery] = []
+    rest: list[Delivery] = []
+    for delivery in claimed:
+        if rest or time.monotonic() > send_until:
+            rest.append(delivery)
+            continue
         observe.delivery_started(delivery)
-        delivery.attempts += 1
-        adapter = get_adapter(delivery.platform)
-        card = build_card(delivery.topic, delivery.recipient, delivery.platform)
-        if card is None:
-            delivery.status = Delivery.Status.SKIPPED
-            delivery.last_error = "the recipient may no longer see this"
-            delivery.save()
-            observe.card_outcome(delivery, "skipped")
-            return None
-        delivery.card = card.to_dict()
-        address = adapter.address_of(delivery.recipient)
-        if address is None:
-            return _give_up(delivery, f"{delivery.recipient} has no linked {delivery.platform} account")
-        # The platform's rate bucket first: when it is empty the row waits in the outbox (not a failed
-        # attempt), so a burst is spread over time instead of meeting the platform's 429.
-        wait = ratelimit.acquire(delivery.platform, address)
-        if wait > 0:
-            delivery.attempts -= 1
-            delivery.next_attempt_at = next_attempt_at(wait)
-            delivery.save()
-            return wait
         try:
-            # The delivery's key makes the platform call idempotent where the platform allows it,
-            # so a retry after a crash does not post the card twice.
-            sent = adapter.send_card(address, card, idempotency_key=delivery.dedupe_key)
-        except TransportError as exc:
-            return _failed(delivery, exc)
-        accepted.append((address, sent, delivery.card))
-        _mark_sent(delivery, address, sent)
-    return None
-
-
-def _mark_sent(delivery: Delivery, address: str, sent: SentMessage) -> None:
-    delivery.status = Delivery.Status.SENT
-    delivery.sent_at = timezone.now()
-    delivery.last_error = ""
-    delivery.next_attempt_at = None
-    delivery.save()
-    observe.card_outcome(delivery, "sent")
-    MessageRef.objects.update_or_create(
-        delivery=delivery,
-        defaults={
-            "topic": delivery.topic,
-            "platform": delivery.platform,
-            "address": address,
-            "message_id": sent.message_id,
-            "recall_id": sent.recall_id,
-        },
-    )
-
-
-def _record_sent_after_outage(delivery_id: int, address: str, sent: SentMessage, card: dict) -> None:
-    deadline = time.monotonic() + RECORD_SENT_SECONDS
-    while True:
-        connection.close()  # the broken one; the next query opens a new connection
-        try:
-            with transaction.atomic():
-                delivery = (
-                    Delivery.objects.select_for_update(of=("self",))
-                    .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
-                    .first()
-                )
-                if delivery is not None:  # else another worker recorded it meanwhile
-                    delivery.attempts += 1  # the attempt that sent it was rolled back with the rest
-                    delivery.card = card
-                    _mark_sent(delivery, address, sent)
-            logger.warning("delivery %s: sent, and recorded after a database outage", delivery_id)
-            return
+            delay = _attempt(delivery)
         except DatabaseError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+            # The database went away before this row reached the platform: record what was sent,
+            # leave this row and the rest to their lease (the safety net re-queues them).
+            logger.warning("delivery %s: database error before sending; left to the safety net", delivery.pk,
+                           exc_info=True)
+            rest.append(delivery)
+            continue
+        done.append(delivery)
+        if delay is not None:
+            delays[delivery.pk] = delay
+    _record(done)
+    if rest:
+        _release(rest)
+    return delays
+
+
+def _claim(delivery_ids: list[int]) -> list[Delivery]:
+    now = timezone.now()
+    # A lease unique to this claim (microseconds of jitter), so the rows read back are exactly ours.
+    lease = now + dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS, microseconds=random.randrange(1, 999_999))
+    free = Q(lease_until=None) | Q(lease_until__lt=now)
+    with transaction.atomic():
+        candidates = Delivery.objects.filter(free, pk__in=delivery_ids, status=Delivery.Status.QUEUED)
+        if connection.features.has_select_for_update_skip_locked:
+            # of=("self",): never the recipient's user row (decide() deadlocked on it once).
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        pks = list(candidates.values_list("pk", flat=True))
+        if not pks:
+            return []
+        Delivery.objects.filter(free, pk__in=pks, status=Delivery.Status.QUEUED).update(lease_until=lease)
+    return list(Delivery.objects.filter(pk__in=pks, lease_until=lease).select_related("recipient").order_by("pk"))
+
+
+def _release(deliveries: list[Delivery]) -> None:
+    """Claimed but not attempted: free them for the next sender now rather than at the lease's end."""
+    from im import tasks
+
+    ids = [d.pk for d in deliveries]
+    try:
+        Delivery.objects.filter(pk__in=ids, lease_until=deliveries[0].lease_until).update(lease_until=None)
+    except DatabaseError:
+        return  # the lease runs out by itself; the safety net re-queues them then
+    queue_after_commit(tasks.send_delivery, ids)
+
+
+def _attempt(delivery: Delivery) -> float | None:
+    """One attempt at one row, outside any transaction; the row's new state is kept in memory for
+    ``_record``. Returns seconds until the next try, or None when the row is finished."""
+    delivery.attempts += 1
+    if delivery.kind != Delivery.Kind.CARD:
+        return _attempt_operation(delivery)
+    adapter = get_adapter(delivery.platform)
+    card = build_card(delivery.topic, delivery.recipient, delivery.platform)
+    if card is None:
+        delivery.attempts -= 1
+        return _finish(delivery, Delivery.Status.SKIPPED, "the recipient may no longer see this")
+    delivery.card = card.to_dict()
+    address = adapter.address_of(delivery.recipient)
+    if address is None:
+        return _give_up(delivery, f"{delivery.recipient} has no linked {delivery.platform} account")
+    # The platform's rate bucket first: when it is empty the row waits in the outbox (not a failed
+    # attempt), so a burst is spread over time instead of meeting the platform's 429.
+    wait = ratelimit.acquire(delivery.platform, address)
+    if wait > 0:
+        return _wait(delivery, wait)
+    try:
+        # The delivery's key makes the platform call idempotent where the platform allows it,
+        # so a retry after a crash does not post the card twice.
+        sent = adapter.send_card(address, card, idempotency_key=delivery.dedupe_key)
+    except TransportError as exc:
+        return _failed(delivery, exc)
+    delivery.sent_message = (address, sent)
+    return _finish(delivery, Delivery.Status.SENT)
+
+
+def _attempt_operation(delivery: Delivery) -> float | None:
+    perform = _operations.get(delivery.kind)
+    if perform is None:
+        return _give_up(delivery, f"no handler for {delivery.kind} rows")
+    try:
+        perform(delivery)
+    except Deferred as wait:
+        return _wait(delivery, wait.seconds)
+    except Skip as exc:
+        delivery.attempts -= 1
+        return _finish(delivery, Delivery.Status.SKIPPED, str(exc))
+    except Unsupported as exc:
+        return _give_up(delivery, str(exc) or f"{delivery.platform} cannot do this")
+    except TransportError as exc:
+        return _failed(delivery, exc)
+    return _finish(delivery, Delivery.Status.SENT)
+
+
+def _wait(delivery: Delivery, seconds: float) -> float:
+    delivery.attempts -= 1
+    delivery.next_attempt_at = next_attempt_at(seconds)
+    delivery.outcome = None  # waiting for a token (or for its group) is not an attempt
+    return seconds
+
+
+OUTCOMES = {"sent": "sent", "dead": "dead", "skipped": "skipped"}
+
+
+def _finish(delivery: Delivery, status: str, error: str = "") -> None:
+    delivery.outcome = OUTCOMES[status]
+    delivery.status = status
+    delivery.last_error = error
+    delivery.next_attempt_at = None
+    if status == Delivery.Status.SENT:
+        delivery.sent_at = timezone.now()
+    return None
 
 
 def _failed(delivery: Delivery, exc: TransportError) -> float | None:
@@ -174,20 +333,63 @@ def _failed(delivery: Delivery, exc: TransportError) -> float | None:
     delay = backoff_seconds(delivery.attempts, exc.retry_after)
     delivery.last_error = str(exc)
     delivery.next_attempt_at = next_attempt_at(delay)
-    delivery.save()
+    delivery.outcome = "retry"
     logger.warning("delivery %s failed, retry in %.0fs: %s", delivery.pk, delay, exc)
-    observe.card_outcome(delivery, "retry")
     return delay
 
 
 def _give_up(delivery: Delivery, reason: str) -> None:
-    delivery.status = Delivery.Status.DEAD
-    delivery.last_error = reason
-    delivery.next_attempt_at = None
-    delivery.save()
     logger.error("delivery %s is a dead letter: %s", delivery.pk, reason)
-    observe.card_outcome(delivery, "dead")
-    return None
+    return _finish(delivery, Delivery.Status.DEAD, reason)
+
+
+RECORDED_FIELDS = ["status", "attempts", "last_error", "next_attempt_at", "card", "sent_at", "lease_until"]
+
+
+def _record(done: list[Delivery]) -> None:
+    """The outcomes of a batch, in one transaction; retried across a database outage when a platform
+    has accepted something (see send_batch)."""
+    if not done:
+        return
+    deadline = time.monotonic() + RECORD_SENT_SECONDS
+    while True:
+        try:
+            _record_batch(done)
+            break
+        except DatabaseError:
+            accepted = any(d.status == Delivery.Status.SENT for d in done)
+            if not accepted or connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            # The platform answered 2xx, then the database failed before the rows said so (a Postgres
+            # restart, a dropped connection): record what happened as soon as the database is back.
+            connection.close()  # the broken one; the next query opens a new connection
+            time.sleep(0.5)
+    for delivery in done:
+        if getattr(delivery, "outcome", None):
+            observe.card_outcome(delivery, delivery.outcome)
+
+
+def _record_batch(done: list[Delivery]) -> None:
+    with transaction.atomic():
+        # Only rows still under this batch's lease: another worker's outcome is never overwritten.
+        mine = set(
+            Delivery.objects.filter(pk__in=[d.pk for d in done], lease_until=done[0].lease_until,
+                                    status=Delivery.Status.QUEUED).values_list("pk", flat=True)
+        )
+        rows = [d for d in done if d.pk in mine]
+        for delivery in rows:
+            delivery.lease_until = None
+        Delivery.objects.bulk_update(rows, RECORDED_FIELDS)
+        sent = [d for d in rows if getattr(d, "sent_message", None)]
+        known = set(MessageRef.objects.filter(delivery__in=sent).values_list("delivery_id", flat=True))
+        MessageRef.objects.bulk_create([
+            MessageRef(delivery=d, topic=d.topic, platform=d.platform, address=d.sent_message[0],
+                       message_id=d.sent_message[1].message_id, recall_id=d.sent_message[1].recall_id)
+            for d in sent if d.pk not in known
+        ])
+        finished = [d for d in rows if d.status in (Delivery.Status.SENT, Delivery.Status.DEAD)]
+        if finished:
+            deliveries_finished.send(sender=Delivery, deliveries=finished)
 
 
 def resend(delivery: Delivery) -> None:

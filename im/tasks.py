@@ -5,9 +5,10 @@ from portal.retry import schedule
 
 
 @shared_task(acks_late=True)
-def send_delivery(delivery_id: int) -> None:
-    delay = services.send_delivery(delivery_id)
-    if delay is not None:
+def send_delivery(delivery_ids: int | list[int]) -> None:
+    """One outbox row, or a batch (the rows one ``write_outbox`` call added)."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
+    for delivery_id, delay in services.send_batch(ids).items():
         schedule(send_delivery, [delivery_id], delay)
 
 

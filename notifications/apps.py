@@ -12,7 +12,7 @@ class NotificationsConfig(AppConfig):
         from approvals.models import Decision
         from erp.events import register_post_hook
         from im.cards import register_card_kind
-        from notifications import cards, engine, retention
+        from notifications import cards, engine, groups, retention
         from sso.permissions import ACTIONS, register_action
         from trust.retention import register_retention_kind
 
@@ -21,6 +21,7 @@ class NotificationsConfig(AppConfig):
         # A decision taken in the portal is not an ERP event; rules on erp.approval.decided see it too.
         post_save.connect(engine.on_decision_saved, sender=Decision, dispatch_uid="notifications.decision")
         register_card_kind("notice", cards.build, cards.handle_action)
+        groups.register_operations()  # group opens, posts and archives are outbox rows
         if "groups.create" not in ACTIONS:
             register_action("groups.create", _("open group chats from cards"))
         register_retention_kind(

@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from erp.events import ErpEvent
 from erp.subjects import EventSubject, money, subject_for_topic, subject_of
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
-from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import display_name, time_zone_of
 from sso.selectors import role_holders, user_for_login
@@ -249,17 +248,19 @@ def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
 
     now = timezone.now()
     recipients = []
-    for assignment in subject.obj.assignments.exclude(user=None).select_related("user"):
-        for delegation in Delegation.objects.filter(
-            delegator=assignment.user, starts_at__lte=now, ends_at__gt=now
-        ).select_related("delegate"):
-            if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
-                until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
-                recipients.append(Recipient(
-                    user=delegation.delegate,
-                    reason=_("delegate of %(name)s (out of office until %(until)s)")
-                    % {"name": display_name(assignment.user), "until": until},
-                ))
+    approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
+    # One query for every approver's delegations, not one per approver.
+    delegations = Delegation.objects.filter(
+        delegator_id__in=list(approvers), starts_at__lte=now, ends_at__gt=now
+    ).select_related("delegate").order_by("delegator_id", "pk")
+    for delegation in delegations:
+        if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
+            until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
+            recipients.append(Recipient(
+                user=delegation.delegate,
+                reason=_("delegate of %(name)s (out of office until %(until)s)")
+                % {"name": display_name(approvers[delegation.delegator_id]), "until": until},
+            ))
     if recipients:
         enqueue_cards(subject.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}:delegate")
 
@@ -340,23 +341,16 @@ def delivery_reason(notification: Notification) -> str:
 
 def dispatch(notification: Notification) -> None:
     """Outbox rows for the card (``notice.<pk>``) on the rule's platforms; sent after commit."""
-    from im import tasks
     from im.adapters import enabled_platforms
-    from im.models import Delivery
+    from im.services import OutboxItem, write_outbox
 
     platforms = [p for p in enabled_platforms() if not notification.rule.platforms or p in notification.rule.platforms]
-    for platform in platforms:
-        delivery, is_new = Delivery.objects.get_or_create(
-            dedupe_key=f"notice.{notification.pk}:{notification.recipient_id}:{platform}",
-            defaults={
-                "topic": notification.topic,
-                "recipient": notification.recipient,
-                "platform": platform,
-                "reason": delivery_reason(notification),
-            },
-        )
-        if is_new:
-            queue_after_commit(tasks.send_delivery, delivery.pk)
+    reason = delivery_reason(notification)
+    write_outbox([
+        OutboxItem(dedupe_key=f"notice.{notification.pk}:{notification.recipient_id}:{platform}",
+                   topic=notification.topic, platform=platform, recipient=notification.recipient, reason=reason)
+        for platform in platforms
+    ])
     Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.QUEUED, sent_at=timezone.now())
 
 

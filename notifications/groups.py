@@ -1,7 +1,9 @@
 """Group chats opened by rules: the customer's sales group, a low-stock war room, a review group.
 
 Rows are written in the caller's transaction; the platform calls (create, invite, pin, post,
-archive) run after commit in tasks and are idempotent, so a retry never opens a second room.
+archive) are outbox rows (``im.services.write_outbox``, kinds ``group_open``/``group_post``/
+``group_archive``) performed after commit by the sender, with the same state, retries, dead letters
+and safety net as cards, and are idempotent, so a retry never opens a second room.
 A group only ever gets what the rule shares (``group_fields``): external members have no portal
 account, and the platform shows every message to every member.
 """
@@ -13,7 +15,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -21,10 +23,13 @@ from erp.subjects import EventSubject
 from im.adapters import enabled_platforms, get_adapter
 from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, TransportError, Unsupported, supports
 from im.cards import Card, CardField
+from im.models import Delivery
+from im.services import Deferred, Skip, register_operation
 from notifications.cards import DEFAULT_TITLES, LABELS, fill, shown_facts
 from notifications.engine import targets
 from notifications.models import ChatGroup, ChatGroupMember, GroupPost, NotificationRule
 from portal import formatting
+from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import display_name
 from sso.selectors import role_holders
@@ -38,11 +43,16 @@ def group_platform(rule: NotificationRule | None) -> str:
     return (wanted or enabled or ["devinbox"])[0]
 
 
-def _queue(task_name: str, *args: Any) -> None:
-    from notifications import tasks
+def _queue(kind: str, group: ChatGroup, ref: int, reason: str = "") -> None:
+    """A platform operation on a group chat goes through the outbox like a card: a ``Delivery`` row
+    (written with the caller's transaction, queued after commit), retried with backoff, dead after a
+    permanent error, re-queued by the safety net (im.services, ``perform_*`` below)."""
+    from im.services import OutboxItem, write_outbox
 
-    task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(*args))
+    step = {Delivery.Kind.GROUP_OPEN: "open", Delivery.Kind.GROUP_POST: f"post:{ref}",
+            Delivery.Kind.GROUP_ARCHIVE: "archive"}[kind]
+    write_outbox([OutboxItem(dedupe_key=f"group:{group.pk}:{step}", kind=kind, ref=str(ref),
+                             topic=f"group.{group.pk}", platform=group.platform, reason=reason)])
 
 
 def create_group(
@@ -75,7 +85,7 @@ def create_group(
         if email:
             ChatGroupMember.objects.create(group=group, external_name=ext_name[:150], external_email=email,
                                            reason=reason[:200])
-    _queue("open_group", group.pk)
+    _queue(Delivery.Kind.GROUP_OPEN, group, group.pk, reason=group.get_purpose_display())
     return group
 
 
@@ -211,7 +221,7 @@ def _post(group: ChatGroup, card: Card, *, key: str, reason: str) -> GroupPost |
     post, created = GroupPost.objects.get_or_create(
         idempotency_key=key[:200], defaults={"group": group, "card": card.to_dict(), "reason": reason[:200]})
     if created:
-        _queue("send_group_post", post.pk)
+        _queue(Delivery.Kind.GROUP_POST, group, post.pk, reason=reason)
     return post if created else None
 
 
@@ -234,7 +244,7 @@ def archive_groups_about(subject_topic: str, why: str) -> list[ChatGroup]:
             card = Card(topic=f"group.{group.pk}", title=_("Group archived"), status="archived", status_label=why,
                         link="", link_label="", locale=translation.get_language())
         _post(group, card, key=f"group{group.pk}:archived", reason=why)
-        _queue("archive_group", group.pk)
+        _queue(Delivery.Kind.GROUP_ARCHIVE, group, group.pk, reason=why)
         archived.append(group)
     return archived
 
@@ -251,11 +261,30 @@ def external_address(adapter: Any, member: ChatGroupMember) -> str | None:
         return None
 
 
-def open_on_platform(group_id: int) -> None:
-    """Create the chat (idempotent per group), invite, pin the widget. Errors stay on the row."""
-    group = ChatGroup.objects.filter(pk=group_id).first()
-    if group is None or group.chat_id:
-        return
+def _waiting(kind: str, refs: list[int]) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(kind=kind, ref__in=[str(r) for r in refs], status=Delivery.Status.QUEUED)
+
+
+def _not_open_yet(group: ChatGroup) -> Exception:
+    """What a post or an archive of a group without a chat id raises: wait while its opening is
+    still in the outbox, else there is nothing to do (the opening is dead: its row says why)."""
+    if _waiting(Delivery.Kind.GROUP_OPEN, [group.pk]).exists():
+        return Deferred(GROUP_WAIT_SECONDS, "waiting for the group to be opened")
+    return Skip(_("the group was never opened on the platform"))
+
+
+# A post or an archive waiting for its group to open is also woken the moment the group opens.
+GROUP_WAIT_SECONDS = 5.0
+
+
+def perform_open(delivery: Delivery) -> None:
+    """Create the chat (idempotent per group), invite, pin the widget; then wake the posts waiting for
+    it. A failure raises for the outbox to retry or give up; the group row shows the error too."""
+    group = ChatGroup.objects.filter(pk=int(delivery.ref)).first()
+    if group is None:
+        raise Skip(_("the group is gone"))
+    if group.chat_id:
+        return  # opened already
     adapter = get_adapter(group.platform)
     members = list(group.members.select_related("user"))
     for member in members:
@@ -266,7 +295,7 @@ def open_on_platform(group_id: int) -> None:
     except (TransportError, Unsupported) as exc:
         ChatGroup.objects.filter(pk=group.pk).update(error=str(exc)[:2000])
         logger.warning("group %s could not be opened on %s: %s", group.pk, group.platform, exc)
-        return
+        raise
     for member in members:
         member.invited = bool(member.address)
         member.save(update_fields=["address", "invited"])
@@ -289,8 +318,15 @@ def open_on_platform(group_id: int) -> None:
             adapter.post_widget(group.chat_id, _("Board: %s") % group.name, f"{settings.PORTAL_BASE_URL}/g/{group.pk}/")
         except (TransportError, Unsupported) as exc:
             ChatGroup.objects.filter(pk=group.pk).update(error=_("board not pinned: %s") % exc)
-    for post in group.posts.filter(message_id=""):
-        send_post(post.pk)
+    waiting = list(
+        (_waiting(Delivery.Kind.GROUP_POST, list(group.posts.values_list("pk", flat=True)))
+         | _waiting(Delivery.Kind.GROUP_ARCHIVE, [group.pk])).order_by("pk").values_list("pk", flat=True)
+    )
+    if waiting:
+        from im import tasks
+
+        Delivery.objects.filter(pk__in=waiting).update(next_attempt_at=None)
+        queue_after_commit(tasks.send_delivery, waiting)
 
 
 def _sku_of(topic: str) -> str:
@@ -302,32 +338,46 @@ def _sku_of(topic: str) -> str:
     return StockLevel.objects.filter(pk=int(ident)).values_list("sku", flat=True).first() or ""
 
 
-def send_post(post_id: int) -> None:
-    post = GroupPost.objects.select_related("group").filter(pk=post_id).first()
-    if post is None or post.message_id or not post.group.chat_id:
-        return  # sent, or the group is not open on the platform yet (opening sends what waits)
+def perform_post(delivery: Delivery) -> None:
+    post = GroupPost.objects.select_related("group").filter(pk=int(delivery.ref)).first()
+    if post is None:
+        raise Skip(_("the post is gone"))
+    if post.message_id:
+        return  # sent already
+    if not post.group.chat_id:
+        raise _not_open_yet(post.group)
     try:
         sent = get_adapter(post.group.platform).send_card_to_chat(
             post.group.chat_id, Card.from_dict(post.card), idempotency_key=post.idempotency_key)
     except (TransportError, Unsupported) as exc:
         GroupPost.objects.filter(pk=post.pk).update(error=str(exc)[:2000])
-        return
+        raise
     GroupPost.objects.filter(pk=post.pk).update(message_id=sent.message_id, error="")
 
 
-def archive_on_platform(group_id: int) -> None:
-    group = ChatGroup.objects.filter(pk=group_id).first()
-    if group is None or not group.chat_id:
-        return
-    for post in group.posts.filter(message_id=""):
-        send_post(post.pk)
+def perform_archive(delivery: Delivery) -> None:
+    group = ChatGroup.objects.filter(pk=int(delivery.ref)).first()
+    if group is None:
+        raise Skip(_("the group is gone"))
+    if not group.chat_id:
+        raise _not_open_yet(group)
+    if _waiting(Delivery.Kind.GROUP_POST, list(group.posts.values_list("pk", flat=True))).exists():
+        raise Deferred(GROUP_WAIT_SECONDS, "the group's posts go first")  # "archived" is the last word
     adapter = get_adapter(group.platform)
+    if not supports(adapter, ARCHIVE):
+        raise Unsupported(f"{group.platform} cannot archive a group chat")
     try:
-        if not supports(adapter, ARCHIVE):
-            raise Unsupported(f"{group.platform} cannot archive a group chat")
         adapter.archive_group(group.chat_id, group.name)
     except (Unsupported, TransportError) as exc:
         ChatGroup.objects.filter(pk=group.pk).update(error=_("not archived on the platform: %s") % exc)
+        raise
+
+
+def register_operations() -> None:
+    """The outbox performs group-chat rows with these (notifications/apps.py)."""
+    register_operation(Delivery.Kind.GROUP_OPEN, perform_open)
+    register_operation(Delivery.Kind.GROUP_POST, perform_post)
+    register_operation(Delivery.Kind.GROUP_ARCHIVE, perform_archive)
 
 
 def member_names(group: ChatGroup) -> list[str]:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from erp.subjects import subject_for_topic
 from notifications.engine import Target, dispatch, notify
-from notifications.models import ChatGroup, Notification, NotificationRule
+from notifications.models import Notification, NotificationRule
 from sso.models import display_name
 from sso.selectors import role_holders
 
@@ -27,7 +27,6 @@ def tick(now: dt.datetime | None = None) -> dict[str, int]:
         "released": release_held(now),
         "digests": send_digests(now),
         "followups": follow_up(now),
-        "groups": retry_groups(),
     }
 
 
@@ -122,12 +121,3 @@ def _mark(notification: Notification, step: str) -> None:
     Notification.objects.filter(pk=notification.pk).update(followed_up=steps)
 
 
-def retry_groups() -> int:
-    """Groups whose platform call failed (platform down) are tried again."""
-    from notifications.tasks import open_group
-
-    pending = list(ChatGroup.objects.filter(state=ChatGroup.State.OPEN, chat_id="").exclude(error="")
-                   .values_list("pk", flat=True))
-    for pk in pending:
-        open_group.delay(pk)
-    return len(pending)

@@ -2,10 +2,15 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from portal.asgi_handler import PooledSyncASGIHandler  # noqa: E402
+
+# Not django.core.asgi.get_asgi_application(): one thread hop per request (portal/asgi_handler.py).
+django_asgi_app = PooledSyncASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

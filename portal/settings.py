@@ -179,6 +179,9 @@ CACHES = (
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # a host, or kombu warns on every start
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# Seconds a sender holds the outbox rows it claimed (im.services.send_batch): sends start only in the
+# first half, and rows of a sender that died are free again once it has passed.
+DELIVERY_LEASE_SECONDS = float(os.environ.get("DELIVERY_LEASE_SECONDS", "60"))
 CELERY_TASK_EAGER_PROPAGATES = False
 # A task is acknowledged only after it ran, and re-queued if its worker dies: with idempotent
 # tasks this gives exactly-once effects (see docs/architecture.md).

@@ -1,9 +1,10 @@
 """Periodic safety net (Celery beat; a thread in the embedded demo): nothing stays stuck.
 
-Re-queues outbox rows, card edits and writebacks whose retry time has come, or whose task was
-lost (a broker restart, a worker killed before it acknowledged). All three tasks are idempotent,
-so re-queuing one that is still running does no harm. The kinds of work are registered by their apps
-(``register_requeuer`` in ``AppConfig.ready()``); this module imports none of them.
+Re-queues stored ERP events not handled yet, outbox rows (cards and group-chat operations), card
+edits and writebacks whose retry time has come, or whose task was lost (a broker restart, a worker
+killed before it acknowledged). All these tasks are idempotent, so re-queuing one that is still
+running does no harm. The kinds of work are registered by their apps (``register_requeuer`` in
+``AppConfig.ready()``); this module imports none of them.
 
 Two rules keep it from adding work of its own (tests/test_faults.py found both):
 - With a broker, a scheduled retry has its own countdown task; the safety net steps in only when

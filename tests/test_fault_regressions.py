@@ -49,16 +49,16 @@ def test_card_accepted_then_database_lost_is_recorded_not_sent_again(transaction
     platform = Platform()
     monkeypatch.setattr(services, "get_adapter", lambda name: platform)
     delivery = queued(users, "regression:db-lost")
-    real_save = Delivery.save
+    real_record = services._record_batch
     failures: list[bool] = []
 
-    def save_failing_once(self, *args, **kwargs):
-        if self.status == Delivery.Status.SENT and not failures:
+    def record_failing_once(done):  # the sender records a batch's outcomes in one transaction
+        if any(d.status == Delivery.Status.SENT for d in done) and not failures:
             failures.append(True)
             raise OperationalError("server closed the connection unexpectedly")
-        return real_save(self, *args, **kwargs)
+        return real_record(done)
 
-    monkeypatch.setattr(Delivery, "save", save_failing_once)
+    monkeypatch.setattr(services, "_record_batch", record_failing_once)
     assert services.send_delivery(delivery.pk) is None
     assert services.send_delivery(delivery.pk) is None  # a redelivered task: nothing left to do
 

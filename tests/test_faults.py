@@ -58,7 +58,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalDocument, Decision
 from erp.connectors.demo.emitter import APPROVAL_REQUESTED, SOURCE, approval_requested_data
 from erp.connectors.demo.models import DocumentState, FaultPlan, Project, PurchaseRequisition
-from erp.models import Connector
+from erp.models import Connector, InboundEvent
 from erp.signing import make_cloudevent, sign
 from im.models import Delivery, MessageRef
 from portal.celery import app as celery_app
@@ -200,6 +200,10 @@ class Scenario:
     def decide(self, number: str, deadline: float) -> None:
         """li.si approves; a failed call is retried with the same idempotency key, as a page does."""
         key = f"fault-{self.ledger.fault}-{number}"
+        # The intake stores the event and a worker mirrors the document (docs/architecture.md, "The hot
+        # path"): nobody can decide before that, as nobody has the card before it.
+        wait_for(lambda: ApprovalDocument.objects.filter(external_id=number).exists(),
+                 max(1.0, deadline - time.monotonic()), f"{number} to be mirrored")
         document = ApprovalDocument.objects.get(external_id=number)
         while True:
             try:
@@ -252,6 +256,7 @@ class Scenario:
     # --- recovery and counts ---
     def in_flight(self) -> dict[str, int]:
         return {
+            "events not handled": InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count(),
             "queued deliveries": Delivery.objects.filter(
                 dedupe_key__in=self.ledger.expected, status=Delivery.Status.QUEUED
             ).count(),

@@ -78,7 +78,9 @@ def post_event(handle: serve.Served, connector, event_type: str, data: dict) -> 
 
 
 def tasks_run_by(worker: serve.Child) -> int:
-    return len(re.findall(r"Task im\.tasks\.send_delivery\[[^\]]+\] succeeded", worker.log(chars=10_000_000)))
+    """The event-handling and card-sending tasks it ran (a handling worker sends its batch's cards itself)."""
+    return len(re.findall(r"Task (?:im\.tasks\.send_delivery|erp\.tasks\.handle_events)\[[^\]]+\] succeeded",
+                          worker.log(chars=10_000_000)))
 
 
 async def open_sockets(handle: serve.Served, token: str, topic: str, count: int) -> list:
@@ -182,6 +184,9 @@ def test_two_daphne_processes_and_two_workers_share_the_work(served, connector, 
 def _document_pks(external_ids: list[str]) -> list[int]:
     from approvals.models import ApprovalDocument
 
-    pks = list(ApprovalDocument.objects.filter(external_id__in=external_ids).values_list("pk", flat=True))
+    mirrored = ApprovalDocument.objects.filter(external_id__in=external_ids)
+    # The intake stores the events; the workers mirror the documents (docs/architecture.md, "The hot path").
+    wait_for(lambda: mirrored.count() == len(external_ids), 30, "the documents to be mirrored", interval=0.2)
+    pks = list(mirrored.values_list("pk", flat=True))
     assert len(pks) == len(external_ids)
     return pks

@@ -82,6 +82,8 @@ def worker_env(*, queue: str, redis_url: str, db: dict[str, Any], **extra: str) 
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
             "DATABASE_URL": database_url(db),
             "RETRY_BASE_SECONDS": "0.2",
+            # The outbox lease, scaled like the safety net's STALE_AFTER (60 s in production).
+            "DELIVERY_LEASE_SECONDS": "6",
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "INFO",
         }

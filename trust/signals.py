@@ -17,7 +17,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models.signals import post_init, post_save
 
-from trust.services import record
+from trust.services import Fact, record, record_many
 
 FINAL_DELIVERY = ("sent", "dead")
 
@@ -123,10 +123,25 @@ def audit_decisions(model: Any) -> None:
     post_save.connect(on_decision, sender=model, dispatch_uid="trust-decision")
 
 
-def audit_deliveries(model: Any) -> None:
-    """Record every delivery of ``model`` reaching a final status (im registers ``Delivery`` in ``ready()``)."""
+def audit_deliveries(model: Any, batch_finished: Any = None) -> None:
+    """Record every delivery of ``model`` reaching a final status (im registers ``Delivery`` in ``ready()``):
+    a save of one row, or ``batch_finished`` (a signal sent with ``deliveries``) for a batch the sender
+    recorded in one multi-row update."""
     post_init.connect(_remember_status, sender=model, dispatch_uid="trust-delivery-init")
     post_save.connect(on_delivery_saved, sender=model, dispatch_uid="trust-delivery")
+    if batch_finished is not None:
+        batch_finished.connect(on_deliveries_finished, sender=model, dispatch_uid="trust-deliveries")
+
+
+def on_deliveries_finished(sender: Any, deliveries: list[Any], **kwargs: Any) -> None:
+    """A batch of outbox rows the sender recorded as sent or dead (a multi-row update, so no post_save):
+    their entries are appended in one go, the same entries a save of each would have made."""
+    actor = _actor()
+    record_many([
+        Fact(f"delivery.{d.status}", actor=actor, obj=d,
+             summary={"topic": d.topic, "platform": d.platform, "recipient": d.recipient_id, "attempts": d.attempts})
+        for d in deliveries
+    ])
 
 
 def connect() -> None:

@@ -30,7 +30,6 @@ from im.bot.models import BotExchange
 from im.bot.periods import resolve, today_for
 from im.cards import Card
 from portal.observability.metrics import BOT_ANSWER_SECONDS
-from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 
@@ -321,18 +320,14 @@ def _finish(user: Any, text: str, intent: str, entities: dict[str, Any], answer:
 
 
 def reply_on(platform: str, user: Any, reply: BotReply) -> None:
-    """Send the asker their answer card on ``platform`` through the outbox (Delivery → send_delivery),
-    the same path as every other card, so its buttons come back through handle_card_action."""
-    from im import tasks
-    from im.models import Delivery
+    """Send the asker their answer card on ``platform`` through the outbox (``write_outbox`` →
+    send_delivery), the same path as every other card, so its buttons come back through
+    handle_card_action."""
+    from im.services import OutboxItem, write_outbox
 
-    delivery, created = Delivery.objects.get_or_create(
-        dedupe_key=f"bot:{reply.exchange_id}:{user.pk}:{platform}",
-        defaults={"topic": f"bot.{reply.exchange_id}", "recipient": user, "platform": platform,
-                  "reason": "bot answer"},
-    )
-    if created:
-        queue_after_commit(tasks.send_delivery, delivery.pk)
+    write_outbox([OutboxItem(dedupe_key=f"bot:{reply.exchange_id}:{user.pk}:{platform}",
+                             topic=f"bot.{reply.exchange_id}", platform=platform, recipient=user,
+                             reason="bot answer")])
 
 
 def press(user: Any, exchange_id: int, action_id: str) -> str:

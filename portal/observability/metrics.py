@@ -14,6 +14,10 @@ ERP_EVENTS = Counter(
     "portal_erp_events", "ERP events at the intake, by outcome (accepted, duplicate, rejected)",
     ["connector", "type", "outcome"],
 )
+ERP_EVENTS_HANDLED = Counter(
+    "portal_erp_events_handled", "Stored ERP events handled by workers, by outcome (processed, failed)",
+    ["connector", "type", "outcome"],
+)
 CARDS = Counter(
     "portal_im_cards", "Card sends by outcome: sent, retry (a failed attempt to be repeated), dead, skipped",
     ["platform", "outcome"],

@@ -1,0 +1,95 @@
+"""Handling stored ERP events in batches, in workers (with a broker; the in-process default handles
+each event inside its intake request instead, see ``erp.intake.receive``).
+
+``handle_received(ids)`` claims events still ``received`` with ``SELECT … FOR UPDATE SKIP LOCKED`` (a
+plain claim on SQLite, whose writers are serialised anyway), runs each one's handler in its own
+savepoint inside one transaction, and records every outcome in one multi-row update:
+``processed``, or ``failed`` with the error (bad data, a handler's bug), visible in admin and
+metrics and retried from admin. A database error rolls the whole batch back: its events stay
+``received`` and the safety net (``portal.tasks.requeue_stale_work``) queues them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from erp.events import ErpEvent, EventDataError, handler_for
+from erp.models import InboundEvent
+from portal.observability import context, metrics
+
+logger = logging.getLogger(__name__)
+
+# Events claimed per transaction: one event's cards and pushes then leave together with its batch.
+BATCH_SIZE = 50
+
+# Context managers wrapped around each batch, registered by apps in AppConfig.ready() (erp knows none
+# of them): im collects the batch's outbox rows and sends them once the batch has committed.
+BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
+
+
+def register_batch_context(factory: Callable[[], AbstractContextManager]) -> None:
+    if factory not in BATCH_CONTEXTS:
+        BATCH_CONTEXTS.append(factory)
+
+
+def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE) -> int:
+    """Handle up to ``limit`` received events (of ``event_ids`` when given). Returns how many."""
+    with contextlib.ExitStack() as around, transaction.atomic():
+        for batch_context in BATCH_CONTEXTS:  # e.g. im: the batch's cards sent after its commit
+            around.enter_context(batch_context())
+        pending = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
+        if event_ids is not None:
+            pending = pending.filter(pk__in=event_ids)
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True, of=("self",))
+        rows = list(pending.select_related("connector").order_by("pk")[:limit])
+        for row in rows:
+            _handle_one(row)
+        InboundEvent.objects.bulk_update(rows, ["status", "handled_at", "attempts", "error"])
+    for row in rows:
+        metrics.ERP_EVENTS_HANDLED.labels(row.connector.slug, row.type, row.status).inc()
+    return len(rows)
+
+
+def _handle_one(row: InboundEvent) -> None:
+    event = ErpEvent(connector=row.connector, id=row.event_id, type=row.type, source=row.source,
+                     subject=row.subject, data=row.data)
+    row.attempts += 1
+    row.handled_at = timezone.now()
+    handler = handler_for(row.type)
+    with context.scope(event_id=context.event_key(row.connector.slug, row.event_id)):
+        try:
+            with transaction.atomic():  # a savepoint: a failed event leaves no half of itself behind
+                if handler is None:
+                    raise EventDataError(f"type {row.type!r} is not handled")
+                handler(event)
+        except DatabaseError:
+            raise  # the database, not the event: the batch rolls back and is tried again
+        except EventDataError as exc:
+            row.status, row.error = InboundEvent.Status.FAILED, str(exc)[:2000]
+            logger.warning("erp event %s failed: %s", row.event_id, exc)
+            return
+        except Exception as exc:  # a handler's bug must not block the rest of the batch
+            row.status, row.error = InboundEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+            logger.exception("erp event %s failed", row.event_id)
+            return
+    row.status, row.error = InboundEvent.Status.PROCESSED, ""
+
+
+def retry(event_ids: list[int]) -> int:
+    """Failed events back to ``received`` and queued again (admin action). Returns how many."""
+    from erp import tasks
+    from portal.tasks import queue_after_commit
+
+    ids = list(InboundEvent.objects.filter(pk__in=event_ids, status=InboundEvent.Status.FAILED)
+               .values_list("pk", flat=True))
+    InboundEvent.objects.filter(pk__in=ids).update(status=InboundEvent.Status.RECEIVED, error="")
+    if ids:
+        queue_after_commit(tasks.handle_events, ids)
+    return len(ids)

@@ -1,0 +1,432 @@
+"""The hot path's shape (issue #19) and the one outbox writer (issue #18, item 3): query budgets that do
+not grow with the number of recipients, sends outside any transaction under a lease, group-chat
+operations as outbox rows, and the audit appended per batch. Speed itself is measured only in
+``bench/run.py``; these tests pin the shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from erp.signing import make_cloudevent, sign
+from im import cards as im_cards
+from im import services
+from im.adapters.base import SentMessage, TransportError
+from im.cards import Card
+from im.models import Delivery, MessageRef
+from portal import tasks
+from trust.models import AuditEntry
+from trust.services import Fact, record_many, verify
+
+from .conftest import approval_requested
+
+pytestmark = pytest.mark.django_db
+
+
+class Platform:
+    """A platform that accepts every card and says whether a transaction was open at the time."""
+
+    platform = "devinbox"
+
+    def __init__(self, fail: TransportError | None = None) -> None:
+        self.sent: list[str] = []
+        self.in_transaction: list[bool] = []
+        self.fail = fail
+        self.groups: list[str] = []
+        self.posts: list[str] = []
+
+    def address_of(self, user) -> str:
+        return user.get_username()
+
+    def send_card(self, address: str, card, *, idempotency_key: str) -> SentMessage:
+        self.in_transaction.append(connection.in_atomic_block)
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append(idempotency_key)
+        return SentMessage(message_id=f"m-{idempotency_key}")
+
+    def create_group(self, name, addresses, *, idempotency_key):
+        from im.adapters.base import GroupChat
+
+        self.groups.append(idempotency_key)
+        return GroupChat(chat_id=f"chat-{len(self.groups)}")
+
+    def send_card_to_chat(self, chat_id, card, *, idempotency_key):
+        if self.fail is not None:
+            raise self.fail
+        self.posts.append(idempotency_key)
+        return SentMessage(message_id=f"p-{idempotency_key}")
+
+    def archive_group(self, chat_id, name):
+        pass
+
+
+@pytest.fixture
+def platform(monkeypatch) -> Platform:
+    fake = Platform()
+    monkeypatch.setattr(services, "get_adapter", lambda name: fake)
+    monkeypatch.setattr("notifications.groups.get_adapter", lambda name: fake)
+    return fake
+
+
+@pytest.fixture
+def plain_cards(monkeypatch) -> None:
+    """A card kind whose builder reads nothing, so a test counts only the outbox's own queries."""
+    monkeypatch.setitem(im_cards._builders, "plain", lambda topic, user: Card(
+        topic=topic, title="t", status="s", status_label="", link="", link_label="", locale="en"))
+
+
+def approvers(django_user_model, connector, n: int) -> list[str]:
+    from sso.models import ErpIdentity
+
+    logins = []
+    for _ in range(n):
+        login = f"approver-{uuid.uuid4().hex[:8]}"
+        user = django_user_model.objects.create(username=login)
+        ErpIdentity.objects.create(connector=connector, erp_login=login, user=user)
+        logins.append(login)
+    return logins
+
+
+def queries_of_intake(client, connector, data: dict) -> int:
+    """Queries of the intake request alone (what it queues after commit is not run here)."""
+    body = json.dumps(make_cloudevent("erp.approval.requested", "urn:erp:test", data)).encode()
+    headers = sign(connector.webhook_secret, body)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
+                               headers={k: v for k, v in headers.items() if k != "content-type"})
+    assert response.status_code == 202, response.content
+    return len(queries.captured_queries)
+
+
+def test_an_approval_event_costs_the_same_queries_for_2_and_50_approvers(
+    client, connector, users, django_user_model, django_assert_max_num_queries
+):
+    logins = approvers(django_user_model, connector, 50)
+    two = queries_of_intake(client, connector, approval_requested("PR-BUDGET-2", approvers=logins[:2]))
+    with django_assert_max_num_queries(two):
+        fifty = queries_of_intake(client, connector, approval_requested("PR-BUDGET-50", approvers=logins))
+    assert fifty == two
+    assert Delivery.objects.filter(topic__startswith="approval.", reason__contains="approver-").count() == 52
+    with django_assert_max_num_queries(40):  # 27 here on SQLite; before: 44 with 2 approvers, 620 with 50
+        queries_of_intake(client, connector, approval_requested("PR-BUDGET-3", approvers=logins[:3]))
+
+
+def test_one_writer_adds_a_batch_in_constant_queries_and_a_repeat_adds_nothing(users, django_assert_num_queries):
+    def items(n: int, prefix: str) -> list[services.OutboxItem]:
+        return [services.OutboxItem(dedupe_key=f"{prefix}:{i}", topic="plain.1", platform="devinbox",
+                                    recipient=users["li.si"], reason="test") for i in range(n)]
+
+    with django_assert_num_queries(3):  # keys present, one multi-row insert, the new ids
+        assert len(services.write_outbox(items(2, "two"))) == 2
+    with django_assert_num_queries(3):
+        assert len(services.write_outbox(items(50, "fifty"))) == 50
+    with django_assert_num_queries(1):
+        assert services.write_outbox(items(50, "fifty")) == []  # a redelivered event: nothing new
+
+
+def test_sending_a_batch_costs_the_same_queries_for_2_and_40_cards(users, platform, plain_cards):
+    def batch(n: int) -> list[int]:
+        return [Delivery.objects.create(dedupe_key=f"batch:{uuid.uuid4().hex}", topic="plain.1",
+                                        recipient=users["li.si"], platform="devinbox").pk for _ in range(n)]
+
+    counts = []
+    for ids in (batch(2), batch(40)):
+        with CaptureQueriesContext(connection) as queries:
+            assert services.send_batch(ids) == {}
+        counts.append(len(queries.captured_queries))
+        assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"sent"}
+        assert MessageRef.objects.filter(delivery__in=ids).count() == len(ids)
+    assert counts[0] == counts[1] <= 25, counts
+    assert len(platform.sent) == 42
+
+
+def test_a_send_holds_no_transaction_and_no_lock(transactional_db, users, platform, plain_cards):
+    pk = Delivery.objects.create(dedupe_key="outside:1", topic="plain.1", recipient=users["li.si"],
+                                 platform="devinbox").pk
+    assert services.send_delivery(pk) is None
+    assert platform.in_transaction == [False]
+    delivery = Delivery.objects.get(pk=pk)
+    assert delivery.status == "sent" and delivery.lease_until is None and delivery.attempts == 1
+
+
+def test_a_row_under_another_senders_lease_is_left_alone_until_the_lease_runs_out(users, platform, plain_cards):
+    pk = Delivery.objects.create(dedupe_key="leased:1", topic="plain.1", recipient=users["li.si"],
+                                 platform="devinbox", lease_until=timezone.now() + dt.timedelta(seconds=30)).pk
+    assert services.send_batch([pk]) == {}
+    assert platform.sent == [] and Delivery.objects.get(pk=pk).status == "queued"
+    # The sender that held it died: once its lease has run out, the row is sent, once.
+    Delivery.objects.filter(pk=pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    services.send_batch([pk])
+    services.send_batch([pk])
+    assert platform.sent == ["leased:1"]
+
+
+def test_the_sent_batch_is_audited_in_one_append_and_the_chain_verifies(users, platform, plain_cards):
+    ids = [Delivery.objects.create(dedupe_key=f"audit:{i}", topic="plain.1", recipient=users["li.si"],
+                                   platform="devinbox").pk for i in range(5)]
+    before = AuditEntry.objects.count()
+    services.send_batch(ids)
+    entries = list(AuditEntry.objects.filter(action="delivery.sent", object_id__in=[str(i) for i in ids]))
+    assert len(entries) == 5 and AuditEntry.objects.count() == before + 5
+    record_many([Fact("test.one"), Fact("test.two", summary={"password": "x", "n": 2})])
+    result = verify()
+    assert result.ok, result.problems
+    assert AuditEntry.objects.get(action="test.two").summary == {"n": 2}
+
+
+# --- group chats through the outbox -------------------------------------------------------------
+
+
+@pytest.fixture
+def group(users, committed):
+    from notifications.groups import create_group
+
+    with committed():
+        group = create_group(name="war room", purpose="war_room", platform="devinbox", key=f"g:{uuid.uuid4()}",
+                             members=[(users["li.si"], "test")])
+    return group
+
+
+def group_rows(group) -> dict[str, Delivery]:
+    return {d.kind: d for d in Delivery.objects.filter(topic=f"group.{group.pk}")}
+
+
+def test_group_open_post_and_archive_are_outbox_rows_like_cards(users, committed, platform):
+    from notifications.groups import _post, archive_groups_about, create_group
+
+    with committed():
+        group = create_group(name="war room", purpose="war_room", platform="devinbox", key="g:rows",
+                             members=[(users["li.si"], "test")], subject_topic="stock.999")
+        _post(group, Card(topic=f"group.{group.pk}", title="hello", status="", status_label="", link="",
+                          link_label="", locale="en"), key="g:rows:hello", reason="test")
+    rows = group_rows(group)
+    assert {rows["group_open"].status, rows["group_post"].status} == {"sent"}
+    assert platform.groups == ["group:g:rows"] and platform.posts == ["g:rows:hello"]
+    with committed():
+        archive_groups_about("stock.999", "cleared")
+    rows = group_rows(group)
+    assert rows["group_archive"].status == "sent"
+    assert platform.posts[-1] == f"group{group.pk}:archived"  # the "archived" post before the archive
+
+
+def test_a_failed_post_in_an_open_group_is_retried_with_backoff_and_a_permanent_error_is_final(
+    users, committed, platform, monkeypatch
+):
+    """Before: a failed post in an open group was retried only at archive time, and a group whose
+    opening failed was retried on every tick, even after a permanent error."""
+    from notifications.groups import _post, create_group
+
+    with committed():
+        group = create_group(name="sales", purpose="sales", platform="devinbox", key="g:retry",
+                             members=[(users["li.si"], "test")])
+    platform.fail = TransportError("platform down", permanent=False)
+    card = Card(topic=f"group.{group.pk}", title="hello", status="", status_label="", link="", link_label="",
+                locale="en")
+    with committed():
+        _post(group, card, key="g:retry:1", reason="test")
+    post = group_rows(group)["group_post"]
+    assert post.status == "queued" and post.attempts == 1 and post.next_attempt_at > timezone.now()
+    assert "platform down" in post.last_error
+    # Due again: the safety net re-queues it like any card, and it goes out.
+    platform.fail = None
+    Delivery.objects.filter(pk=post.pk).update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
+    tasks.requeue_stale_work()
+    post.refresh_from_db()
+    assert post.status == "sent" and post.attempts == 2 and platform.posts == ["g:retry:1"]
+
+    platform.fail = TransportError("chat is gone", permanent=True)
+    with committed():
+        _post(group, card, key="g:retry:2", reason="test")
+    dead = Delivery.objects.get(dedupe_key__endswith=f"post:{Delivery.objects.latest('pk').ref}")
+    assert dead.status == "dead" and dead.attempts == 1 and dead.next_attempt_at is None
+    tasks.requeue_stale_work()
+    assert Delivery.objects.get(pk=dead.pk).attempts == 1  # never tried again
+
+
+def test_a_post_waits_for_its_group_without_using_an_attempt(users, committed, platform):
+    from notifications.groups import _post, create_group
+
+    platform_fail = TransportError("create failed", permanent=False)
+    original = platform.create_group
+
+    def failing_create(*args, **kwargs):
+        raise platform_fail
+
+    platform.create_group = failing_create
+    with committed():
+        group = create_group(name="review", purpose="review", platform="devinbox", key="g:wait",
+                             members=[(users["li.si"], "test")])
+        _post(group, Card(topic=f"group.{group.pk}", title="x", status="", status_label="", link="",
+                          link_label="", locale="en"), key="g:wait:1", reason="test")
+    rows = group_rows(group)
+    assert rows["group_open"].status == "queued" and rows["group_open"].attempts == 1
+    assert rows["group_post"].status == "queued" and rows["group_post"].attempts == 0  # waiting, not failing
+    group.refresh_from_db()
+    assert "create failed" in group.error  # still shown on the group
+    platform.create_group = original
+    Delivery.objects.filter(pk=rows["group_open"].pk).update(next_attempt_at=None)
+    with committed():  # a worker runs in no outer transaction: what it queues goes at once
+        services.send_delivery(rows["group_open"].pk)  # opening wakes the waiting post
+    rows = group_rows(group)
+    assert rows["group_open"].status == rows["group_post"].status == "sent"
+
+
+def test_a_broker_that_is_down_does_not_fail_the_transaction_that_opens_a_group(users, committed, settings,
+                                                                                 monkeypatch):
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from im import tasks as im_tasks
+    from notifications.groups import create_group
+
+    def down(*args, **kwargs):
+        raise BrokerDown("Connection refused.")
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(im_tasks.send_delivery, "delay", down)
+    with committed():
+        group = create_group(name="sales", purpose="sales", platform="devinbox", key="g:broker",
+                             members=[(users["li.si"], "test")])
+    assert group_rows(group)["group_open"].status == "queued"  # the safety net sends it later
+
+
+# --- intake with a broker: verify, store, answer; workers handle in batches ---------------------
+
+
+@pytest.fixture
+def broker(settings, monkeypatch) -> list[list[int]]:
+    """Tasks go to a broker (captured here) instead of running in-process."""
+    from erp import tasks as erp_tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued: list[list[int]] = []
+    monkeypatch.setattr(erp_tasks.handle_events, "delay", queued.append)
+    monkeypatch.setattr("im.tasks.send_delivery.delay", lambda ids: queued.append(("send", ids)))
+    return queued
+
+
+def post(client, connector, data: dict, webhook_id: str | None = None, event_type: str = "erp.approval.requested"):
+    body = json.dumps(make_cloudevent(event_type, "urn:erp:test", data)).encode()
+    headers = sign(connector.webhook_secret, body, webhook_id=webhook_id)
+    return client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
+                       headers={k: v for k, v in headers.items() if k != "content-type"})
+
+
+def test_with_a_broker_the_intake_stores_and_answers_and_workers_handle_in_batches(
+    client, connector, users, broker, committed, django_assert_max_num_queries, monkeypatch
+):
+    from approvals.models import ApprovalDocument
+    from erp.handling import handle_received
+    from erp.models import InboundEvent
+
+    with committed(), django_assert_max_num_queries(6):  # connector, savepoint, insert, release (+ session)
+        response = post(client, connector, approval_requested("PR-BROKER-1"), webhook_id="msg_broker_1")
+    assert response.status_code == 202 and response.json()["duplicate"] is False
+    with committed():
+        post(client, connector, approval_requested("PR-BROKER-2"))
+        again = post(client, connector, approval_requested("PR-BROKER-1"), webhook_id="msg_broker_1")
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    rows = InboundEvent.objects.filter(data__document__id__startswith="PR-BROKER-")
+    assert set(rows.values_list("status", flat=True)) == {"received"} and rows.count() == 2
+    assert not ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").exists()
+    assert [ids for ids in broker] == [[r.pk] for r in rows.order_by("pk")]
+
+    broker.clear()
+    monkeypatch.setattr(services, "_in_worker", lambda: True)  # as in a worker that took the task
+    with committed():
+        assert handle_received() == 2  # one batch
+    # ... whose cards the same worker sends after its commit, without queueing behind other tasks
+    cards = Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
+        external_id__startswith="PR-BROKER-")])
+    assert broker == [] and cards.count() >= 2
+    assert set(cards.values_list("status", flat=True)) == {"sent"}
+    assert set(rows.values_list("status", flat=True)) == {"processed"}
+    assert ApprovalDocument.objects.filter(external_id__startswith="PR-BROKER-").count() == 2
+    assert Delivery.objects.filter(topic__in=[d.topic for d in ApprovalDocument.objects.filter(
+        external_id__startswith="PR-BROKER-")], recipient=users["li.si"]).count() == 2
+    assert handle_received() == 0  # nothing handled twice
+
+
+def test_an_event_whose_handling_fails_is_visible_and_handled_again_on_retry(
+    client, connector, users, broker, committed, monkeypatch
+):
+    from approvals.models import ApprovalDocument
+    from erp import events, handling
+    from erp.models import InboundEvent
+
+    real = events._handlers["erp.approval.requested"]
+
+    def buggy(event):
+        if event.data["document"]["id"] == "PR-FAILS-1":
+            raise RuntimeError("handler bug")
+        real(event)
+
+    with committed():
+        post(client, connector, approval_requested("PR-FAILS-1"))
+        post(client, connector, approval_requested("PR-FAILS-2"))
+    monkeypatch.setitem(events._handlers, "erp.approval.requested", buggy)
+    handling.handle_received()
+    monkeypatch.setitem(events._handlers, "erp.approval.requested", real)
+    failed = InboundEvent.objects.get(data__document__id="PR-FAILS-1")
+    assert failed.status == "failed" and "handler bug" in failed.error and failed.attempts == 1
+    # The bug did not stop the rest of the batch, and left nothing of its own event behind.
+    assert InboundEvent.objects.get(data__document__id="PR-FAILS-2").status == "processed"
+    assert not ApprovalDocument.objects.filter(external_id="PR-FAILS-1").exists()
+
+    broker.clear()
+    with committed():
+        assert handling.retry([failed.pk]) == 1
+    assert broker == [[failed.pk]]
+    handling.handle_received(broker[0])
+    failed.refresh_from_db()
+    assert failed.status == "processed" and failed.attempts == 2 and failed.error == ""
+    assert ApprovalDocument.objects.filter(external_id="PR-FAILS-1").exists()
+
+
+def test_bad_data_found_by_a_worker_is_a_failed_event_that_wrote_nothing(client, connector, users, broker,
+                                                                          committed):
+    from approvals.models import ApprovalDocument
+    from erp.handling import handle_received
+    from erp.models import InboundEvent
+
+    with committed():
+        post(client, connector, approval_requested("PR-BAD-1", amount="not a number"))
+    handle_received()
+    row = InboundEvent.objects.get(data__document__id="PR-BAD-1")
+    assert row.status == "failed" and "amount" in row.error
+    assert not ApprovalDocument.objects.filter(external_id="PR-BAD-1").exists()
+
+
+def test_the_safety_net_queues_events_whose_handling_task_was_lost(client, connector, users, broker, committed):
+    from erp.models import InboundEvent
+
+    with committed():
+        post(client, connector, approval_requested("PR-LOST-1"))
+    row = InboundEvent.objects.get(data__document__id="PR-LOST-1")
+    broker.clear()
+    tasks.requeue_stale_work()
+    assert broker == []  # just received: its own task is still on the way
+    InboundEvent.objects.filter(pk=row.pk).update(received_at=timezone.now() - tasks.STALE_AFTER * 2)
+    tasks.requeue_stale_work()
+    assert broker == [[row.pk]]
+
+
+def test_signed_data_the_database_refuses_is_a_400_not_a_500(client, connector, users):
+    """Hypothesis (trust/tests/test_intake_fuzz.py) found a signed event whose data held NaN: valid JSON
+    to Python's parser, refused by the database's JSON column, answered 500."""
+    from erp.models import InboundEvent
+
+    before = InboundEvent.objects.count()
+    body = (b'{"specversion": "1.0", "id": "nan-1", "source": "urn:erp:test", "type": "erp.approval.requested",'
+            b' "data": {"document": {"id": "PR-NAN", "amount": NaN}, "approvers": ["li.si"]}}')
+    headers = sign(connector.webhook_secret, body)
+    response = client.post("/api/erp/demo/events", data=body, content_type="application/cloudevents+json",
+                           headers={k: v for k, v in headers.items() if k != "content-type"})
+    assert response.status_code == 400, response.content
+    assert InboundEvent.objects.count() == before
