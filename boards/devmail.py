@@ -1,8 +1,10 @@
 """The dev mailbox: with the dev inbox on and no SMTP server configured, email is kept in a table and
-shown at /dev/mail/ (as the dev inbox shows IM cards), so the demo's guest invitations can be read."""
+shown at /dev/mail/ (as the dev inbox shows IM cards), so the demo's guest invitations can be read.
+Only by staff: every guest's one-time code is in there, and a code opens its group's board."""
 
 from __future__ import annotations
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.core.mail.backends.base import BaseEmailBackend
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -19,6 +21,7 @@ class DevMailBackend(BaseEmailBackend):
         return len(email_messages)
 
 
+@staff_member_required
 @require_GET
 def mailbox(request: HttpRequest) -> HttpResponse:
     messages = DevMailMessage.objects.all()

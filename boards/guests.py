@@ -85,25 +85,27 @@ class Refused(Exception):
     pass
 
 
+def not_opened() -> str:
+    # One answer for "no such group", "this address is not invited", "wrong code", "used" and "expired":
+    # the join page is open to anyone and must not tell which addresses a group invited.
+    return _("This address and code do not open this group. A code works once, for 24 hours: ask the group "
+             "for a new invitation if yours was used or has expired.")
+
+
 def redeem(group: ChatGroup, email: str, code: str) -> tuple[GuestPass, str]:
     """The pass for ``email`` in ``group`` once its code matches; returns it with the cookie value.
     A code works once, for 24 hours, and five wrong codes void it."""
     with transaction.atomic():
         guest = (GuestPass.objects.select_for_update().select_related("group")
                  .filter(group=group, email__iexact=email.strip(), revoked_at=None).order_by("-created_at").first())
-        if guest is None:
-            raise Refused(_("This address has no invitation to this group."))
-        why = guest.refusal()
-        if why:
-            raise Refused(why)
-        if not guest.code_digest or guest.code_expires_at <= timezone.now():
-            raise Refused(_("This code was used or has expired. Ask the group for a new invitation."))
+        if guest is None or guest.refusal() or not guest.code_digest or guest.code_expires_at <= timezone.now():
+            raise Refused(not_opened())
         if not hmac.compare_digest(guest.code_digest, _digest(code.strip())):
             guest.failed_attempts += 1
             if guest.failed_attempts >= MAX_ATTEMPTS:
                 guest.code_digest = ""
             guest.save(update_fields=["failed_attempts", "code_digest"])
-            raise Refused(_("This code is not right."))
+            raise Refused(not_opened())
         guest.code_digest = ""
         guest.redeemed_at = timezone.now()
         guest.nonce = secrets.token_hex(16)

@@ -11,7 +11,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from boards import guests, services
@@ -31,8 +31,13 @@ def board_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
     @wraps(view)
     def wrapped(request: HttpRequest, group_id: int, *args, **kwargs) -> HttpResponse:
-        group = get_object_or_404(ChatGroup.objects.select_related("created_by_rule"), pk=group_id)
+        group = ChatGroup.objects.select_related("created_by_rule").filter(pk=group_id).first()
         token = request.GET.get("e", "")
+        if group is None:
+            # A missing group answers as an existing one does to a stranger: no way to list groups by id.
+            if not token and not request.user.is_authenticated and request.method == "GET" and not kwargs.get("part"):
+                return redirect(f"/g/{group_id}/join/")
+            raise Http404()
         user = embed_viewer(token, request.path) if token else request.user
         request.embed_token = token if token and user is not None else ""
         if user is not None and getattr(user, "is_authenticated", False):
@@ -112,11 +117,14 @@ def act(request: HttpRequest, group: ChatGroup, action: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def join(request: HttpRequest, group_id: int) -> HttpResponse:
-    """Where an invited guest enters their address and the one-time code from the email."""
-    group = get_object_or_404(ChatGroup, pk=group_id)
+    """Where an invited guest enters their address and the one-time code from the email. Anyone may
+    open it, so it names no group and looks the same for every id until a code opens the board."""
+    group = ChatGroup.objects.filter(pk=group_id).first()
     error = ""
     if request.method == "POST":
         try:
+            if group is None:
+                raise guests.Refused(guests.not_opened())
             _guest, cookie = guests.redeem(group, request.POST.get("email", ""), request.POST.get("code", ""))
         except guests.Refused as exc:
             error = str(exc)
@@ -126,7 +134,7 @@ def join(request: HttpRequest, group_id: int) -> HttpResponse:
             response.set_cookie(guests.COOKIE, cookie, max_age=guests.pass_hours(group) * 3600, httponly=True,
                                 samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
             return response
-    return render(request, "boards/join.html", {"group": group, "error": error}, status=403 if error else 200)
+    return render(request, "boards/join.html", {"group_id": group_id, "error": error}, status=403 if error else 200)
 
 
 

@@ -44,6 +44,11 @@ def test_a_phone_opens_with_its_owners_password_once_per_browser(client, users, 
     li = users["li.si"]
     wrong = client.post(f"/dev/inbox/phone/{li.pk}/unlock/", {"password": "guess"}, HTTP_HX_REQUEST="true")
     assert "伺服电机" not in wrong.content.decode() and 'class="error"' in wrong.content.decode()
+    assert "HX-Refresh" not in wrong
+    # Unlocked from the page (htmx): the page reloads, so its live socket reconnects with the proof and
+    # may watch the phone's topic (a socket reads the phones its session proved when it connects).
+    right = client.post(f"/dev/inbox/phone/{li.pk}/unlock/", {"password": "demo"}, HTTP_HX_REQUEST="true")
+    assert right.status_code == 200 and right["HX-Refresh"] == "true"
     unlock_phone(client, li)
     assert "伺服电机" in client.get("/dev/inbox/?user=li.si").content.decode()
     # Only that phone: another person's stays locked in the same browser.

@@ -371,3 +371,34 @@ def test_buyer_expedites_a_line_once_and_a_stale_expedite_says_what_changed(war_
         stale = client.post(f"/g/{war_room.pk}/act/expedite/", {
             "line": line.pk, "version": 1, "key": "x2", "seen_qty": "4.00", "seen_promised_date": "2000-01-01"})
     assert stale.status_code == 409 and "PO-2026-0302" in stale.content.decode()
+
+
+def test_the_join_page_names_no_group_and_refuses_alike_for_any_id_address_or_code(war_room, client, committed):
+    """Anyone may reach /g/<id>/join/ (a guest has no account yet): it must not tell which groups exist,
+    what they are called (a customer, a claim number) or which addresses are invited."""
+    import re
+
+    existing, missing = client.get(f"/g/{war_room.pk}/join/"), client.get("/g/999999/join/")
+    assert existing.status_code == missing.status_code == 200
+    assert war_room.name not in existing.content.decode()
+    assert client.get(f"/g/{war_room.pk}/")["Location"] == f"/g/{war_room.pk}/join/"
+    assert client.get("/g/999999/")["Location"] == "/g/999999/join/"
+    with committed():
+        refusals = [client.post(f"/g/{group_id}/join/", {"email": email, "code": "12345678"}) for group_id, email in
+                    ((war_room.pk, SUPPLIER), (war_room.pk, "nobody@example.com"), (999999, SUPPLIER))]
+    assert [r.status_code for r in refusals] == [403, 403, 403]
+    said = {re.search(r'role="alert">(.*?)<', r.content.decode()).group(1) for r in refusals}
+    assert len(said) == 1, said
+    assert all(war_room.name not in r.content.decode() for r in refusals)
+    assert redeem(client, committed, war_room).status_code == 302  # one wrong code did not void the invitation
+
+
+def test_the_dev_mailbox_is_for_staff_only(war_room, client, admin_client):
+    """Every guest's one-time code is in the dev mailbox: read anonymously, it opened any war room as
+    the supplier. Like the demo ERP console it needs a staff sign-in."""
+    from boards.models import DevMailMessage
+
+    DevMailMessage.objects.create(to=SUPPLIER, subject="code", body="one-time code 12345678")
+    anonymous = client.get("/dev/mail/")
+    assert anonymous.status_code == 302 and "12345678" not in anonymous.content.decode()
+    assert "12345678" in admin_client.get("/dev/mail/").content.decode()

@@ -109,7 +109,12 @@ def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     else:
         error = error or _("That password is not right.")
     if request.headers.get("HX-Request"):
-        return _phone_response(request, owner, error=error)
+        response = _phone_response(request, owner, error=error)
+        if not error:
+            # A live socket reads the phones its session proved when it connects (the phone's topic is
+            # its owner's alone): reload the page so it reconnects as a socket that may watch this phone.
+            response["HX-Refresh"] = "true"
+        return response
     if error:
         messages.error(request, error)
     return redirect(f"{reverse('devinbox:inbox')}?user={owner.get_username()}")
