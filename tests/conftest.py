@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from portal.celery import app as celery_app
-
 from .live_server import CHROMIUM, launch_chromium
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -31,16 +29,6 @@ def unlock_phone(client, *owners, password: str = "demo") -> None:  # noqa: S107
     for owner in owners:
         response = client.post(f"/dev/inbox/phone/{owner.pk}/unlock/", {"password": password})
         assert response.status_code == 302, response
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks(settings) -> Iterator[None]:
-    """Tasks run in-process unless a test starts a real worker (tests/test_worker.py)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

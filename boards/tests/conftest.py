@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.conftest import (  # noqa: F401
-    _eager_tasks,
     chromium,
     committed,
     connector,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import _eager_tasks, committed, connector, demo, send_event, service_missing, users  # noqa: F401
+from tests.conftest import committed, connector, demo, send_event, service_missing, users  # noqa: F401
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-# _eager_tasks: the writeback and delivery tasks run in-process here too, also when CI sets REDIS_URL.
-from tests.conftest import _eager_tasks, service_missing  # noqa: F401
+from tests.conftest import service_missing  # noqa: F401
 
 from .testing import TrytonServer, TrytonUnavailable, build_template, run_server
 

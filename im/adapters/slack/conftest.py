@@ -1,6 +1,5 @@
 # The portal's shared fixtures (eager tasks, the demo world, signed ERP events) live in tests/conftest.py.
 from tests.conftest import (  # noqa: F401
-    _eager_tasks,
     committed,
     connector,
     demo,
