@@ -42,11 +42,17 @@ test: $(TEST_STAMP)  ## the whole suite; CI sets DATABASE_URL, REDIS_URL and REQ
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
+# requirements.txt: the runtime part of uv.lock with its hashes, for deployments that install with
+# plain pip (`pip install --require-hashes -r requirements.txt`, then the project with --no-deps).
+EXPORT := $(UV) export --frozen --no-emit-project --no-header --format requirements-txt --quiet
+
 lock: $(UV)  ## re-resolve uv.lock from pyproject.toml (an upgrade: commit it alone, after `make test`)
 	$(UV) lock $(LOCK_ARGS)
+	$(EXPORT) -o requirements.txt
 
-lock-check: $(UV)  ## fails when pyproject.toml and uv.lock disagree
+lock-check: $(UV)  ## fails when pyproject.toml, uv.lock and requirements.txt disagree
 	$(UV) lock --check
+	$(EXPORT) | diff -q - requirements.txt >/dev/null || { echo "requirements.txt is not uv.lock's export: run make lock"; exit 1; }
 
 serve: $(RUNTIME_STAMP)  ## the production shape (README "Operations"): needs DATABASE_URL and REDIS_URL
 	$(BIN)/python manage.py migrate --noinput
