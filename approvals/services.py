@@ -28,7 +28,7 @@ from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name
-from sso.selectors import department_of, user_for_login
+from sso.selectors import department_of, user_for_login, users_for_logins
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
@@ -87,12 +87,6 @@ def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str,
     return fields, lines, approvers, doc["id"].tame(text(max_length=100))
 
 
-def _users_for_logins(connector, logins: list[str]) -> dict[str, Any]:
-    """{ERP login: active portal user} for those of ``logins`` linked to one, in one query."""
-    identities = ErpIdentity.objects.filter(connector=connector, erp_login__in=logins).select_related("user")
-    return {i.erp_login: i.user for i in identities if i.user.is_active}
-
-
 def handle_approval_requested(event: ErpEvent) -> None:
     """``erp.approval.requested``: mirror the document and tell its approvers."""
     fields, parsed_lines, approvers, external_id = _parse_approval_requested(event.data)
@@ -147,7 +141,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
     logins = list(dict.fromkeys(approvers))
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
     # assignments present, one insert and one update of the rest, one insert of the history.
-    users = _users_for_logins(connector, logins)
+    users = users_for_logins(connector, logins)
     present = {a.erp_login: a for a in ApprovalAssignment.objects.filter(document=document, erp_login__in=logins)}
     changed = []
     for login in logins:

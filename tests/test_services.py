@@ -3,45 +3,21 @@ layer, and /readyz checking Redis. These skip without the services, and fail und
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 
 from approvals import services
 from approvals.models import ApprovalDocument, Decision
+from tests.concurrency import run_together
 from widgets.consumers import LiveConsumer
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 DOCUMENT = "PR-2026-0042"
-
-
-def run_together(*calls: Callable[[], object]) -> list[object]:
-    """Run ``calls`` in threads released at the same moment; each result or raised exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # the outcome under test, kept for the assertions
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 @pytest.fixture

@@ -5,40 +5,21 @@ never 503 "database cannot be reached" or "database is locked"."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from approvals.models import ApprovalDocument, Decision
+from tests.concurrency import run_together as run_calls_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DOCUMENT = "PR-2026-0042"
 
 
-def run_together(*calls: Callable[[], object]) -> list[object]:
-    """Run ``calls`` in threads released at the same moment; each result or raised exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # the outcome under test, kept for the assertions
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+def run_together(*calls):
+    return run_calls_together(*calls, join_timeout=60)  # SQLite serialises writers: give them longer
 
 
 @pytest.fixture
