@@ -210,7 +210,7 @@ def main() -> None:
         from django.test import Client
         from django.test.utils import setup_test_environment
 
-        from im.adapters.devinbox.models import DevInboxMessage
+        from im.platforms.devinbox.models import DevInboxMessage
 
         setup_test_environment()  # ALLOWED_HOSTS=testserver
         client = Client()

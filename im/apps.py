@@ -8,10 +8,10 @@ class ImConfig(AppConfig):
 
     def ready(self) -> None:
         from im import requeue, retention, selectors
-        from im.adapters.dingtalk.exchange import DingTalkExchange
-        from im.adapters.feishu.exchange import FeishuExchange
-        from im.adapters.wecom.exchange import WeComExchange
         from im.models import Delivery
+        from im.platforms.dingtalk.exchange import DingTalkExchange
+        from im.platforms.feishu.exchange import FeishuExchange
+        from im.platforms.wecom.exchange import WeComExchange
         from im.signals import deliveries_finished
         from im.tasks import send_delivery, update_message
         from portal.tasks import register_requeuer

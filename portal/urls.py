@@ -52,7 +52,7 @@ urlpatterns = [
 ]
 
 if settings.DEV_INBOX_ENABLED:
-    urlpatterns.append(path("dev/inbox/", include("im.adapters.devinbox.urls")))
+    urlpatterns.append(path("dev/inbox/", include("im.platforms.devinbox.urls")))
     urlpatterns.append(path("dev/mail/", include("boards.devmail_urls")))
 if settings.DEMO_ERP_ENABLED:
     urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))

@@ -199,9 +199,9 @@ def send_code(request: HttpRequest, grant: LinkGrant) -> str:
     from django.utils import translation
     from django.utils.translation import gettext as _
 
-    from im.adapters import get_adapter
-    from im.adapters.base import TransportError
     from im.cards import Card
+    from im.platforms import get_adapter
+    from im.platforms.base import TransportError
     from sso.models import language_of
 
     codes = request.session.get(CODES_KEY, {})

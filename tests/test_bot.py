@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDocument, Decision
 from finance.models import Receivable
-from im.adapters.devinbox.models import DevInboxMessage
 from im.bot import parser
 from im.bot.models import BotExchange
 from im.bot.periods import find_period, resolve
 from im.bot.services import ask, press
+from im.platforms.devinbox.models import DevInboxMessage
 from sso.models import Profile
 from tests.conftest import unlock_phone
 
@@ -458,7 +458,7 @@ def test_retention_purges_old_exchanges(users):
 
 
 def test_dev_inbox_group_chat_answer_is_public_for_all_members_and_private_for_the_rest(users, committed):
-    from im.adapters.devinbox.models import DevInboxGroup
+    from im.platforms.devinbox.models import DevInboxGroup
 
     wang, chen = users["wang.wu"], users["chen.qi"]
     chat = DevInboxGroup.objects.create(idempotency_key="t1", name="项目B 应收",

@@ -30,10 +30,10 @@ GENERIC = {
     "notifications/cards.py": ("approvals", "inventory", "finance", "foresight", "im.bot"),
     "im/inbound.py": DOMAINS,
     "im/messages.py": DOMAINS,
-    "im/adapters/devinbox/views.py": DOMAINS,
-    "im/adapters/devinbox/urls.py": DOMAINS,
-    "im/adapters/devinbox/adapter.py": DOMAINS,
-    "im/adapters/matrix/inbound.py": DOMAINS,
+    "im/platforms/devinbox/views.py": DOMAINS,
+    "im/platforms/devinbox/urls.py": DOMAINS,
+    "im/platforms/devinbox/adapter.py": DOMAINS,
+    "im/platforms/matrix/inbound.py": DOMAINS,
 }
 
 
