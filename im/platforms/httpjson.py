@@ -1,7 +1,7 @@
 """What the WeCom, Feishu and DingTalk adapters share: JSON over HTTPS with an app access token.
 
-- Tokens are cached through ``sso.im_login`` (same cache keys as the login-free code exchange, so the
-  sign-in and the adapter reuse one token per app instead of each fetching its own).
+- One token client per app: the adapter's ``access_token`` / ``with_app_token``, which the platform's
+  login-free exchange uses too (one fetch, one cache entry, one table of "token rejected" codes).
 - Every answer is read as JSON; the platform-specific ``classify`` turns it into a ``TransportError``
   (permanent or transient, with ``retry_after``) or lets it through.
 - Network failures and 5xx are transient; the adapter never raises anything else for a platform answer.
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from django.core.cache import cache
 
 from im.platforms.base import TransportError
 
@@ -64,22 +65,33 @@ class JsonClient:
         return body
 
 
-def cached_app_token(platform: str, name: str, fetch: Callable[[], tuple[str, int]], client_id: str,
-                     secret: str, settings: dict[str, Any] | None = None) -> str:
-    """An app token from the cache ``sso.im_login`` keeps (same key), or ``fetch()``-ed and kept."""
-    from sso.im_login.base import AppConfig, LoginFreeExchange
+# A cached app token is dropped this long before the platform says it expires.
+TOKEN_MARGIN_SECONDS = 300
 
-    exchange = LoginFreeExchange(AppConfig(client_id=client_id, secret=secret, settings=settings or {}))
-    exchange.platform = platform
-    return exchange.cached_token(name, fetch)
+
+def _token_key(platform: str, name: str, client_id: str) -> str:
+    return f"im:app-token:{platform}:{name}:{client_id}"
+
+
+def cached_app_token(platform: str, name: str, fetch: Callable[[], tuple[str, int]], client_id: str) -> str:
+    """The app's token from the cache, or ``fetch()``-ed and kept until shortly before it expires.
+
+    Platforms rate-limit their token endpoints (WeCom, DingTalk: 2 h tokens meant to be reused), so the
+    adapter and the login-free exchange of one app share this one entry.
+    """
+    key = _token_key(platform, name, client_id)
+    token = cache.get(key)
+    if token:
+        return token
+    token, expires_in = fetch()
+    ttl = int(expires_in) - TOKEN_MARGIN_SECONDS
+    if ttl > 0:
+        cache.set(key, token, ttl)
+    return token
 
 
 def forget_app_token(platform: str, name: str, client_id: str) -> None:
-    from sso.im_login.base import AppConfig, LoginFreeExchange
-
-    exchange = LoginFreeExchange(AppConfig(client_id=client_id, secret="", settings={}))
-    exchange.platform = platform
-    exchange.forget_token(name)
+    cache.delete(_token_key(platform, name, client_id))
 
 
 def with_token(call: Callable[[str], dict[str, Any]], token: Callable[[], str], forget: Callable[[], None]) -> dict:
@@ -143,18 +155,20 @@ class AppTokenAdapter:
         raise NotImplementedError
 
     def token_owner(self, config: Any) -> tuple[str, str]:
-        """(client id, secret) the token belongs to: the cache key, shared with sso.im_login."""
+        """(client id, secret) the token belongs to: the cache key."""
         raise NotImplementedError
 
     def access_token(self) -> str:
         config = self.config
         try:
             return cached_app_token(self.platform, self.cache_slot, lambda: self.fetch_token(config),
-                                    *self.token_owner(config))
+                                    self.token_owner(config)[0])
         except TokenRejected as exc:  # refused while fetching: the app's own secret is wrong
             raise TransportError(str(exc), permanent=True) from exc
 
     def with_app_token(self, call: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
         """``call(token)``; when the platform rejects a cached token, fetch a fresh one once."""
-        return with_token(call, self.access_token,
-                          lambda: forget_app_token(self.platform, self.cache_slot, self.token_owner(self.config)[0]))
+        return with_token(call, self.access_token, self.forget_access_token)
+
+    def forget_access_token(self) -> None:
+        forget_app_token(self.platform, self.cache_slot, self.token_owner(self.config)[0])

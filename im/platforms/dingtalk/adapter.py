@@ -1,8 +1,8 @@
 """The DingTalk (钉钉) adapter: an internal app's work notifications and group chats, by contract.
 
 Documented calls (open.dingtalk.com, 服务端 API):
-- ``GET https://oapi.dingtalk.com/gettoken?appkey&appsecret`` → ``access_token`` (7200 s), cached through
-  ``sso.im_login`` under the same key as the login-free exchange.
+- ``GET https://oapi.dingtalk.com/gettoken?appkey&appsecret`` → ``access_token`` (7200 s), cached once per app;
+  the login-free exchange (``exchange.py``) asks this adapter for it.
 - ``POST /topapi/message/corpconversation/asyncsend_v2`` ``{agent_id, userid_list, msg}`` → ``{errcode,
   task_id}``: a work notification. It is asynchronous: an unknown user only shows up later in
   ``getsendresult`` (not polled here). DingTalk delivers identical content to one person once a day,
@@ -104,6 +104,11 @@ class DingTalkConfig:
         if app is None or not app.client_id or not app.secret:
             raise TransportError("DingTalk is not configured: set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET",
                                  permanent=True)
+        return cls.from_app(app)
+
+    @classmethod
+    def from_app(cls, app: Any) -> DingTalkConfig:
+        """From the allauth app (``sso.im_login.base.AppConfig``) the sign-in uses too."""
         return cls(app_key=app.client_id, app_secret=app.secret, corp_id=str(app.settings.get("tenant") or ""),
                    agent_id=settings.DINGTALK_AGENT_ID, token=settings.DINGTALK_TOKEN,
                    aes_key=settings.DINGTALK_AES_KEY)

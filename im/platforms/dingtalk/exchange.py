@@ -2,7 +2,7 @@
 
 Documented calls (open.dingtalk.com, 身份验证(免登) › 企业内部应用免登):
 - ``GET https://oapi.dingtalk.com/gettoken?appkey=…&appsecret=…`` → ``{errcode, errmsg, access_token, expires_in}``
-  (7200 s; cache it: the endpoint is rate limited).
+  (7200 s), through the adapter: one token client per app (``DingTalkAdapter.access_token``).
 - ``POST https://oapi.dingtalk.com/topapi/v2/user/getuserinfo?access_token=…`` JSON ``{"code": …}`` →
   ``{errcode: 0, result: {userid, unionid, name, sys, sys_level, device_id, associated_unionid}}``;
   ``errcode 40078`` (不存在的临时授权码) for a code that is unknown, used or older than 5 minutes.
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 
-from im.platforms.dingtalk.adapter import OAPI, TOKEN_REJECTED
+from im.platforms.base import TransportError
+from im.platforms.dingtalk.adapter import OAPI, TOKEN_REJECTED, DingTalkAdapter, DingTalkConfig
+from sso.im_login import base
 from sso.im_login.base import ExchangeError, LoginFreeExchange, PlatformUser
 
 log = logging.getLogger(__name__)
 
-TOKEN_URL = f"{OAPI}/gettoken"
 USERINFO_URL = f"{OAPI}/topapi/v2/user/getuserinfo"
 USER_GET_URL = f"{OAPI}/topapi/v2/user/get"
 BY_UNIONID_URL = f"{OAPI}/topapi/user/getbyunionid"
@@ -36,21 +37,20 @@ class DingTalkExchange(LoginFreeExchange):
     def corp_id(self) -> str:
         return str(self.config.settings.get("tenant", ""))
 
-    def access_token(self) -> str:
-        def fetch() -> tuple[str, int]:
-            body = self.request_json(
-                "GET", TOKEN_URL, params={"appkey": self.config.client_id, "appsecret": self.config.secret}
-            )
-            if body.get("errcode", 0) != 0 or not body.get("access_token"):
-                raise ExchangeError("platform_error", f"dingtalk gettoken: {body.get('errcode')} {body.get('errmsg')}")
-            return body["access_token"], int(body.get("expires_in", 7200))
+    def token_client(self) -> DingTalkAdapter:
+        """The adapter is the app's one token client (fetch, cache, "token rejected" table)."""
+        return DingTalkAdapter(DingTalkConfig.from_app(self.config), transport=base.http_transport)
 
-        return self.cached_token("access_token", fetch)
+    def access_token(self) -> str:
+        try:
+            return self.token_client().access_token()
+        except TransportError as exc:
+            raise ExchangeError("platform_error", str(exc)) from exc
 
     def _call(self, url: str, payload: dict) -> dict:
         body = self.request_json("POST", url, params={"access_token": self.access_token()}, json=payload)
         if body.get("errcode") in TOKEN_REJECTED:
-            self.forget_token("access_token")
+            self.token_client().forget_access_token()
             body = self.request_json("POST", url, params={"access_token": self.access_token()}, json=payload)
         return body
 

@@ -2,7 +2,7 @@
 
 Documented calls (open.feishu.cn, 服务端 API › 消息 / 群组):
 - ``POST /open-apis/auth/v3/tenant_access_token/internal`` ``{app_id, app_secret}`` → ``{code, msg,
-  tenant_access_token, expire}`` (2 h), cached through ``sso.im_login`` (same key scheme).
+  tenant_access_token, expire}`` (2 h), cached once per app (``httpjson``).
 - ``POST /open-apis/im/v1/messages?receive_id_type=open_id|chat_id`` ``{receive_id, msg_type, content, uuid}``
   → ``data.message_id``; ``uuid`` de-duplicates a retried send for an hour.
 - ``PATCH /open-apis/im/v1/messages/:message_id`` ``{content}``: cards with ``update_multi``, for 14 days.

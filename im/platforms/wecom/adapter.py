@@ -1,8 +1,8 @@
 """The WeCom (企业微信) adapter: application messages from a self-built app, by contract (no WeCom here).
 
 Documented calls (developer.work.weixin.qq.com, 服务端API › 消息推送 / 应用消息 / 群聊会话):
-- ``GET /cgi-bin/gettoken?corpid&corpsecret`` → ``access_token`` (7200 s), cached through ``sso.im_login``
-  under the same key as the login-free code exchange (one token per app).
+- ``GET /cgi-bin/gettoken?corpid&corpsecret`` → ``access_token`` (7200 s), cached once per app; the login-free
+  code exchange (``exchange.py``) asks this adapter for it.
 - ``POST /cgi-bin/message/send`` ``{touser, msgtype: template_card|textcard|text, agentid, …,
   enable_duplicate_check, duplicate_check_interval}`` → ``{errcode, errmsg, invaliduser, msgid,
   response_code}``. ``invaliduser`` non-empty with errcode 0 means the person is not reachable.
@@ -107,8 +107,12 @@ class WeComConfig:
         app = app_config(PLATFORM)
         if app is None or not app.client_id or not app.secret:
             raise TransportError("WeCom is not configured: set WECOM_CORP_ID and WECOM_SECRET", permanent=True)
-        agent_id = str(app.settings.get("agent_id") or "")
-        return cls(corp_id=app.client_id, secret=app.secret, agent_id=agent_id,
+        return cls.from_app(app)
+
+    @classmethod
+    def from_app(cls, app: Any) -> WeComConfig:
+        """From the allauth app (``sso.im_login.base.AppConfig``) the sign-in uses too."""
+        return cls(corp_id=app.client_id, secret=app.secret, agent_id=str(app.settings.get("agent_id") or ""),
                    token=settings.WECOM_TOKEN, aes_key=settings.WECOM_AES_KEY)
 
 

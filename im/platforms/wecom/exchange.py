@@ -1,8 +1,8 @@
 """WeCom (企业微信): a web-authorization code → the member's userid.
 
 Documented calls (developer.work.weixin.qq.com, 身份验证 › 网页授权登录):
-- ``GET /cgi-bin/gettoken?corpid=ID&corpsecret=SECRET`` → ``{errcode, errmsg, access_token, expires_in}``;
-  the token lives 7200 s and is meant to be cached, not fetched per call.
+- ``GET /cgi-bin/gettoken?corpid=ID&corpsecret=SECRET``: the corp token, through the adapter (one token
+  client per app, ``WeComAdapter.access_token``).
 - ``GET /cgi-bin/auth/getuserinfo?access_token=…&code=…`` → ``{errcode, errmsg, userid, user_ticket?}``
   for a member, ``{openid, external_userid}`` for someone outside the corp; ``errcode 40029``
   (invalid code) for a code that is unknown, used (codes are single-use) or older than 5 minutes.
@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from im.platforms.wecom.adapter import API, TOKEN_REJECTED
+from im.platforms.base import TransportError
+from im.platforms.wecom.adapter import API, TOKEN_REJECTED, WeComAdapter, WeComConfig
+from sso.im_login import base
 from sso.im_login.base import ExchangeError, LoginFreeExchange, PlatformUser
 
 log = logging.getLogger(__name__)
 
-TOKEN_URL = f"{API}/gettoken"
 USERINFO_URL = f"{API}/auth/getuserinfo"
 USERDETAIL_URL = f"{API}/auth/getuserdetail"
 # Inside the WeCom client: a silent redirect that appends ?code=…&state=….
@@ -44,21 +45,20 @@ class WeComExchange(LoginFreeExchange):
         # The corp token only ever resolves members of this corp.
         return self.corp_id
 
-    def access_token(self) -> str:
-        def fetch() -> tuple[str, int]:
-            body = self.request_json(
-                "GET", TOKEN_URL, params={"corpid": self.corp_id, "corpsecret": self.config.secret}
-            )
-            if body.get("errcode", 0) != 0 or not body.get("access_token"):
-                raise ExchangeError("platform_error", f"wecom gettoken: {body.get('errcode')} {body.get('errmsg')}")
-            return body["access_token"], int(body.get("expires_in", 7200))
+    def token_client(self) -> WeComAdapter:
+        """The adapter is the app's one token client (fetch, cache, "token rejected" table)."""
+        return WeComAdapter(WeComConfig.from_app(self.config), transport=base.http_transport)
 
-        return self.cached_token("access_token", fetch)
+    def access_token(self) -> str:
+        try:
+            return self.token_client().access_token()
+        except TransportError as exc:
+            raise ExchangeError("platform_error", str(exc)) from exc
 
     def exchange(self, code: str, redirect_uri: str = "") -> PlatformUser:
         body = self._userinfo(code)
         if body.get("errcode") in TOKEN_REJECTED:
-            self.forget_token("access_token")
+            self.token_client().forget_access_token()
             body = self._userinfo(code)
         errcode = body.get("errcode", 0)
         if errcode == INVALID_CODE:
