@@ -31,6 +31,10 @@ class ImConfig(AppConfig):
             register_exchange(exchange)
         audit_deliveries(Delivery, batch_finished=deliveries_finished)
         register_export("delivery", selectors.DELIVERY_EXPORT_FIELDS, selectors.deliveries_for_export)
+        from im.direct import send_direct_card
+        from sso.links import register_code_sender
+
+        register_code_sender(send_direct_card)
         from erp.handling import register_batch_context
         from im.services import collect_outbox
 
