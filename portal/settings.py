@@ -437,9 +437,9 @@ IM_CALLBACK_MAX_AGE = env_int("IM_CALLBACK_MAX_AGE", 300)
 IM_PLATFORM_TIMEOUT = env_float("IM_PLATFORM_TIMEOUT", 10)
 
 # --- Bot ---
-# The chat bot (im/bot/): a deterministic parser answers from the mirrored ERP data through the same
+# The chat bot (bot/): a deterministic parser answers from the mirrored ERP data through the same
 # selectors as the pages. Follow-up questions ("那项目B呢?") reuse the last question for this long.
-INSTALLED_APPS += ["im.bot"]
+INSTALLED_APPS += ["bot"]
 BOT_CONTEXT_SECONDS = env_int("BOT_CONTEXT_SECONDS", 300)
 # Optional model backend for questions the parser does not understand: any OpenAI-compatible
 # chat-completions endpoint (base URL, e.g. https://llm.example.com/v1). Off while unset.

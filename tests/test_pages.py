@@ -141,7 +141,7 @@ def test_receivables_widget_has_an_ageing_bar_and_no_mid_string_wraps(client, us
 
 
 def test_bot_card_without_status_shows_no_empty_pill(client, users, demo):
-    from im.bot.services import ask
+    from bot.services import ask
     from im.platforms.devinbox.models import DevInboxMessage
 
     reply = ask(users["wang.wu"], "华东电子的应收")

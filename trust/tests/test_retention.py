@@ -109,7 +109,7 @@ def test_deleting_the_oldest_entries_by_hand_is_detected(db):
 
 
 def test_bot_exchanges_kind_is_registered_and_runs(db, django_user_model):
-    from im.bot.models import BotExchange
+    from bot.models import BotExchange
 
     user = django_user_model.objects.create_user("ivy")
     BotExchange.objects.create(user=user, text="库存", intent="stock")

@@ -5,7 +5,7 @@ card's action ids or labels ("approve", "批准") is that action, by the sender,
 ``ImIdentity(platform="matrix")``; it goes through ``handle_card_action`` → ``decide()`` →
 ``authorize()`` like every card button. The bot answers in the room with a notice.
 
-Any other message is a question for the chat bot (``im.bot``): in the bot's direct room with the
+Any other message is a question for the chat bot (``bot``): in the bot's direct room with the
 sender always, in a group room only when it names the bot. A group's answer shows only what every
 member may see; the rest goes to the asker's direct room.
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from im.bot import parser
-from im.bot.vocabulary import Vocabulary
+from bot import parser
+from bot.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class BackendConfig:
 
 def config() -> BackendConfig | None:
     """The backend in use: admin's enabled row, else the BOT_MODEL_* settings, else None (off)."""
-    from im.bot.models import ModelBackend
+    from bot.models import ModelBackend
 
     row = ModelBackend.objects.filter(enabled=True).first()
     if row is not None:

@@ -3,7 +3,7 @@
 category (螺丝 -> 螺栓, screws -> bolts) and homophone typos of item names (轴成 -> 轴承, by pinyin).
 
 Nothing here knows the demo data: the names of customers, projects and items come from the
-vocabulary (``im.bot.vocabulary``), which this module only reads through the pinyin of its aliases.
+vocabulary (``bot.vocabulary``), which this module only reads through the pinyin of its aliases.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 import threading
 from functools import lru_cache
 
-from im.bot.vocabulary import Vocabulary, has_cjk, pinyin
+from bot.vocabulary import Vocabulary, has_cjk, pinyin
 
 # Ordinary words of the domain, as people would write them in Chinese; their pinyin (without tones,
 # with or without spaces between syllables) is read back to these characters.

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from im.bot.models import BotExchange
+from bot.models import BotExchange
 
 
 class Command(BaseCommand):

@@ -22,12 +22,12 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from im.bot import lexicon, model, parser, vocabulary
-from im.bot.answers import approvals, orders, receivables, stock
-from im.bot.answers import help as helps
-from im.bot.answers.base import Answer, Context
-from im.bot.models import BotExchange
-from im.bot.periods import resolve, today_for
+from bot import language_model, lexicon, parser, vocabulary
+from bot.answers import approvals, orders, receivables, stock
+from bot.answers import help as helps
+from bot.answers.base import Answer, Context
+from bot.models import BotExchange
+from bot.periods import resolve, today_for
 from im.cards import Card
 from portal.observability.metrics import BOT_ANSWER_SECONDS
 from sso.authz import authorize
@@ -235,8 +235,8 @@ def ask(
         intent, entities = _with_context(user, parsed, conversation)
         intent, entities, near = _resolve(user, intent, entities, parsed)
         source = "parser"
-        if intent == parser.UNKNOWN and (backend := model.config()) is not None:
-            chosen = model.choose(text, vocabulary.current(), backend)
+        if intent == parser.UNKNOWN and (backend := language_model.config()) is not None:
+            chosen = language_model.choose(text, vocabulary.current(), backend)
             if chosen is not None:
                 (intent, entities), source = chosen, "model"
         if intent in (parser.HELP, parser.UNKNOWN):
@@ -332,7 +332,7 @@ def reply_on(platform: str, user: Any, reply: BotReply) -> None:
 
 def press(user: Any, exchange_id: int, action_id: str) -> str:
     """A confirm/cancel button pressed outside an IM platform (the API)."""
-    from im.bot.cards import handle_action
+    from bot.cards import handle_action
 
     return handle_action(f"bot.{exchange_id}", user, action_id, f"bot:{exchange_id}:{action_id}")
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
 from approvals.services import DecisionError, decide, describe_decision
-from im.bot.models import BotExchange
+from bot.models import BotExchange
 from im.cards import Card, CardField
 from sso.models import language_of, time_zone_of
 from sso.tokens import make_link_url

@@ -3,7 +3,7 @@ the portal on any platform (a direct message, or a group message addressed to th
 
 from __future__ import annotations
 
-from im.bot.services import answer_in_group, ask, reply_on
+from bot.services import answer_in_group, ask, reply_on
 from im.messages import IncomingMessage
 from im.platforms import get_adapter
 

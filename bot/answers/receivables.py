@@ -7,9 +7,9 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from bot.answers.base import Answer, Context, day, money, period_label, widget_path
 from finance.models import Receivable
 from finance.selectors import receivables_for, summarize
-from im.bot.answers.base import Answer, Context, day, money, period_label, widget_path
 from im.cards import CardField
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db import models
 
-from im.bot.models import BotExchange
+from bot.models import BotExchange
 from trust.retention import Holds
 
 

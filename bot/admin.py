@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from im.bot import model, vocabulary
-from im.bot.models import BotExchange, ModelBackend
+from bot import language_model, vocabulary
+from bot.models import BotExchange, ModelBackend
 
 
 @admin.register(BotExchange)
@@ -44,8 +44,8 @@ class ModelBackendAdmin(admin.ModelAdmin):
     @admin.action(description=_("Ask the backend a test question"))
     def try_backend(self, request, queryset) -> None:
         for row in queryset:
-            backend = model.BackendConfig(row.base_url, row.model_name, row.api_key, row.timeout)
-            chosen = model.choose(PROBE_QUESTION, vocabulary.current(), backend)
+            backend = language_model.BackendConfig(row.base_url, row.model_name, row.api_key, row.timeout)
+            chosen = language_model.choose(PROBE_QUESTION, vocabulary.current(), backend)
             if chosen is None:
                 self.message_user(request, _("%(backend)s gave no usable answer (see the log for why).")
                                   % {"backend": row}, messages.ERROR)

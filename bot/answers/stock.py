@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from im.bot import vocabulary
-from im.bot.answers.base import Answer, Context, quantity, widget_path
+from bot import vocabulary
+from bot.answers.base import Answer, Context, quantity, widget_path
 from im.cards import CardField
 from inventory.models import StockLevel
 from inventory.selectors import below_safety_level, stock_levels, stock_of_item

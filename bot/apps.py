@@ -3,12 +3,12 @@ from django.utils.translation import gettext_lazy as _
 
 
 class BotConfig(AppConfig):
-    name = "im.bot"
+    name = "bot"
     label = "bot"
     verbose_name = _("Chat bot")
 
     def ready(self) -> None:
-        from im.bot import cards, inbound, retention
+        from bot import cards, inbound, retention
         from im.cards import register_card_kind
         from im.messages import register_message_handler
         from trust.retention import delete_rows, register_retention_kind

@@ -15,10 +15,10 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from im.bot import lexicon
-from im.bot import vocabulary as vocab_module
-from im.bot.periods import find_period
-from im.bot.vocabulary import Vocabulary, has_cjk, normalize, pinyin
+from bot import lexicon
+from bot import vocabulary as vocab_module
+from bot.periods import find_period
+from bot.vocabulary import Vocabulary, has_cjk, normalize, pinyin
 
 RECEIVABLES = "receivables"
 STOCK = "stock"

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
-from im.bot.periods import Period
+from bot.periods import Period
 from im.cards import CardAction, CardField
 from portal import formatting
 

@@ -8,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from im.bot import services
-from im.bot.models import BotExchange
+from bot import services
+from bot.models import BotExchange
 from portal.api import problem
 
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from approvals.models import ApprovalDocument
 from approvals.selectors import pending_page, visible_documents
 from approvals.services import describe_decision
-from im.bot.answers.base import Answer, Context, money, widget_path
+from bot.answers.base import Answer, Context, money, widget_path
 from im.cards import CardAction, CardField
 from sso.authz import authorize
 from sso.models import ErpIdentity, display_name

@@ -3,7 +3,7 @@
 import django.core.validators
 from django.db import migrations, models
 
-import im.bot.models
+import bot.models
 import trust.fields
 
 
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('enabled', models.BooleanField(default=False, verbose_name='enabled')),
-                ('base_url', models.CharField(help_text='OpenAI-compatible base URL, e.g. https://llm.example.com/v1 (…/chat/completions is added)', max_length=300, validators=[im.bot.models.validate_endpoint], verbose_name='endpoint')),
+                ('base_url', models.CharField(help_text='OpenAI-compatible base URL, e.g. https://llm.example.com/v1 (…/chat/completions is added)', max_length=300, validators=[bot.models.validate_endpoint], verbose_name='endpoint')),
                 ('model_name', models.CharField(max_length=100, verbose_name='model')),
                 ('api_key', trust.fields.EncryptedTextField(blank=True, help_text='stored encrypted; leave empty if none', verbose_name='API key')),
                 ('timeout', models.FloatField(default=5.0, validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(60)], verbose_name='timeout (seconds)')),

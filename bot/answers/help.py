@@ -8,9 +8,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from approvals.selectors import visible_documents
+from bot import vocabulary
+from bot.answers.base import Answer, Context
 from finance.selectors import receivables_for
-from im.bot import vocabulary
-from im.bot.answers.base import Answer, Context
 from im.cards import CardField
 from inventory.selectors import orders_for, stock_levels, stock_of_item
 

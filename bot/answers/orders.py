@@ -6,14 +6,14 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from im.bot.answers.base import Answer, Context, day, money, widget_path
+from bot.answers.base import Answer, Context, day, money, widget_path
 from im.cards import CardField
 from inventory.models import SalesOrder
 from inventory.selectors import order_for, orders_for
 from sso.selectors import erp_logins
 
 LIMIT = 10
-# The ERP's status words, translated by the catalogue (im/bot entries of locale/zh_Hans).
+# The ERP's status words, translated by the catalogue (bot entries of locale/zh_Hans).
 STATUS_LABELS = {
     "confirmed": "confirmed", "picking": "picking", "shipped": "shipped", "delivered": "delivered",
     "delayed": "delayed", "cancelled": "cancelled",
@@ -80,7 +80,7 @@ def render(found: list[SalesOrder], entities: dict[str, Any], ctx: Context) -> A
     if entities.get("customer"):
         title = f"{title} · {entities['customer']}"
     if ctx.period:
-        from im.bot.answers.base import period_label
+        from bot.answers.base import period_label
 
         title = f"{title} ({period_label(ctx.period, ctx)})"
     if not found:
