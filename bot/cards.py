@@ -7,8 +7,7 @@ from typing import Any
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from approvals.models import ApprovalDocument
-from approvals.services import DecisionError, decide, describe_decision
+from bot.intents import ActionRefused, intent_named
 from bot.models import BotExchange
 from im.cards import Card, CardField
 from sso.models import language_of, time_zone_of
@@ -41,7 +40,8 @@ def build(topic: str, recipient: Any) -> Card | None:
 
 
 def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:
-    """Confirm (or cancel) the decision the bot prepared: through ``decide()``, as the page does."""
+    """Confirm (or cancel) what the bot prepared: through the intent's ``confirm`` (a decision: ``decide()``,
+    as the page does)."""
     from im.services import refresh_cards
 
     exchange = _exchange(topic)
@@ -53,19 +53,11 @@ def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) 
         pending = exchange.pending_action
         if action_id == "cancel":
             result = _("Cancelled. Nothing was decided.")
-        elif action_id == "confirm":
+        elif action_id == "confirm" and (intent := intent_named(exchange.intent)) and intent.confirm:
             try:
-                outcome = decide(
-                    actor, pending["document_id"], pending["outcome"], comment=pending.get("comment", ""),
-                    idempotency_key=idempotency_key, expected_version=pending.get("version"), via="bot",
-                )
-            except DecisionError as exc:
+                result = intent.confirm(actor, pending, idempotency_key)
+            except ActionRefused as exc:
                 return exc.message
-            if outcome.replayed:
-                document = ApprovalDocument.objects.get(pk=pending["document_id"])
-                result = describe_decision(document)
-            else:
-                result = _("Approved.") if pending["outcome"] == "approved" else _("Rejected.")
         else:
             return _("This action is no longer available.")
         updated = BotExchange.objects.filter(pk=exchange.pk, action_result="").update(action_result=result)

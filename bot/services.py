@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +20,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from bot import language_model, lexicon, parser, vocabulary
-from bot.answers import approvals, orders, receivables, stock
 from bot.answers import help as helps
 from bot.answers.base import Answer, Context
+from bot.intents import intent_named, reference_for
 from bot.models import BotExchange
 from bot.periods import resolve, today_for
 from im.cards import Card
@@ -34,35 +33,6 @@ from sso.authz import authorize
 from sso.models import language_of, time_zone_of
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Handler:
-    rows: Callable[[Any, dict, Context], list]
-    visible: Callable[[Any, list], set]
-    render: Callable[[list, dict, Context], Answer]
-    dimensions: frozenset[str]  # entity kinds this intent understands (for follow-ups)
-
-
-HANDLERS: dict[str, Handler] = {
-    parser.RECEIVABLES: Handler(receivables.rows, receivables.visible, receivables.render,
-                                frozenset({"project", "customer", "invoice", "period", "overdue", "collected",
-                                           "invoiced", "unknown"})),
-    parser.STOCK: Handler(stock.rows, stock.visible, stock.render,
-                          frozenset({"sku", "item", "warehouse", "below_safety"})),
-    parser.ORDERS: Handler(orders.rows, orders.visible, orders.render,
-                           frozenset({"order", "customer", "period", "status", "mine", "ref", "unknown"})),
-    parser.PENDING: Handler(approvals.pending_rows, approvals.visible, approvals.render_pending, frozenset()),
-    parser.STATUS: Handler(approvals.status_rows, approvals.visible, approvals.render_status,
-                           frozenset({"document", "ref", "mine", "sku"})),
-    parser.DECIDE: Handler(approvals.decide_rows, approvals.visible, approvals.render_decide,
-                           frozenset({"document", "outcome", "comment"})),
-}
-
-
-EMPTY_TITLES = {
-    parser.RECEIVABLES: _lazy("Receivables"), parser.STOCK: _lazy("Stock"), parser.ORDERS: _lazy("Orders"),
-}
 
 
 @dataclass
@@ -120,7 +90,7 @@ def _with_context(user: Any, parsed: parser.Parsed, conversation: str | None) ->
         return parser.DECIDE, entities
     if not previous or not parsed.followup:
         return parsed.intent, parsed.entities
-    handler = HANDLERS.get(previous["intent"])
+    handler = intent_named(previous["intent"])
     new_keys = set(parsed.entities) - {"period"}
     if handler is None or (new_keys and not new_keys <= handler.dimensions):
         return parsed.intent, parsed.entities
@@ -155,37 +125,22 @@ def _resolve(user: Any, intent: str, entities: dict[str, Any], parsed: parser.Pa
              ) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
     """Number fragments and items to the one document or order the asker may see, and names the
     asker may not see to "unknown" (the words they typed: the real name is never echoed)."""
-    from approvals.selectors import visible_documents
-    from finance.selectors import receivables_for
-    from inventory.selectors import orders_for
-
     entities = dict(entities)
     near = list(parsed.near)
     ref = entities.pop("ref", None)
     if ref:
-        kind = parsed.ref_kind or {parser.ORDERS: "order", parser.STATUS: "document", parser.DECIDE: "document",
-                                   parser.RECEIVABLES: "invoice"}.get(intent, "")
-        if kind == "document" and intent not in (parser.STATUS, parser.DECIDE):
-            intent = parser.STATUS
-        if kind == "order":
-            intent = parser.ORDERS
-        numbers = {
-            "document": lambda: visible_documents(user).values_list("external_id", flat=True),
-            "order": lambda: orders_for(user).values_list("external_id", flat=True),
-            "invoice": lambda: receivables_for(user).values_list("external_id", flat=True),
-        }.get(kind)
-        matches = sorted({n for n in numbers() if _ends_with(n, ref)}) if numbers else []
-        if len(matches) == 1:
-            entities[kind] = matches[0]
-        elif numbers:
-            entities["unknown"] = ref
-    if intent in (parser.STATUS, parser.DECIDE) and entities.get("sku") and "document" not in entities:
-        # "轴承的采购申请": the requisition that restocks that item, if it is the only one the asker sees.
-        docs = list(visible_documents(user).filter(lines__sku=entities["sku"]).distinct()
-                    .values_list("external_id", flat=True)[:2])
-        if len(docs) == 1:
-            entities.pop("sku")
-            entities["document"] = docs[0]
+        reference = reference_for(intent, parsed.ref_kind)
+        if reference is not None:
+            if intent not in reference.intents and reference.redirect:
+                intent = reference.redirect
+            matches = sorted({n for n in reference.numbers(user) if _ends_with(n, ref)})
+            if len(matches) == 1:
+                entities[reference.kind] = matches[0]
+            else:
+                entities["unknown"] = ref
+    handler = intent_named(intent)
+    if handler is not None and handler.resolve is not None:
+        entities = handler.resolve(user, entities)
     if "unknown" in entities and entities["unknown"] not in dict(parsed.near).values():
         near = parser.nearest(entities["unknown"], vocabulary.current())
     return intent, entities, near
@@ -244,7 +199,7 @@ def ask(
         ctx = Context(user, language, today_for(time_zone_of(user)))
         if entities.get("period"):
             ctx.period = resolve(entities["period"], ctx.today)
-        handler = HANDLERS.get(intent)
+        handler = intent_named(intent)
         members = [m for m in (audience or []) if m.pk != user.pk]
         private: Answer | None = None
         if intent == parser.CLARIFY:
@@ -257,7 +212,7 @@ def ask(
                 parsed.near, ctx)
         elif (found := handler.rows(user, entities, ctx)) or (hidden := _hide_unseen(user, entities, parsed)) is None:
             # Found rows, or nothing found for names the asker may see: the handler answers.
-            if members and intent == parser.DECIDE:
+            if members and handler.personal:
                 # A decision is personal: its card goes to the asker only.
                 answer = Answer(_("Sent to you privately."), status="private")
                 private = handler.render(found, entities, ctx)
@@ -273,15 +228,15 @@ def ask(
             else:
                 answer = handler.render(found, entities, ctx)
             for part in (answer, private):
-                if part is not None and part.status == "empty" and intent in EMPTY_TITLES:
+                if part is not None and part.status == "empty" and handler.empty_title:
                     # Say nothing of what a name resolved to when the asker may see nothing of it.
-                    part.title = str(EMPTY_TITLES[intent])
+                    part.title = str(handler.empty_title)
         else:
             entities = hidden
             answer = helps.render_not_found(entities["unknown"], parser.nearest(entities["unknown"],
                                                                                  vocabulary.current()), ctx)
-        if intent in HANDLERS:
-            remembered = parser.STATUS if intent == parser.DECIDE else intent  # never repeat a decision
+        if handler is not None:
+            remembered = handler.remember_as or intent  # never repeat a decision
             kept = {k: v for k, v in entities.items() if k not in ("outcome", "comment")}
             cache.set(_context_key(user, conversation), {"intent": remembered, "entities": kept},
                       settings.BOT_CONTEXT_SECONDS)
@@ -294,11 +249,9 @@ def _finish(user: Any, text: str, intent: str, entities: dict[str, Any], answer:
             source: str = "parser") -> BotReply:
     decision_card = private if private is not None else answer
     pending_action = None
-    if intent == parser.DECIDE and decision_card.actions:
-        document = approvals.document(user, entities["document"])
-        if document is not None:
-            pending_action = {"document_id": document.pk, "outcome": entities["outcome"],
-                              "comment": entities.get("comment", ""), "version": document.version}
+    handler = intent_named(intent)
+    if handler is not None and handler.pending_action is not None and decision_card.actions:
+        pending_action = handler.pending_action(user, entities)
     with transaction.atomic():  # one commit for the row and its cards (the card's topic needs the row's id)
         exchange = BotExchange.objects.create(
             user=user, conversation=(conversation or "")[:200], channel=channel[:30], text=text[:4000],

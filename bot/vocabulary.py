@@ -86,15 +86,13 @@ def _demo_english() -> dict[str, str]:
 
 
 def build() -> Vocabulary:
-    from approvals.models import ApprovalDocument
-    from finance.models import Receivable
-    from inventory.models import SalesOrder, StockLevel
+    """The names the apps registered (``bot.intents.register_names``), with their aliases."""
+    from bot.intents import names_of
 
     english = _demo_english()
     vocab = Vocabulary()
-    customers = set(Receivable.objects.values_list("customer", flat=True)) | set(
-        SalesOrder.objects.values_list("customer", flat=True))
-    for name in sorted(filter(None, customers)):
+    customers = {value for value, _label in names_of("customer")}
+    for name in sorted(customers):
         vocab.labels[("customer", name)] = name
         vocab.add("customer", name, name)
         short = _SUFFIXES.sub("", normalize(name)).strip()
@@ -110,9 +108,8 @@ def build() -> Vocabulary:
             vocab.add("customer", name, english[name])
             first = english[name].split()[0]
             vocab.add("customer", name, first, fuzzy=len(first) >= 6)  # "ACME", "Shenzhen"
-    projects = set(Receivable.objects.values_list("project", flat=True)) | set(
-        ApprovalDocument.objects.values_list("project", flat=True))
-    for name in sorted(filter(None, projects)):
+    projects = {value for value, _label in names_of("project")}
+    for name in sorted(projects):
         vocab.labels[("project", name)] = name
         vocab.add("project", name, name, fuzzy=False)
         m = re.fullmatch(r"项目\s*(\w+)", normalize(name))
@@ -122,10 +119,7 @@ def build() -> Vocabulary:
                 vocab.add("project", name, alias, fuzzy=False)
         if name in english:
             vocab.add("project", name, english[name], fuzzy=False)
-    items = StockLevel.objects.values("sku", "name").annotate(n=Count("pk"))
-    warehouses = StockLevel.objects.values("warehouse").annotate(name=Max("warehouse_name"))
-    for row in items:
-        sku, name = row["sku"], row["name"]
+    for sku, name in names_of("sku"):
         vocab.labels[("sku", sku)] = f"{name} ({sku})"
         vocab.add("sku", sku, sku, fuzzy=False)
         vocab.add("sku", sku, name)
@@ -143,8 +137,7 @@ def build() -> Vocabulary:
             vocab.add("sku", sku, english[sku])
             names.append(normalize(english[sku]))
         vocab.item_names[sku] = " | ".join(names)
-    for row in warehouses:
-        code, name = row["warehouse"], row["name"] or row["warehouse"]
+    for code, name in names_of("warehouse"):
         vocab.labels[("warehouse", code)] = name
         vocab.add("warehouse", code, code, fuzzy=False)
         if name:
@@ -167,13 +160,10 @@ _cache: dict[str, object] = {}
 
 def _signature() -> tuple:
     """Cheap fingerprint of the mirrors: the vocabulary is rebuilt only when they change."""
-    from approvals.models import ApprovalDocument
-    from finance.models import Receivable
-    from inventory.models import SalesOrder, StockLevel
+    from bot.intents import name_models
 
     return tuple(
-        tuple(model.objects.aggregate(n=Count("pk"), last=Max("pk")).values())
-        for model in (StockLevel, Receivable, SalesOrder, ApprovalDocument)
+        tuple(model.objects.aggregate(n=Count("pk"), last=Max("pk")).values()) for model in name_models()
     )
 
 

@@ -199,7 +199,7 @@ def test_decision_in_a_group_goes_to_the_asker_only(users):
 # --- approve via the bot --------------------------------------------------------------------------
 
 def test_approve_needs_the_confirm_button_and_goes_through_decide(users, committed, monkeypatch):
-    from bot import cards
+    from approvals import answers as cards  # the bot's confirm button is the approvals intent's
 
     calls = []
     real_decide = cards.decide

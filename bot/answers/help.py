@@ -7,24 +7,14 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from approvals.selectors import visible_documents
 from bot import vocabulary
 from bot.answers.base import Answer, Context
-from finance.selectors import receivables_for
+from bot.intents import clarifiers, examples, may_see_name
 from im.cards import CardField
-from inventory.selectors import orders_for, stock_levels, stock_of_item
 
 
 def _examples() -> list[CardField]:
-    return [
-        CardField(_("Receivables"),
-                  _("“项目A的收款情况”, “华东电子还欠多少钱”, “overdue receivables for ACME”, “本月回款多少”")),
-        CardField(_("Stock"),
-                  _("“SKU-123 还有多少库存”, “伺服电机在上海仓有多少”, “which items are below safety stock”")),
-        CardField(_("Orders"), _("“订单 SO-2026-0815 到哪了”, “status of my orders shipped this week”")),
-        CardField(_("Approvals"),
-                  _("“我的待审批”, “approve PR-2026-0042”, “批准 PR-2026-0042 同意”, “谁还没批 PR-2026-0042”")),
-    ]
+    return [CardField(str(label), str(text)) for label, text in examples()]
 
 
 def render_help(found: list, entities: dict[str, Any], ctx: Context) -> Answer:
@@ -34,16 +24,8 @@ def render_help(found: list, entities: dict[str, Any], ctx: Context) -> Answer:
 
 
 def may_see(user: Any, kind: str, value: str) -> bool:
-    """Suggest only names the asker could get an answer about (selectors, as everywhere)."""
-    if kind == "customer":
-        return receivables_for(user, customer=value).exists() or orders_for(user).filter(customer=value).exists()
-    if kind == "project":
-        return receivables_for(user, project=value).exists() or visible_documents(user).filter(project=value).exists()
-    if kind == "sku":
-        return stock_of_item(user, value).exists()
-    if kind == "warehouse":
-        return stock_levels(user).filter(warehouse=value).exists()
-    return False
+    """Suggest only names the asker could get an answer about (the apps' selectors, as everywhere)."""
+    return may_see_name(user, kind, value)
 
 
 def render_unknown(near: list[tuple[str, str]], ctx: Context) -> Answer:
@@ -69,15 +51,12 @@ def render_not_found(name: str, near: list[tuple[str, str]], ctx: Context) -> An
 
 
 def render_clarify(user: Any, parsed: Any, ctx: Context) -> Answer:
-    """Ask instead of guessing: a decision aimed at no document, "how much?" alone, "approve all"."""
-    from approvals.selectors import pending_page
-
-    if parsed.bare_decision or parsed.intent == "clarify" and not parsed.vague:
-        page = pending_page(user, 5)
-        fields = [CardField(d.external_id, d.title) for d in page.documents]
-        note = _("Name one document, e.g. “批准 PR-2026-0042” or “reject EC-2026-0107 because …”. "
-                 "Several at once: the bulk approval page.")
-        return Answer(_("Which document do you mean?"), fields=fields, note=note, status="clarify")
+    """Ask instead of guessing: a decision aimed at no document (the app that decides asks which one),
+    "how much?" alone, "approve all"."""
+    for clarify in clarifiers():
+        answer = clarify(user, parsed, ctx)
+        if answer is not None:
+            return answer
     return Answer(_("What would you like to know?"), fields=_examples(),
                   note=_("Say what it is about: a project, a customer, an item, an order or a document."),
                   status="clarify")

@@ -1,5 +1,6 @@
-"""Approvals: my pending approvals, who has not approved a document yet, and approve/reject (which
-only prepares a card with a confirm button; the decision itself is ``approvals.services.decide()``)."""
+"""The bot's approvals intents: my pending approvals, who has not approved a document yet, and approve/reject
+(which only prepares a card with a confirm button; the decision itself is ``approvals.services.decide()``).
+Registered with the bot in ``ApprovalsConfig.ready()`` (``register_bot_intents``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument
 from approvals.selectors import pending_page, visible_documents
-from approvals.services import describe_decision
+from approvals.services import DecisionError, decide, describe_decision
 from bot.answers.base import Answer, Context, money, widget_path
 from im.cards import CardAction, CardField
 from sso.authz import authorize
@@ -129,3 +130,82 @@ def render_decide(found: list[ApprovalDocument], entities: dict[str, Any], ctx: 
     return Answer(title, fields=fields, amount=amount, status="confirm", link=link,
                   note=_("Nothing is decided until you press the button."),
                   actions=[action, CardAction("cancel", _("Cancel"))])
+
+
+def item_to_document(user: Any, entities: dict[str, Any]) -> dict[str, Any]:
+    """"轴承的采购申请": the requisition that restocks that item, if it is the only one the asker sees."""
+    if entities.get("sku") and "document" not in entities:
+        docs = list(visible_documents(user).filter(lines__sku=entities["sku"]).distinct()
+                    .values_list("external_id", flat=True)[:2])
+        if len(docs) == 1:
+            entities = {k: v for k, v in entities.items() if k != "sku"}
+            entities["document"] = docs[0]
+    return entities
+
+
+def pending_action(user: Any, entities: dict[str, Any]) -> dict[str, Any] | None:
+    """What the confirm button will decide: this document, at the version the asker saw."""
+    doc = document(user, entities["document"])
+    if doc is None:
+        return None
+    return {"document_id": doc.pk, "outcome": entities["outcome"], "comment": entities.get("comment", ""),
+            "version": doc.version}
+
+
+def confirm(actor: Any, pending: dict[str, Any], idempotency_key: str) -> str:
+    """The confirm button: through ``decide()``, as the page does."""
+    from bot.intents import ActionRefused
+
+    try:
+        outcome = decide(
+            actor, pending["document_id"], pending["outcome"], comment=pending.get("comment", ""),
+            idempotency_key=idempotency_key, expected_version=pending.get("version"), via="bot",
+        )
+    except DecisionError as exc:
+        raise ActionRefused(exc.message) from exc
+    if outcome.replayed:
+        return describe_decision(ApprovalDocument.objects.get(pk=pending["document_id"]))
+    return _("Approved.") if pending["outcome"] == "approved" else _("Rejected.")
+
+
+def clarify_decision(user: Any, parsed: Any, ctx: Context) -> Answer | None:
+    """A decision aimed at no document ("approve", "approve all"): which one?"""
+    if not (parsed.bare_decision or parsed.intent == "clarify" and not parsed.vague):
+        return None
+    page = pending_page(user, 5)
+    fields = [CardField(d.external_id, d.title) for d in page.documents]
+    note = _("Name one document, e.g. “批准 PR-2026-0042” or “reject EC-2026-0107 because …”. "
+             "Several at once: the bulk approval page.")
+    return Answer(_("Which document do you mean?"), fields=fields, note=note, status="clarify")
+
+
+def register_bot_intents() -> None:
+    from django.utils.translation import gettext_lazy
+
+    from bot.intents import (
+        Intent,
+        Reference,
+        register_clarifier,
+        register_example,
+        register_intent,
+        register_names,
+        register_reference,
+    )
+
+    register_intent(Intent("approvals.pending", pending_rows, visible, render_pending, frozenset()))
+    register_intent(Intent("approvals.status", status_rows, visible, render_status,
+                           frozenset({"document", "ref", "mine", "sku"}), resolve=item_to_document))
+    register_intent(Intent("approvals.decide", decide_rows, visible, render_decide,
+                           frozenset({"document", "outcome", "comment"}), personal=True,
+                           remember_as="approvals.status", resolve=item_to_document,
+                           pending_action=pending_action, confirm=confirm))
+    register_reference(Reference(
+        "document", lambda user: visible_documents(user).values_list("external_id", flat=True),
+        intents=("approvals.status", "approvals.decide"), redirect="approvals.status"))
+    register_names("project", ApprovalDocument,
+                   lambda: ((p, p) for p in ApprovalDocument.objects.values_list("project", flat=True).distinct()),
+                   lambda user, value: visible_documents(user).filter(project=value).exists())
+    register_example(40, gettext_lazy("Approvals"),
+                     gettext_lazy("“我的待审批”, “approve PR-2026-0042”, “批准 PR-2026-0042 同意”, "
+                                  "“谁还没批 PR-2026-0042”"))
+    register_clarifier(clarify_decision)

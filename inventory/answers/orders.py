@@ -1,4 +1,4 @@
-"""Sales orders: one by number, or a list (mine, by status, by customer, in a period)."""
+"""The bot's orders intent: one by number, or a list (mine, by status, by customer, in a period)."""
 
 from __future__ import annotations
 

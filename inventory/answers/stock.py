@@ -1,4 +1,4 @@
-"""Stock: one item (by SKU, name or part of a name), a warehouse, items below their safety level."""
+"""The bot's stock intent: one item (by SKU, name or part of a name), a warehouse, items below their safety level."""
 
 from __future__ import annotations
 

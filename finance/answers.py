@@ -1,4 +1,5 @@
-"""Receivables: by project, customer or invoice; overdue; collected in a period ("本月回款多少")."""
+"""The bot's receivables intent: by project, customer or invoice; overdue; collected in a period ("本月回款多少").
+Registered with the bot in ``FinanceConfig.ready()`` (``register_bot_intents``)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,22 @@ def _invoiced(found: list[Receivable], entities: dict[str, Any], ctx: Context) -
     fields.append(CardField(_("Invoices"), str(len(found))))
     main = "CNY" if "CNY" in totals else sorted(totals)[0]
     return Answer(title, fields=fields, amount=money(totals[main], main, ctx))
+
+
+def register_bot_intents() -> None:
+    from django.utils.translation import gettext_lazy
+
+    from bot.intents import Intent, Reference, register_example, register_intent, register_names, register_reference
+
+    register_intent(Intent("receivables", rows, visible, render,
+                           frozenset({"project", "customer", "invoice", "period", "overdue", "collected",
+                                      "invoiced", "unknown"}),
+                           empty_title=gettext_lazy("Receivables")))
+    register_reference(Reference(
+        "invoice", lambda user: receivables_for(user).values_list("external_id", flat=True), intents=("receivables",)))
+    for kind in ("customer", "project"):
+        register_names(kind, Receivable,
+                       lambda kind=kind: ((v, v) for v in Receivable.objects.values_list(kind, flat=True).distinct()),
+                       lambda user, value, kind=kind: receivables_for(user, **{kind: value}).exists())
+    register_example(10, gettext_lazy("Receivables"), gettext_lazy(
+        "“项目A的收款情况”, “华东电子还欠多少钱”, “overdue receivables for ACME”, “本月回款多少”"))
