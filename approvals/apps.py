@@ -44,6 +44,9 @@ class ApprovalsConfig(AppConfig):
         audit_decisions(Decision)
         register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)
 
+        from sso.services import register_login_linked
+
+        register_login_linked(services.hand_over_documents)
         from approvals.answers import register_bot_intents
 
         register_bot_intents()  # what the bot answers about approvals

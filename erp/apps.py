@@ -17,3 +17,9 @@ class ErpConfig(AppConfig):
                                 label=_("ERP event payloads"))
         register_rotation("erp.ConnectorSettings", keys.rotate_credentials)
         register_requeuer("events", requeue.claim_received_events, handle_events)
+        from erp.events import handler_for
+        from erp.models import Connector
+        from portal.observability.hooks import register_lookups
+
+        register_lookups(event_type_known=lambda event_type: handler_for(event_type) is not None,
+                         connector_known=lambda slug: Connector.objects.filter(slug=slug).exists())

@@ -35,6 +35,10 @@ class ImConfig(AppConfig):
         from sso.links import register_code_sender
 
         register_code_sender(send_direct_card)
+        from portal.observability.hooks import register_lookups
+
+        register_lookups(dedupe_keys_of_topic=lambda topic: Delivery.objects.filter(topic=topic).order_by("-pk")
+                         .values_list("dedupe_key", flat=True)[:20])
         from erp.handling import register_batch_context
         from im.services import collect_outbox
 

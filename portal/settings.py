@@ -88,7 +88,7 @@ MIDDLEWARE = [
     "sso.links.LinkSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.middleware.UserTimezoneMiddleware",
+    "sso.middleware.UserTimezoneMiddleware",
     "sso.audit.AuditActorMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.DatabaseUnavailableMiddleware",
