@@ -11,7 +11,7 @@ class InventoryConfig(AppConfig):
 
         from inventory import policies
         from inventory.models import SalesOrder, StockLevel, order_status_label
-        from sso.permissions import Subject, register_action, register_subject
+        from sso.permissions import ConstraintFields, register_action, register_constraint_fields
         from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
@@ -19,10 +19,10 @@ class InventoryConfig(AppConfig):
         register_topic("order", policies.may_subscribe_order)
         register_action("inventory.view", _("view stock"))
         register_action("orders.view", _("view sales orders"))
-        register_subject(StockLevel, Subject(warehouse="warehouse"))
-        register_subject(
+        register_constraint_fields(StockLevel, ConstraintFields(warehouse="warehouse"))
+        register_constraint_fields(
             SalesOrder,
-            Subject(
+            ConstraintFields(
                 amount="amount",
                 currency="currency",
                 customer="customer",
