@@ -44,18 +44,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 from bench import nodered, sink  # noqa: E402
+from bench.common import percentile  # noqa: E402
 from portal import serve  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMhIQ=="  # the sink does not check it
 DB_NAMES = ("bench_portal", "bench_portal_fanout")
 SERVICES: dict[str, str] = {}  # versions, for the table's title
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def free_port() -> int:
