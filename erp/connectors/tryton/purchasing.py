@@ -81,6 +81,36 @@ class TrytonPurchasing:
             emails.setdefault(row["party"], row.get("value") or "")
         return emails
 
+    def suppliers(self, skus: list[str]) -> dict[str, dict[str, str]]:
+        """Each item's own supplier (the first ``purchase.product_supplier`` of its template) with the
+        name and address of its first email contact: who is invited to the item's low-stock group."""
+        products = self.client.search_read("product.product", [("code", "in", skus)], ["code", "template"]
+                                           ) if skus else []
+        rows = self.client.search_read(
+            "purchase.product_supplier", [("template", "in", sorted({p["template"] for p in products}))],
+            ["template", "party", "party.name"], order=[("sequence", "ASC"), ("id", "ASC")],
+        ) if products else []
+        first: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            first.setdefault(row["template"], row)
+        parties = sorted({row["party"] for row in first.values()})
+        contacts: dict[int, dict[str, Any]] = {}
+        for row in self.client.search_read(
+            "party.contact_mechanism", [("party", "in", parties), ("type", "=", "email")], ["party", "value", "name"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        ) if parties else []:
+            contacts.setdefault(row["party"], row)
+        found = {}
+        for product in products:
+            row = first.get(product["template"])
+            if row is None:
+                continue
+            contact = contacts.get(row["party"], {})
+            found[product["code"]] = {"name": (row.get("party.") or {}).get("name") or "",
+                                      "contact_name": contact.get("name") or "",
+                                      "contact_email": contact.get("value") or ""}
+        return found
+
     def _lines(self, domain: list) -> list[PurchaseOrderLine]:
         rows = self.client.search_read(LINE, domain, LINE_FIELDS, order=[("id", "ASC")])
         if not rows:

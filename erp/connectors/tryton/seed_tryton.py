@@ -189,13 +189,17 @@ def seed(config_file: str, database: str) -> dict:
     # (the supplier's contact confirms its date from the group board).
     Purchase = Model.get("purchase.purchase")
     purchases = {}
-    for supplier_name, email, number_qty, price, days in (
-        ("精工电机", SUPPLIER_EMAIL, 10, "3000", 14),
-        ("华南传动", OTHER_SUPPLIER_EMAIL, 5, "3100", 21),
+    ProductSupplier = Model.get("purchase.product_supplier")
+    for supplier_name, contact, email, number_qty, price, days in (
+        ("精工电机", "刘伟", SUPPLIER_EMAIL, 10, "3000", 14),
+        ("华南传动", "", OTHER_SUPPLIER_EMAIL, 5, "3100", 21),
     ):
         supplier = Party(name=supplier_name)
-        supplier.contact_mechanisms.new(type="email", value=email)
+        supplier.contact_mechanisms.new(type="email", value=email, name=contact)
         supplier.save()
+        if contact:  # the item's own supplier (the first one Tryton proposes for SKU-123)
+            ProductSupplier(template=products["SKU-123"].template, party=supplier, lead_time=dt.timedelta(days=14)
+                            ).save()
         purchase = Purchase(party=supplier, currency=cny, warehouse=warehouse, invoice_method="manual")
         purchase.purchase_date = today
         purchase.delivery_date = today + dt.timedelta(days=days)
