@@ -16,10 +16,10 @@ from django.core import mail
 from erp.connectors.tryton.conftest import tryton, tryton_template  # noqa: F401 - the running trytond
 from erp.connectors.tryton.seed_tryton import OTHER_SUPPLIER_EMAIL, SUPPLIER_EMAIL
 from erp.connectors.tryton.testing import TrytonServer
-from notifications.models import ChatGroup, NotificationRule
+from notifications.models import ChatGroup
 from tests.conftest import unlock_phone
 
-from .conftest import code_in
+from .conftest import code_in, notice_about, setup_tryton_board
 
 pytestmark = [pytest.mark.django_db, pytest.mark.tryton]
 TODAY = dt.date.today()
@@ -29,18 +29,6 @@ def tryton_client(server: TrytonServer):
     from erp.connectors.tryton.client import TrytonClient
 
     return TrytonClient(server.base_url, server.database, "li.si", server.password)
-
-
-def count_stock(server: TrytonServer, sku: str, quantity: int) -> None:
-    """A stock count in Tryton's Shanghai warehouse finds ``quantity`` of ``sku`` (the inventory's done
-    moves are what the poll reads)."""
-    with tryton_client(server) as erp:
-        [product] = erp.search_read("product.product", [("code", "=", sku)], ["id"])
-        [warehouse] = erp.model("stock.location", "read", [server.seed["warehouses"]["SH"]], ["storage_location"])
-        [inventory] = erp.model("stock.inventory", "create", [{
-            "location": warehouse["storage_location"], "company": server.seed["company"], "date": TODAY,
-            "lines": [["create", [{"product": product["id"], "quantity": quantity}]]]}])
-        erp.model("stock.inventory", "confirm", [inventory])
 
 
 def planned_dates(server: TrytonServer, line_id: str) -> list[dt.date]:
@@ -57,30 +45,9 @@ def notes(server: TrytonServer, line_id: str) -> list[str]:
 
 @pytest.fixture
 def war_room(tryton: TrytonServer, client, committed) -> tuple[ChatGroup, Any]:  # noqa: F811
-    from django.contrib.auth import get_user_model
-
-    from erp.connectors.tryton.demo import setup_tryton_demo
-    from erp.connectors.tryton.poll import poll
-    from im.adapters.devinbox.models import DevInboxMessage
-    from sso.models import PermissionRule
-
     with committed():
-        settings = setup_tryton_demo(tryton)
-        buyer = get_user_model().objects.get(username="li.si")
-        # Core Tryton keeps no safety level (stock_supply's order points are another module), so this
-        # rule announces every stock change of the item rather than only a fall below.
-        rule = NotificationRule.objects.create(
-            name="Tryton stock → buyer, group with the supplier", event_type="erp.stock.changed",
-            group_mode="button", group_supplier_contact=True,
-            group_fields=["sku", "name", "warehouse_name", "available"],
-            member_actions=["confirm_delivery", "expedite"], guest_actions=["confirm_delivery"])
-        rule.users.add(buyer)
-        PermissionRule.objects.create(name="Tryton buyers open groups", actions=["groups.create"]).users.add(buyer)
-    count_stock(tryton, "SKU-123", 9)
-    with committed():
-        poll(settings)
-    message = next(m for m in DevInboxMessage.objects.filter(recipient=buyer).order_by("-pk")
-                   if m.card["topic"].startswith("notice.") and "SKU-123" in str(m.card["fields"]))
+        _settings, buyer = setup_tryton_board(tryton)
+    message = notice_about(buyer, "SKU-123")
     unlock_phone(client, buyer)
     with committed():
         client.post(f"/dev/inbox/message/{message.pk}/action/group/")
@@ -99,6 +66,7 @@ def test_the_item_supplier_from_tryton_is_invited_and_sees_only_their_line(tryto
                                                                             committed):
     group, _buyer = war_room
     assert group.members.filter(external_email=SUPPLIER_EMAIL, external_name="刘伟").exists()
+    assert set(group.members.exclude(user=None).values_list("user__username", flat=True)) == {"li.si", "wang.wu"}
     redeem(client, committed, group)
     page = client.get(f"/g/{group.pk}/").content.decode()
     mine, other = tryton.seed["purchases"][SUPPLIER_EMAIL], tryton.seed["purchases"][OTHER_SUPPLIER_EMAIL]
