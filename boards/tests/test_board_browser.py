@@ -243,7 +243,6 @@ def test_supplier_guest_on_tryton_confirms_a_date_tryton_plans_with(board_server
     from erp.connectors.tryton.client import TrytonClient
     from erp.connectors.tryton.seed_tryton import SUPPLIER_EMAIL
     from notifications.groups import archive_groups_about
-    from notifications.models import ChatGroup
 
     from .conftest import notice_about, setup_tryton_board
 
@@ -260,7 +259,7 @@ def test_supplier_guest_on_tryton_confirms_a_date_tryton_plans_with(board_server
     buyer.click(f'.imcard[data-card-topic="{notice.card["topic"]}"] button[hx-post$="/action/group/"]')
     wait_js(buyer, f"!document.querySelector('.imcard[data-card-topic=\"{notice.card['topic']}\"] "
                    f"button[hx-post$=\"/action/group/\"]')")
-    group = run(lambda: ChatGroup.objects.get(purpose="war_room"))
+    group = wait_for_open_group(purpose="war_room")
 
     buyer.goto(f"/g/{group.pk}/")
     sign_in(planner, "wang.wu", f"/g/{group.pk}/")  # a holder of Tryton's "Stock" group
