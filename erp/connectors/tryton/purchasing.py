@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
@@ -52,6 +53,19 @@ LINE_FIELDS = [
 ]
 MOVE_FIELDS = ["origin", "state", "planned_date", "origin_planned_date", "quantity", "_timestamp"]
 CONFIRM, EXPEDITE = "confirm_delivery", "expedite"
+
+
+@dataclass(frozen=True)
+class LineRead:
+    """An open line as built, with the rows it was built from (a write needs their stamps)."""
+
+    line: PurchaseOrderLine
+    moves: list[dict[str, Any]]
+    notes: list[PortalNote]
+
+    @property
+    def open_moves(self) -> list[dict[str, Any]]:
+        return [m for m in self.moves if m["state"] in OPEN_MOVE_STATES]
 
 
 def _like(text: str) -> str:
@@ -112,6 +126,11 @@ class TrytonPurchasing:
         return found
 
     def _lines(self, domain: list) -> list[PurchaseOrderLine]:
+        return [read.line for read in self._reads(domain)]
+
+    def _reads(self, domain: list) -> list[LineRead]:
+        """The open lines matching ``domain``, each with the moves and portal notes it was built from
+        (four calls, whatever the number of lines)."""
         rows = self.client.search_read(LINE, domain, LINE_FIELDS, order=[("id", "ASC")])
         if not rows:
             return []
@@ -129,7 +148,7 @@ class TrytonPurchasing:
             if not any(m["state"] in OPEN_MOVE_STATES for m in own_moves):
                 continue  # received (or cancelled): not open any more
             own_notes = [n for n in notes if n.resource == resource]
-            lines.append(self._line(row, own_moves, own_notes, emails))
+            lines.append(LineRead(self._line(row, own_moves, own_notes, emails), own_moves, own_notes))
         return lines
 
     def _line(self, row: dict[str, Any], moves: list[dict[str, Any]], notes: list[PortalNote],
@@ -187,27 +206,32 @@ class TrytonPurchasing:
             lines = [line for line in lines if line.supplier_email.lower() == supplier_email.lower()]
         return lines
 
+    def _find(self, line_id: str) -> LineRead | None:
+        reads = self._reads([("id", "=", int(line_id)), ("purchase.state", "in", OPEN_PURCHASE_STATES)]
+                            ) if str(line_id).isdigit() else []
+        return reads[0] if reads else None
+
     def purchase_order_line(self, line_id: str) -> PurchaseOrderLine | None:
-        if not str(line_id).isdigit():
-            return None
-        lines = self._lines([("id", "=", int(line_id)), ("purchase.state", "in", OPEN_PURCHASE_STATES)])
-        return lines[0] if lines else None
+        read = self._find(line_id)
+        return read.line if read is not None else None
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _open_line(self, line_id: str) -> PurchaseOrderLine:
-        line = self.purchase_order_line(line_id)
-        if line is None:
+    def _open_line(self, line_id: str) -> LineRead:
+        read = self._find(line_id)
+        if read is None:
             raise ConnectorError(f"Tryton has no open purchase line {line_id}", permanent=True)
-        return line
+        return read
 
-    def _mine(self, line: PurchaseOrderLine, key: str, outcome: str) -> PortalNote | None:
+    @staticmethod
+    def _mine(read: LineRead, key: str, outcome: str) -> PortalNote | None:
         """The note this idempotency key wrote on the line, if any (used for another action: refused)."""
         if not key or " " in key:
             raise ConnectorError("an idempotency key without spaces is required", permanent=True)
-        mine = next((n for n in self._notes([("resource", "=", f"{LINE},{line.id}")]) if n.key == key), None)
+        mine = next((n for n in read.notes if n.key == key), None)
         if mine is not None and mine.outcome != outcome:
-            raise ConnectorError(f"idempotency key {key!r} was used to {mine.outcome} line {line.id}", permanent=True)
+            raise ConnectorError(f"idempotency key {key!r} was used to {mine.outcome} line {read.line.id}",
+                                 permanent=True)
         return mine
 
     def _write_note(self, line: PurchaseOrderLine, key: str, outcome: str, actor: str, comment: str,
@@ -216,11 +240,6 @@ class TrytonPurchasing:
         [note_id] = self.client.model("ir.note", "create", [{"resource": resource, "message": note_text(
             key, outcome, quote(actor), comment, facts)}])
         return note_id
-
-    def _open_moves(self, line_id: str) -> list[dict[str, Any]]:
-        return self.client.search_read(
-            "stock.move", [("origin", "=", f"{LINE},{line_id}"), ("from_location.type", "=", "supplier"),
-                           ("state", "in", OPEN_MOVE_STATES)], MOVE_FIELDS, order=[("id", "ASC")])
 
     def _plan(self, moves: list[dict[str, Any]], day: dt.date) -> None:
         """The planned date of these moves, refused by Tryton if any changed since they were read."""
@@ -232,9 +251,9 @@ class TrytonPurchasing:
                           context={"_timestamp": stamps})
 
     def confirm_delivery(self, confirmation: LineConfirmation) -> PurchaseOrderLine:
-        line = self._open_line(confirmation.line_id)
-        key = confirmation.idempotency_key
-        mine = self._mine(line, key, CONFIRM)
+        read = self._open_line(confirmation.line_id)
+        line, key = read.line, confirmation.idempotency_key
+        mine = self._mine(read, key, CONFIRM)
         day = confirmation.delivery_date
         if mine is None:
             if line.version != confirmation.expected_version:
@@ -243,28 +262,28 @@ class TrytonPurchasing:
             if qty is not None and not (Decimal(0) < qty <= line.qty):
                 raise ConnectorError("the confirmed quantity must be above 0 and at most the ordered quantity",
                                      permanent=True)
-            moves = self._open_moves(line.id)
             # Write-ahead: the key is in Tryton before the date is (see the module docstring).
             note_id = self._write_note(line, key, CONFIRM, confirmation.actor, comment="", facts={
                 "date": day.isoformat(), "qty": _num(qty if qty is not None else line.qty)})
             try:
-                self._plan(moves, day)
+                self._plan(read.open_moves, day)
             except TrytonError as exc:
                 if exc.kind != "ConcurrencyException":
                     raise
                 self.client.model("ir.note", "delete", [note_id])  # nothing was applied: no marker either
-                raise StaleObject(self._open_line(line.id)) from exc
+                raise StaleObject(self._open_line(line.id).line) from exc
         else:
             # A retry: the first attempt wrote its note; finish what it may not have reached.
-            self._plan(self._open_moves(line.id), dt.date.fromisoformat(mine.facts.get("date") or day.isoformat()))
-        return self._open_line(line.id)
+            self._plan(read.open_moves, dt.date.fromisoformat(mine.facts.get("date") or day.isoformat()))
+        return self._open_line(line.id).line
 
     def expedite_line(self, line_id: str, *, expected_version: int, actor: str, idempotency_key: str
                       ) -> PurchaseOrderLine:
-        line = self._open_line(line_id)
-        if self._mine(line, idempotency_key, EXPEDITE) is None:
+        read = self._open_line(line_id)
+        line = read.line
+        if self._mine(read, idempotency_key, EXPEDITE) is None:
             if line.version != expected_version:
                 raise StaleObject(line)
             self._write_note(line, idempotency_key, EXPEDITE, actor,
                              comment="Please deliver sooner (asked from the portal's group board).")
-        return self._open_line(line.id)
+        return self._open_line(line.id).line

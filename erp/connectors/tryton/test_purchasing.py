@@ -123,7 +123,7 @@ def test_tryton_refuses_a_move_changed_between_read_and_write(tryton: TrytonServ
     key's note is taken back, and the caller gets a stale refusal with the line as it is now."""
     erp = connector(tryton)
     line = line_of(tryton, OTHER_SUPPLIER_EMAIL)
-    read_before = erp._open_moves(line.id)
+    read_before = erp._open_line(line.id).open_moves
     client(tryton, "li.si").model("stock.move", "write", [read_before[0]["id"]],
                                   {"planned_date": TODAY + dt.timedelta(days=31)})
     with pytest.raises(TrytonError) as lock:
@@ -131,10 +131,15 @@ def test_tryton_refuses_a_move_changed_between_read_and_write(tryton: TrytonServ
     assert lock.value.kind == "ConcurrencyException"
 
     line = line_of(tryton, OTHER_SUPPLIER_EMAIL)
-    stale_moves = erp._open_moves(line.id)
-    client(tryton, "li.si").model("stock.move", "write", [stale_moves[0]["id"]],
-                                  {"planned_date": TODAY + dt.timedelta(days=32)})
-    monkeypatch.setattr(erp, "_open_moves", lambda line_id: stale_moves)
+    write_note = erp._write_note
+
+    def someone_writes_the_move_meanwhile(*args, **kwargs) -> int:
+        note_id = write_note(*args, **kwargs)
+        client(tryton, "li.si").model("stock.move", "write", [read_before[0]["id"]],
+                                      {"planned_date": TODAY + dt.timedelta(days=32)})
+        return note_id
+
+    monkeypatch.setattr(erp, "_write_note", someone_writes_the_move_meanwhile)
     with pytest.raises(StaleObject) as stale:
         erp.confirm_delivery(LineConfirmation(line_id=line.id, delivery_date=TODAY + dt.timedelta(days=3),
                                               quantity=None, expected_version=line.version, actor="x",
