@@ -46,7 +46,7 @@ def start_daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
-def wait_healthy(port: int, timeout: float = 30) -> None:
+def wait_healthy(port: int, timeout: float = 90) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
