@@ -739,6 +739,9 @@ def run_all(args, tmp: Path, databases: dict[str, str], redis_url: str, tag: str
              f"{fanout['sockets']} sockets on 2 Daphne, {fanout['rounds']} changes (bench/fanout.py)"),
             ("widgets", "widget page GET p50 / p99", f"{fanout['page_p50']:.1f} / {fanout['page_p99']:.1f} ms",
              "", "p50 < 20 ms", verdict(fanout["page_p50"] < 20), f"{fanout['page_bytes']} B over the wire"),
+            ("widgets", "widget refetch, unchanged, p50 / p99",
+             f"{fanout['refetch_p50']:.1f} / {fanout['refetch_p99']:.1f} ms", "", "—", "—",
+             "If-None-Match as live.js sends it; answered " + ", ".join(map(str, fanout["refetch_codes"]))),
         ]
     elif not args.no_fanout:
         rows.append(("widgets", "fan-out", "failed", "", "", "NO", "see the log above"))
