@@ -105,6 +105,8 @@ def main() -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings_test"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The demo world's stock arrives through the intake: handled here, not stored for absent workers.
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     import django
 
     django.setup()
