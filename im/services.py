@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from im import ratelimit
 from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError, Unsupported
-from im.cards import action_handler_for, build_card
+from im.adapters.base import TransportError, Unsupported, identities_read_once
+from im.cards import Card, action_handler_for, build_card, build_cards
 from im.models import Delivery, MessageRef
 from im.signals import deliveries_finished
 from portal.observability import hooks as observe
@@ -207,23 +207,31 @@ def send_batch(delivery_ids: list[int]) -> dict[int, float]:
     delays: dict[int, float] = {}
     done: list[Delivery] = []
     rest: list[Delivery] = []
-    for delivery in claimed:
-        if rest or time.monotonic() > send_until:
-            rest.append(delivery)
-            continue
-        observe.delivery_started(delivery)
-        try:
-            delay = _attempt(delivery)
-        except DatabaseError:
-            # The database went away before this row reached the platform: record what was sent,
-            # leave this row and the rest to their lease (the safety net re-queues them).
-            logger.warning("delivery %s: database error before sending; left to the safety net", delivery.pk,
-                           exc_info=True)
-            rest.append(delivery)
-            continue
-        done.append(delivery)
-        if delay is not None:
-            delays[delivery.pk] = delay
+    try:
+        cards = build_batch_cards(claimed)
+    except DatabaseError:
+        logger.warning("%d deliveries: database error building their cards; left to the safety net", len(claimed),
+                       exc_info=True)
+        _release(claimed)
+        return {}
+    with identities_read_once([d.recipient for d in claimed], {d.platform for d in claimed}):
+        for delivery in claimed:
+            if rest or time.monotonic() > send_until:
+                rest.append(delivery)
+                continue
+            observe.delivery_started(delivery)
+            try:
+                delay = _attempt(delivery, cards.get(delivery.pk))
+            except DatabaseError:
+                # The database went away before this row reached the platform: record what was sent,
+                # leave this row and the rest to their lease (the safety net re-queues them).
+                logger.warning("delivery %s: database error before sending; left to the safety net", delivery.pk,
+                               exc_info=True)
+                rest.append(delivery)
+                continue
+            done.append(delivery)
+            if delay is not None:
+                delays[delivery.pk] = delay
     _record(done)
     if rest:
         _release(rest)
@@ -244,7 +252,16 @@ def _claim(delivery_ids: list[int]) -> list[Delivery]:
         if not pks:
             return []
         Delivery.objects.filter(free, pk__in=pks, status=Delivery.Status.QUEUED).update(lease_until=lease)
-    return list(Delivery.objects.filter(pk__in=pks, lease_until=lease).select_related("recipient").order_by("pk"))
+    return list(Delivery.objects.filter(pk__in=pks, lease_until=lease).select_related("recipient__profile")
+                .order_by("pk"))
+
+
+def build_batch_cards(deliveries: list[Delivery]) -> dict[int, Card | None]:
+    """The card of each card row of a batch, built together (``im.cards.build_cards``: a kind reads its
+    documents and decides who may see them once for the batch), by row id."""
+    rows = [d for d in deliveries if d.kind == Delivery.Kind.CARD]
+    built = build_cards([(d.topic, d.recipient, d.platform) for d in rows])
+    return {d.pk: card for d, card in zip(rows, built, strict=True)}
 
 
 def _release(deliveries: list[Delivery]) -> None:
@@ -259,14 +276,14 @@ def _release(deliveries: list[Delivery]) -> None:
     queue_after_commit(tasks.send_delivery, ids)
 
 
-def _attempt(delivery: Delivery) -> float | None:
-    """One attempt at one row, outside any transaction; the row's new state is kept in memory for
-    ``_record``. Returns seconds until the next try, or None when the row is finished."""
+def _attempt(delivery: Delivery, card: Card | None) -> float | None:
+    """One attempt at one row (its ``card`` built with its batch), outside any transaction; the row's
+    new state is kept in memory for ``_record``. Returns seconds until the next try, or None when the
+    row is finished."""
     delivery.attempts += 1
     if delivery.kind != Delivery.Kind.CARD:
         return _attempt_operation(delivery)
     adapter = get_adapter(delivery.platform)
-    card = build_card(delivery.topic, delivery.recipient, delivery.platform)
     if card is None:
         delivery.attempts -= 1
         return _finish(delivery, Delivery.Status.SKIPPED, "the recipient may no longer see this")
