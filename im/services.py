@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from im import ratelimit
@@ -396,7 +396,7 @@ def _record_batch(done: list[Delivery]) -> None:
         rows = [d for d in done if d.pk in mine]
         for delivery in rows:
             delivery.lease_until = None
-        Delivery.objects.bulk_update(rows, RECORDED_FIELDS)
+        _update_in_one_statement(rows, RECORDED_FIELDS)
         sent = [d for d in rows if getattr(d, "sent_message", None)]
         known = set(MessageRef.objects.filter(delivery__in=sent).values_list("delivery_id", flat=True))
         MessageRef.objects.bulk_create([
@@ -407,6 +407,24 @@ def _record_batch(done: list[Delivery]) -> None:
         finished = [d for d in rows if d.status in (Delivery.Status.SENT, Delivery.Status.DEAD)]
         if finished:
             deliveries_finished.send(sender=Delivery, deliveries=finished)
+
+
+def _update_in_one_statement(rows: list[Delivery], fields: list[str]) -> None:
+    """``bulk_update`` as one UPDATE, where a field every row gives the same value (the status of a batch
+    that all went out, its cleared lease) is set once instead of through a CASE arm per row: Django
+    building those arms was most of recording a batch's CPU."""
+    if not rows:
+        return
+    values: dict[str, Any] = {}
+    for name in fields:
+        field = Delivery._meta.get_field(name)
+        per_row = [getattr(row, field.attname) for row in rows]
+        if all(value == per_row[0] for value in per_row):
+            values[name] = Value(per_row[0], output_field=field)
+        else:
+            values[name] = Case(*(When(pk=row.pk, then=Value(value, output_field=field))
+                                  for row, value in zip(rows, per_row, strict=True)), output_field=field)
+    Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(**values)
 
 
 def resend(delivery: Delivery) -> None:
