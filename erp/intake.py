@@ -51,27 +51,42 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
 
     Signature, size and CloudEvent shape are checked here, always. With a broker the event is then
     only stored (``received``) and answered; workers handle it in batches (``_store``). In-process
-    it is handled here, in the same transaction as its row (``_store_and_handle``).
+    it is handled here, in the same transaction as its row (``_store_and_handle``). Under Daphne,
+    with a broker, the intake's requests take the lean route instead (``erp/asgi.py``): the same
+    ``check()``, and ``store_many()`` for every request that arrived together.
     """
     if len(body) > settings.INTAKE_MAX_BODY_BYTES:
         raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
     connector = Connector.objects.filter(slug=connector_slug, enabled=True).first()
     if connector is None:
         raise IntakeError(404, "Unknown connector", f"no enabled ERP connector {connector_slug!r}")
+    row = check(connector, headers, body)
+    # No broker (the embedded default): nothing would hand the event to a worker, so handle it now.
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    duplicate = _store_and_handle(row, handler_for(row.type)) if eager else _store(row)
+    if not duplicate:
+        logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
+    return IntakeResult(event_id=row.event_id, duplicate=duplicate)
 
+
+def check(connector: Connector, headers: Mapping[str, str], body: bytes) -> InboundEvent:
+    """Everything about one event that needs no database: its size, signature, CloudEvent shape, a
+    handler for its type and its data against the type's JSON Schema. Returns the row to store
+    (unsaved) or raises IntakeError."""
+    if len(body) > settings.INTAKE_MAX_BODY_BYTES:
+        raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
     _verify_signature(connector, headers, body)
-    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    webhook_id = next(v for k, v in headers.items() if k.lower() == "webhook-id")  # verify() required it
     envelope = _parse_cloudevent(body)
     observe.intake_parsed(connector.slug, envelope)  # from here on, log lines carry its event id
 
-    handler = handler_for(envelope["type"])
-    if handler is None:
+    if handler_for(envelope["type"]) is None:
         raise IntakeError(400, "Unsupported event type", f"type {envelope['type']!r} is not handled")
     try:
         validate(envelope["type"], envelope["data"])  # the published schema, before anything is written
     except EventDataError as exc:
         raise IntakeError(400, "Invalid event data", str(exc)) from exc
-    row = InboundEvent(
+    return InboundEvent(
         connector=connector,
         webhook_id=webhook_id,
         event_id=envelope["id"],
@@ -81,11 +96,6 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
         occurred_at=_parse_time(envelope.get("time")),
         data=envelope["data"],
     )
-    # No broker (the embedded default): nothing would hand the event to a worker, so handle it now.
-    duplicate = _store_and_handle(row, handler) if settings.CELERY_TASK_ALWAYS_EAGER else _store(row)
-    if not duplicate:
-        logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
-    return IntakeResult(event_id=row.event_id, duplicate=duplicate)
 
 
 def _store(row: InboundEvent) -> bool:
