@@ -7,7 +7,11 @@ class ErpConfig(AppConfig):
     verbose_name = _("ERP connectors and events")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from erp import keys, requeue, retention
+        from erp.models import Connector
+        from erp.selectors import forget_intake_connectors
         from erp.tasks import handle_events
         from portal.tasks import register_requeuer
         from trust.crypto import register_rotation
@@ -17,3 +21,5 @@ class ErpConfig(AppConfig):
                                 label=_("ERP event payloads"))
         register_rotation("erp.ConnectorSettings", keys.rotate_credentials)
         register_requeuer("events", requeue.claim_received_events, handle_events)
+        post_save.connect(forget_intake_connectors, sender=Connector, dispatch_uid="erp-intake-connectors")
+        post_delete.connect(forget_intake_connectors, sender=Connector, dispatch_uid="erp-intake-connectors-gone")

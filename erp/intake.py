@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -116,6 +117,68 @@ def _store(row: InboundEvent) -> bool:
         raise _unstorable(exc) from exc
     queue_after_commit(tasks.handle_events, [row.pk])
     return False
+
+
+# The columns the group insert writes (every column but the id; handled_at stays NULL).
+_GROUP_COLUMNS = ("connector", "webhook_id", "event_id", "type", "source", "subject", "occurred_at", "data",
+                  "status", "received_at", "attempts", "error")
+
+
+def store_many(rows: list[InboundEvent]) -> list[bool | IntakeError]:
+    """Group commit (the lean route, erp/asgi.py): the events of every request that arrived together,
+    stored ``received`` with one multi-row ``INSERT … ON CONFLICT (connector, webhook-id) DO NOTHING
+    RETURNING``. Per row: whether it was a duplicate (of a stored event, or of an earlier row of the
+    group), or the IntakeError to answer. One row the database refuses (a NUL in a string, a value
+    too long) would fail its group, so the group is then stored row by row and only that one is refused.
+    A database that cannot be reached raises (the route answers 503)."""
+    now = timezone.now()
+    for row in rows:
+        row.status, row.received_at = InboundEvent.Status.RECEIVED, now
+    try:
+        with transaction.atomic():
+            stored = _insert_ignoring_duplicates(rows)
+    except (IntegrityError, DataError) as exc:
+        if len(rows) == 1:
+            return [_unstorable(exc)]
+        return [outcome for row in rows for outcome in store_many([row])]
+    outcomes: list[bool | IntakeError] = []
+    for row in rows:
+        row.pk = stored.pop((row.connector_id, row.webhook_id), None)
+        outcomes.append(row.pk is None)
+    return outcomes
+
+
+def _insert_ignoring_duplicates(rows: list[InboundEvent]) -> dict[tuple[int, str], int]:
+    """One statement; returns the id of each row it stored by (connector id, webhook-id). Django's
+    ``bulk_create(ignore_conflicts=True)`` cannot say which rows were stored, so this is SQL, with each
+    value prepared by its model field (JSON, times) as ``save()`` would."""
+    meta = InboundEvent._meta
+    fields = [meta.get_field(name) for name in _GROUP_COLUMNS]
+    quote = connection.ops.quote_name
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = (  # names from the model, values as parameters
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one_row] * len(rows))} "  # noqa: S608
+        f"ON CONFLICT ({quote('connector_id')}, {quote('webhook_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('connector_id')}, {quote('webhook_id')}"
+    )
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(connector_id, webhook_id): pk for pk, connector_id, webhook_id in cursor.fetchall()}
+
+
+def tell_workers(event_ids: list[int]) -> None:
+    """Queue the handling of events just stored, at once (not on a beat tick): one task per batch of
+    ``erp.handling.BATCH_SIZE``. With the broker down nothing is lost: the failure is logged, the
+    events stay ``received`` and the safety net queues them (erp/requeue.py)."""
+    from erp import tasks
+    from erp.handling import BATCH_SIZE
+    from portal.tasks import queue_after_commit
+
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        # Outside a transaction on_commit runs at once, with queue_after_commit's error handling.
+        queue_after_commit(tasks.handle_events, event_ids[start:start + BATCH_SIZE])
 
 
 def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) -> bool:
