@@ -11,8 +11,9 @@ an insert, and a Celery publish per event. Here, ahead of Django:
 - group commit: the events of the requests that arrive while a store is running are stored together
   by the next one, with one multi-row insert (``erp.intake.store_many``) on one thread that keeps its
   database connection per Django's rules, and answered 202 as soon as it has committed;
-- then the workers are told once per group (``erp.intake.tell_workers``), on a thread of its own so a
-  slow or absent broker never delays an answer (the safety net queues what could not be told).
+- then the workers are told once per group (``erp.intake.tell_workers``), and one log line names the
+  group's events, on a thread of its own so a slow or absent broker never delays an answer (the
+  safety net queues what could not be told).
 
 Whatever is not clean-cut goes to Django unchanged: other paths and methods, the in-process default
 (no broker: events are handled inside their request), a host not in ``ALLOWED_HOSTS``, an unknown or
@@ -103,8 +104,6 @@ class IntakeRoute:
             body = _problem(503, "Service unavailable", "the database cannot be reached right now; retry later")
             return await _answer(send, 503, body, request_id, problem=True,
                                  extra=[(b"retry-after", str(settings.UNAVAILABLE_RETRY_AFTER_SECONDS).encode())])
-        if not duplicate:
-            logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
         await _answer(send, 202, _json({"id": row.event_id, "duplicate": duplicate}), request_id)
 
     async def _store(self, row: InboundEvent) -> bool:
@@ -136,7 +135,7 @@ class IntakeRoute:
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome)
-                stored = [row.pk for row, outcome in zip(rows, outcomes, strict=True) if outcome is False]
+                stored = [row for row, outcome in zip(rows, outcomes, strict=True) if outcome is False]
                 if stored:
                     self.notify_thread.submit(_tell_workers, stored)
         finally:
@@ -167,9 +166,12 @@ def _store_group(rows: list[InboundEvent]) -> list[bool | IntakeError]:
         close_old_connections()
 
 
-def _tell_workers(event_ids: list[int]) -> None:
+def _tell_workers(rows: list[InboundEvent]) -> None:
+    # One log line per group, not per event (a JSON line costs about 90 µs): the ids are all in it.
+    logger.info("erp events accepted", extra={
+        "count": len(rows), "event_ids": [context.event_key(row.connector.slug, row.event_id) for row in rows]})
     try:
-        tell_workers(event_ids)
+        tell_workers([row.pk for row in rows])
     except Exception:  # never lose the notifier thread; the safety net queues what was not told
         logger.exception("intake: telling the workers failed")
 
