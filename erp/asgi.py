@@ -10,7 +10,7 @@ an insert, and a Celery publish per event. Here, ahead of Django:
   the type's JSON Schema (compiled once); a refusal is the same problem+json;
 - group commit: the events of the requests that arrive while a store is running are stored together
   by the next one, with one multi-row insert (``erp.intake.store_many``) on one thread that keeps its
-  database connection per Django's rules, and answered 202 as soon as it has committed;
+  database connection, and answered 202 as soon as it has committed;
 - then the workers are told once per group (``erp.intake.tell_workers``), and one log line names the
   group's events, on a thread of its own so a slow or absent broker never delays an answer (the
   safety net queues what could not be told).
@@ -23,14 +23,17 @@ disabled connector, a missing or bad ``Content-Length`` header or one over the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import queue
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http.request import split_domain_port, validate_host
 
 from erp.intake import IntakeError, check, store_many, tell_workers
@@ -65,6 +68,7 @@ class IntakeRoute:
         self.store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-store")
         self.notify_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-notify")
         self.waiting: list[tuple[InboundEvent, asyncio.Future]] = []
+        self.untold: queue.SimpleQueue[list[InboundEvent]] = queue.SimpleQueue()  # stored, workers not told
         self.storing: asyncio.Task | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -137,9 +141,30 @@ class IntakeRoute:
                         future.set_result(outcome)
                 stored = [row for row, outcome in zip(rows, outcomes, strict=True) if outcome is False]
                 if stored:
-                    self.notify_thread.submit(_tell_workers, stored)
+                    self.untold.put(stored)
+                    self.notify_thread.submit(self._tell_workers)
         finally:
             self.storing = None
+
+
+    def _tell_workers(self) -> None:
+        """On the notifier thread: tell the workers of every group stored since it last ran (when
+        publishing is slower than storing, the groups waiting are told together)."""
+        rows: list[InboundEvent] = []
+        while True:
+            try:
+                rows += self.untold.get_nowait()
+            except queue.Empty:
+                break
+        if not rows:
+            return
+        # One log line per notice, not per event (a JSON line costs about 90 µs): the ids are all in it.
+        logger.info("erp events accepted", extra={
+            "count": len(rows), "event_ids": [context.event_key(row.connector.slug, row.event_id) for row in rows]})
+        try:
+            tell_workers([row.pk for row in rows])
+        except Exception:  # never lose the notifier thread; the safety net queues what was not told
+            logger.exception("intake: telling the workers failed")
 
 
 def _host_allowed(host: str) -> bool:
@@ -149,31 +174,25 @@ def _host_allowed(host: str) -> bool:
 
 
 def _read_connector(slug: str) -> Connector | None:
-    close_old_connections()
-    try:
+    with _connection_kept():
         return intake_connector(slug)
-    finally:
-        close_old_connections()
 
 
 def _store_group(rows: list[InboundEvent]) -> list[bool | IntakeError]:
-    # A request's rules for its connection: a broken or expired one is replaced, and with
-    # CONN_MAX_AGE=0 (Daphne, with a pool) it goes back to the pool after each group.
-    close_old_connections()
-    try:
+    with _connection_kept():
         return store_many(rows)
-    finally:
-        close_old_connections()
 
 
-def _tell_workers(rows: list[InboundEvent]) -> None:
-    # One log line per group, not per event (a JSON line costs about 90 µs): the ids are all in it.
-    logger.info("erp events accepted", extra={
-        "count": len(rows), "event_ids": [context.event_key(row.connector.slug, row.event_id) for row in rows]})
+@contextlib.contextmanager
+def _connection_kept() -> Iterator[None]:
+    """The store thread keeps its one connection from group to group (a connection per group cost a
+    pool checkout and return, or a connect without a pool); one that failed is dropped, and the next
+    group connects again."""
     try:
-        tell_workers([row.pk for row in rows])
-    except Exception:  # never lose the notifier thread; the safety net queues what was not told
-        logger.exception("intake: telling the workers failed")
+        yield
+    except DatabaseError:
+        connection.close()
+        raise
 
 
 async def _read_body(receive: Any) -> bytes | None:

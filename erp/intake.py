@@ -8,6 +8,7 @@ signed per Standard Webhooks. Both the HTTP view and the built-in demo ERP come 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -134,8 +135,9 @@ def store_many(rows: list[InboundEvent]) -> list[bool | IntakeError]:
     now = timezone.now()
     for row in rows:
         row.status, row.received_at = InboundEvent.Status.RECEIVED, now
+    # One statement is atomic by itself; inside a caller's transaction a savepoint keeps that usable.
     try:
-        with transaction.atomic():
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
             stored = _insert_ignoring_duplicates(rows)
     except (IntegrityError, DataError) as exc:
         if len(rows) == 1:
@@ -174,11 +176,10 @@ def tell_workers(event_ids: list[int]) -> None:
     events stay ``received`` and the safety net queues them (erp/requeue.py)."""
     from erp import tasks
     from erp.handling import BATCH_SIZE
-    from portal.tasks import queue_after_commit
+    from portal.tasks import queue_now
 
     for start in range(0, len(event_ids), BATCH_SIZE):
-        # Outside a transaction on_commit runs at once, with queue_after_commit's error handling.
-        queue_after_commit(tasks.handle_events, event_ids[start:start + BATCH_SIZE])
+        queue_now(tasks.handle_events, event_ids[start:start + BATCH_SIZE])
 
 
 def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) -> bool:
