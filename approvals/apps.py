@@ -43,3 +43,10 @@ class ApprovalsConfig(AppConfig):
                               status_label=lambda code: str(ApprovalDocument.STATUS_LABELS.get(code, code)))
         audit_decisions(Decision)
         register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)
+
+        from sso.services import register_login_linked
+
+        register_login_linked(services.hand_over_documents)
+        from approvals.answers import register_bot_intents
+
+        register_bot_intents()  # what the bot answers about approvals

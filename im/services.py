@@ -23,10 +23,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from im import ratelimit
-from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError, Unsupported
 from im.cards import action_handler_for, build_card
 from im.models import Delivery, MessageRef
+from im.platforms import enabled_platforms, get_adapter
+from im.platforms.base import TransportError, Unsupported
 from im.signals import deliveries_finished
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at

@@ -128,6 +128,17 @@ def run(function):
     return outside_playwright_loop(function)
 
 
+def wait_for_open_group(**lookup):
+    """The group row exists at once; its chat id only once the outbox has opened the chat."""
+    from notifications.models import ChatGroup
+
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not (group := run(lambda: ChatGroup.objects.filter(chat_id__gt="", **lookup).first())):
+        assert time.monotonic() < deadline, f"no open group {lookup}"
+        time.sleep(0.1)
+    return group
+
+
 def shot(page, name: str) -> None:
     """With SCREENSHOTS=1, keep what the page shows for docs/scenarios.md (docs/screens/)."""
     if os.environ.get("SCREENSHOTS") == "1":
@@ -138,7 +149,6 @@ def shot(page, name: str) -> None:
 def test_supplier_guest_confirms_a_delivery_date_buyer_and_planner_see_it_live(world, context_for, mailbox):
     from erp.connectors.demo import services as erp
     from erp.connectors.demo.models import PurchaseOrderLine
-    from notifications.models import ChatGroup
 
     run(lambda: erp.adjust_stock("SKU-124", "SH", -5))  # below the safety level: cards to buyer and planner
 
@@ -147,7 +157,7 @@ def test_supplier_guest_confirms_a_delivery_date_buyer_and_planner_see_it_live(w
     open_phone(buyer, "zhang.san")
     buyer.click('button[hx-post$="/action/group/"]')  # 一键建群 on the low-stock card
     wait_js(buyer, "!document.querySelector('button[hx-post$=\"/action/group/\"]')")  # the card lost its button
-    group = run(lambda: ChatGroup.objects.get(purpose="war_room"))
+    group = wait_for_open_group(purpose="war_room")  # its chat opens through the outbox, a moment later
 
     invitation = mailbox.wait_for(SUPPLIER)
     body = invitation.get_content()
@@ -220,18 +230,13 @@ def test_finance_review_board_question_reaches_the_requester_decision_the_other_
     from approvals.models import ApprovalDocument
     from erp.connectors.demo import services as erp
     from erp.connectors.demo.models import ExpenseClaim
-    from notifications.models import ChatGroup
 
     claim = run(lambda: erp.create_expense_claim(Decimal("9800.00")))  # far above the category's usual
     reviewer, second_device, requester_phone = context_for(), context_for(), context_for()
     sign_in(reviewer, "wang.wu")
     open_phone(reviewer, "wang.wu")
     reviewer.click('button[hx-post$="/action/discuss/"]')  # 讨论: opens the review group
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while not (group := run(lambda: ChatGroup.objects.filter(purpose="review", members__user__username="wang.wu",
-                                                             chat_id__gt="").first())):
-        assert time.monotonic() < deadline, "no review group"
-        time.sleep(0.1)
+    group = wait_for_open_group(purpose="review", members__user__username="wang.wu")
 
     reviewer.goto(f"/g/{group.pk}/")
     sign_in(second_device, "wang.wu", f"/g/{group.pk}/")
