@@ -45,3 +45,14 @@ class InventoryConfig(AppConfig):
         from inventory.answers import register_bot_intents
 
         register_bot_intents()  # what the bot answers about inventory
+        from sso.links import register_link_page
+        from widgets.embed import register_embed_topics
+
+        def order_topics(number: str) -> frozenset[str]:
+            return frozenset(f"order.{pk}" for pk in SalesOrder.objects.filter(external_id=number)
+                             .values_list("pk", flat=True))
+
+        # The order widget (/w/order/<number>/): what a card link to it, or an embed of it, may watch.
+        register_link_page(r"/w/order/(?P<number>[^/]+)/", subpaths=("body/",),
+                           topics=lambda match: set(order_topics(match["number"])))
+        register_embed_topics("widgets", "order", lambda args, user: order_topics(args["number"]))
