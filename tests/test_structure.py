@@ -34,7 +34,16 @@ GENERIC = {
     "im/platforms/devinbox/urls.py": DOMAINS,
     "im/platforms/devinbox/adapter.py": DOMAINS,
     "im/platforms/matrix/inbound.py": DOMAINS,
+    "sso/services.py": DOMAINS + ("im",),
+    "sso/links.py": DOMAINS + ("im",),
+    "portal/observability/hooks.py": DOMAINS + ("im", "erp"),
+    "widgets/embed.py": DOMAINS + ("boards",),
+    "widgets/apps.py": DOMAINS + ("boards",),
 }
+# The bot knows the language, not the domains: they register their intents (bot/intents.py).
+GENERIC.update({f"bot/{module}": ("approvals", "inventory", "finance", "foresight", "notifications", "boards")
+                for module in ("intents.py", "services.py", "vocabulary.py", "cards.py", "parser.py", "api.py",
+                               "answers/help.py", "answers/base.py")})
 
 
 def imported_modules(path: Path) -> set[str]:
