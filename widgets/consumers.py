@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from widgets.live import current_version, group_name
-from widgets.topics import guest_viewer_from, may_subscribe, presence_hooks
+from widgets.topics import coalesces, guest_viewer_from, may_subscribe, presence_hooks
 
 # Push-time verdicts, per process: (user id, topic) -> (allowed, checked at). A push carries only a
 # topic and a version (the data is fetched over HTTP, authorized every time), so reusing a verdict
@@ -62,7 +62,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     or ``{"refused": …}`` (the same answer for "forbidden" and "does not exist"), tells at once if the
     topic moved past ``since`` while the client was away, then pushes ``{"topic", "version"}`` whenever
     it changes. Every push is checked again: a viewer who lost access gets ``{"revoked": topic}``
-    instead, and no more pushes. Bursts within LIVE_COALESCE_SECONDS reach the client as one push.
+    instead, and no more pushes. Bursts within LIVE_COALESCE_SECONDS reach the client as one push,
+    except for topic kinds registered with ``coalesce=False`` (documents), pushed at once.
     """
 
     async def connect(self) -> None:
@@ -197,12 +198,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if topic not in self.topics:
             return
         self.pending[topic] = max(version, self.pending.get(topic, version))
-        if topic not in self.flushes:
-            self.flushes[topic] = asyncio.ensure_future(self._flush(topic))
+        self._schedule(topic)
 
-    async def _flush(self, topic: str) -> None:
+    def _schedule(self, topic: str) -> None:
+        if topic not in self.flushes and topic in self.pending:
+            delay = settings.LIVE_COALESCE_SECONDS if coalesces(topic) else 0
+            self.flushes[topic] = asyncio.ensure_future(self._flush(topic, delay))
+
+    async def _flush(self, topic: str, delay: float) -> None:
         try:
-            await asyncio.sleep(settings.LIVE_COALESCE_SECONDS)
+            if delay:
+                await asyncio.sleep(delay)
             version = self.pending.pop(topic, None)
             if version is None or topic not in self.topics:
                 return
@@ -213,3 +219,5 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"topic": topic, "version": version})
         finally:
             self.flushes.pop(topic, None)
+        # A version that arrived while this one was being checked and sent goes out next.
+        self._schedule(topic)

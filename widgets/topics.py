@@ -23,6 +23,9 @@ def version_of(moment) -> int:
 
 TopicCheck = Callable[[Any, str], Verdict]
 _checks: dict[str, TopicCheck] = {}
+# Kinds whose every version is a state of its own (a document decided, then written back): pushed at
+# once, never held back to coalesce a burst. Aggregates (an item's stock) coalesce.
+_immediate: set[str] = set()
 # Guests (a group board's external members: no portal account) may watch only the kinds registered
 # here, each with a check of its own; every other kind refuses them without asking its check.
 _guest_checks: dict[str, TopicCheck] = {}
@@ -32,8 +35,17 @@ PresenceHook = Callable[[Any, str, str], None]
 _presence: dict[str, tuple[PresenceHook, PresenceHook, PresenceHook | None]] = {}
 
 
-def register_topic(kind: str, check: TopicCheck) -> None:
+def register_topic(kind: str, check: TopicCheck, *, coalesce: bool = True) -> None:
     _checks[kind] = check
+    if coalesce:
+        _immediate.discard(kind)
+    else:
+        _immediate.add(kind)
+
+
+def coalesces(topic: str) -> bool:
+    """Whether pushes of ``topic`` wait LIVE_COALESCE_SECONDS to merge a burst into one."""
+    return topic.partition(".")[0] not in _immediate
 
 
 def register_guest_topic(kind: str, check: TopicCheck) -> None:

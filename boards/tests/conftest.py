@@ -57,7 +57,7 @@ def setup_tryton_board(server, sku: str = "SKU-123", counted: int = 9):
 
 def notice_about(user, sku: str, warehouse: str = "SH"):
     """The dev-inbox message of ``user`` announcing ``sku`` in ``warehouse`` (newest first)."""
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.models import DevInboxMessage
     from inventory.models import StockLevel
     from notifications.models import Notification
 

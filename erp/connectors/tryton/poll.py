@@ -16,9 +16,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from erp.connectors.demo.emitter import money, quantity
 from erp.intake import IntakeError, receive
 from erp.models import ConnectorSettings, InboundEvent
+from erp.payload import money, quantity
 from erp.signing import make_cloudevent, sign
 
 from .connector import REQUISITION, SNAPSHOT_STATES, TrytonConnector, changed_since, related, utc
