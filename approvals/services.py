@@ -27,7 +27,7 @@ from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
-from sso.models import ErpIdentity, display_name
+from sso.models import display_name
 from sso.selectors import user_and_department_for_login, user_for_login, users_for_logins
 from widgets.live import publish
 
@@ -468,19 +468,12 @@ def retry_writeback(decision: Decision) -> None:
     queue_after_commit(write_back_task(), decision.pk)
 
 
-def link_erp_login(
-    user: Any, connector, erp_login: str, roles: list[str] | None = None, *, department: str = "", employee: str = ""
-) -> ErpIdentity:
-    """Link a portal user to an ERP login, and hand them the documents already waiting for it."""
-    identity, _ = ErpIdentity.objects.update_or_create(
-        connector=connector,
-        erp_login=erp_login,
-        defaults={"user": user, "roles": roles or [], "department": department, "employee": employee},
-    )
+def hand_over_documents(user: Any, connector, erp_login: str) -> None:
+    """A portal user was linked to an ERP login (``sso.services.link_erp_login``): the documents already
+    waiting for that login, or requested by it, are theirs now. Registered in ``ApprovalsConfig.ready``."""
     ApprovalAssignment.objects.filter(document__connector=connector, erp_login=erp_login, user=None).update(
         user=user
     )
     ApprovalDocument.objects.filter(connector=connector, requester_login=erp_login, requester=None).update(
         requester=user
     )
-    return identity

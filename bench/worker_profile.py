@@ -48,10 +48,10 @@ STAGES: list[tuple[str, str, str]] = [
     ("claim", "im.services", "_claim"),
     ("build cards (incl. authorize)", "im.services", "build_card"),
     ("build cards (incl. authorize)", "im.services", "build_cards"),
-    ("address", "im.adapters.webhook.adapter", "WebhookAdapter.address_of"),
+    ("address", "im.platforms.webhook.adapter", "WebhookAdapter.address_of"),
     ("address", "im.services", "addresses_of"),
     ("rate limit", "im.ratelimit", "acquire"),
-    ("send (JSON, signature, HTTP)", "im.adapters.webhook.adapter", "WebhookAdapter.send_card"),
+    ("send (JSON, signature, HTTP)", "im.platforms.webhook.adapter", "WebhookAdapter.send_card"),
     ("record (outcomes, refs, audit)", "im.services", "_record"),
 ]
 

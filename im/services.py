@@ -23,10 +23,10 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from im import ratelimit
-from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import TransportError, Unsupported, identities_read_once
 from im.cards import Card, action_handler_for, build_card, build_cards
 from im.models import Delivery, MessageRef
+from im.platforms import enabled_platforms, get_adapter
+from im.platforms.base import TransportError, Unsupported, identities_read_once
 from im.signals import deliveries_finished
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at

@@ -17,9 +17,9 @@ from django.utils import timezone
 from erp.signing import make_cloudevent, sign
 from im import cards as im_cards
 from im import services
-from im.adapters.base import SentMessage, TransportError
 from im.cards import Card
 from im.models import Delivery, MessageRef
+from im.platforms.base import SentMessage, TransportError
 from portal import tasks
 from trust.models import AuditEntry
 from trust.services import Fact, record_many, verify
@@ -33,7 +33,7 @@ class Platform:
     """A platform that accepts every card and says whether a transaction was open at the time."""
 
     platform = "devinbox"
-    capabilities = frozenset({"groups", "archive"})  # declared, as every adapter does (im.adapters.base)
+    capabilities = frozenset({"groups", "archive"})  # declared, as every adapter does (im.platforms.base)
 
     def __init__(self, fail: TransportError | None = None) -> None:
         self.sent: list[str] = []
@@ -53,7 +53,7 @@ class Platform:
         return SentMessage(message_id=f"m-{idempotency_key}")
 
     def create_group(self, name, addresses, *, idempotency_key):
-        from im.adapters.base import GroupChat
+        from im.platforms.base import GroupChat
 
         self.groups.append(idempotency_key)
         return GroupChat(chat_id=f"chat-{len(self.groups)}")
