@@ -31,8 +31,9 @@ class ApprovalsConfig(AppConfig):
         register_policy("approvals.decide", policies.DECIDE)
         register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)
         register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
-        register_card_kind("approval", cards.build, cards.handle_action)
-        register_topic("approval", policies.may_subscribe_document)
+        register_card_kind("approval", cards.build, cards.handle_action, build_many=cards.build_many)
+        # A document changes a few times in its life and people wait for each change: no coalescing.
+        register_topic("approval", policies.may_subscribe_document, coalesce=False)
         # A card link opens one document: its page, panel refetches, decision POST and live topic.
         register_link_page(r"/approvals/(?P<pk>\d+)/", subpaths=("panel/", "decide/"),
                            topics=lambda match: {f"approval.{match['pk']}"})
@@ -43,3 +44,10 @@ class ApprovalsConfig(AppConfig):
                               status_label=lambda code: str(ApprovalDocument.STATUS_LABELS.get(code, code)))
         audit_decisions(Decision)
         register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)
+
+        from sso.services import register_login_linked
+
+        register_login_linked(services.hand_over_documents)
+        from approvals.answers import register_bot_intents
+
+        register_bot_intents()  # what the bot answers about approvals

@@ -17,6 +17,8 @@ from sso.permissions import Subject, grant, granted_queryset
 
 
 def _is_approver(user, document: ApprovalDocument) -> bool:
+    if "assignments" in getattr(document, "_prefetched_objects_cache", {}):  # read already: no query
+        return any(a.user_id == user.pk for a in document.assignments.all())
     return document.assignments.filter(user=user).exists()
 
 

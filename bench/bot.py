@@ -13,7 +13,7 @@ Each line is one utterance with its expected intent and entities; optional field
 asks, default wang.wu), ``noise`` (clean, typo, pinyin, emoji, mixed, colloquial), ``context`` (the
 question asked before it in the same conversation: a follow-up) and ``forbidden`` (strings that
 must appear nowhere in the reply: answer, card or ``entities``). Every utterance goes through
-``im.bot.services.ask()`` on a fresh SQLite database with the demo world. Figures per set:
+``bot.services.ask()`` on a fresh SQLite database with the demo world. Figures per set:
 
 - intent %, entities % (exact match of all entities, nothing missing, nothing extra),
 - clarify-correct %: of the utterances labelled ``clarify`` (ambiguous) or ``unknown`` (out of
@@ -198,7 +198,7 @@ def main() -> None:
         setup_django(tmp)
         from django.contrib.auth import get_user_model
 
-        from im.bot.services import ask
+        from bot.services import ask
         from portal.demo import setup_demo
 
         setup_demo()
@@ -216,7 +216,7 @@ def main() -> None:
         from django.test import Client
         from django.test.utils import setup_test_environment
 
-        from im.adapters.devinbox.models import DevInboxMessage
+        from im.platforms.devinbox.models import DevInboxMessage
 
         setup_test_environment()  # ALLOWED_HOSTS=testserver
         client = Client()

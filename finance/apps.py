@@ -32,3 +32,7 @@ class FinanceConfig(AppConfig):
         register_topic("receivables", policies.may_subscribe_receivables)
         register_subject_kind("receivable", event_types=("erp.receivable.changed",),
                               from_event=subjects.from_event, from_id=subjects.from_id)
+
+        from finance.answers import register_bot_intents
+
+        register_bot_intents()  # what the bot answers about finance

@@ -42,3 +42,6 @@ class InventoryConfig(AppConfig):
                               from_event=subjects.order_from_event, from_id=subjects.order_from_id,
                               status_label=order_status_label)
 
+        from inventory.answers import register_bot_intents
+
+        register_bot_intents()  # what the bot answers about inventory

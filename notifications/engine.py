@@ -341,7 +341,7 @@ def delivery_reason(notification: Notification) -> str:
 
 def dispatch(notification: Notification) -> None:
     """Outbox rows for the card (``notice.<pk>``) on the rule's platforms; sent after commit."""
-    from im.adapters import enabled_platforms
+    from im.platforms import enabled_platforms
     from im.services import OutboxItem, write_outbox
 
     platforms = [p for p in enabled_platforms() if not notification.rule.platforms or p in notification.rule.platforms]

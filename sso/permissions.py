@@ -11,11 +11,14 @@ policies are the only callers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -83,6 +86,9 @@ class Principal:
 
     @classmethod
     def of(cls, user: Any) -> Principal:
+        batch = _batch.get()
+        if batch is not None and user.pk in batch.principals:
+            return batch.principals[user.pk]
         principal = cls(user=user, group_ids=set(user.groups.values_list("pk", flat=True)))
         for connector_id, roles, department in ErpIdentity.objects.filter(user=user).values_list(
             "connector_id", "roles", "department"
@@ -92,12 +98,12 @@ class Principal:
                 principal.departments.add(department)
         return principal
 
-    def holds(self, rule: PermissionRule) -> str | None:
-        """Why ``rule`` applies to this user (None when it does not). ``rule`` comes from
-        ``rules_for``, annotated with ``via_user`` and ``via_group``."""
-        if getattr(rule, "via_user", False):
+    def holds(self, rule: PermissionRule, via_user: bool, via_group: bool) -> str | None:
+        """Why ``rule`` applies to this user (None when it does not): named in it (``via_user``), a
+        member of one of its groups (``via_group``), or holding one of its ERP roles."""
+        if via_user:
             return _("named in the rule")
-        if getattr(rule, "via_group", False):
+        if via_group:
             return _("member of one of its groups")
         for role in rule.erp_roles or []:
             if any(r == role and (rule.connector_id in (None, c)) for c, r in self.roles):
@@ -109,26 +115,80 @@ def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, s
     """The enabled rules granting ``action`` that apply to ``principal``, with why they apply.
 
     One query: the rules naming the user, one of their groups, or any ERP role (roles are matched
-    here, in Python, because JSON containment is not portable across SQLite and PostgreSQL)."""
-    user = principal.user
-    through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"), user=user)
-    through_groups = PermissionRule.groups.through.objects.filter(
-        permissionrule=OuterRef("pk"), group_id__in=principal.group_ids
-    )
-    candidates = (
-        PermissionRule.objects.filter(enabled=True)
-        .annotate(via_user=Exists(through_users), via_group=Exists(through_groups))
-        .filter(Q(via_user=True) | Q(via_group=True) | ~Q(erp_roles=[]))
-        .order_by("name")
-    )
+    here, in Python, because JSON containment is not portable across SQLite and PostgreSQL). Inside
+    ``read_once`` none: the batch read every enabled rule with its users and groups."""
+    batch = _batch.get()
+    if batch is not None:
+        candidates = [(rule, principal.user.pk in user_ids, bool(principal.group_ids & group_ids))
+                      for rule, user_ids, group_ids in batch.rules]
+    else:
+        through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"),
+                                                                    user=principal.user)
+        through_groups = PermissionRule.groups.through.objects.filter(
+            permissionrule=OuterRef("pk"), group_id__in=principal.group_ids
+        )
+        candidates = [
+            (rule, rule.via_user, rule.via_group)
+            for rule in PermissionRule.objects.filter(enabled=True)
+            .annotate(via_user=Exists(through_users), via_group=Exists(through_groups))
+            .filter(Q(via_user=True) | Q(via_group=True) | ~Q(erp_roles=[]))
+            .order_by("name")
+        ]
     found = []
-    for rule in candidates:
+    for rule, via_user, via_group in candidates:
         if action not in (rule.actions or []):
             continue
-        why = principal.holds(rule)
+        why = principal.holds(rule, via_user, via_group)
         if why:
             found.append((rule, why))
     return found
+
+
+@dataclass
+class _ReadOnce:
+    principals: dict[int, Principal]
+    rules: list[tuple[PermissionRule, set[int], set[int]]]  # every enabled rule, its user and group ids
+    delegations: dict[int, list[Delegation]]  # in force when the batch was read, by delegate
+
+
+_batch: contextvars.ContextVar[_ReadOnce | None] = contextvars.ContextVar("permissions_read_once", default=None)
+
+
+@contextlib.contextmanager
+def read_once(users: Iterable[Any]) -> Iterator[None]:
+    """Inside this block the rules, the principals of ``users`` (groups, ERP roles, departments) and
+    their delegations are what one read at its start found: six queries for any number of users, where
+    each check would read them again. For a batch of work done in one go (the cards of one send); a
+    role revoked meanwhile counts from the next batch, as it does from the next request."""
+    users = {user.pk: user for user in users if user is not None and user.pk is not None}
+    principals = {pk: Principal(user=user) for pk, user in users.items()}
+    for user_id, group_id in get_user_model().groups.through.objects.filter(user_id__in=list(users)).values_list(
+        "user_id", "group_id"
+    ):
+        principals[user_id].group_ids.add(group_id)
+    for user_id, connector_id, roles, department in ErpIdentity.objects.filter(user_id__in=list(users)).values_list(
+        "user_id", "connector_id", "roles", "department"
+    ):
+        principals[user_id].roles.update((connector_id, role) for role in roles or [])
+        if department:
+            principals[user_id].departments.add(department)
+    rules = {rule.pk: (rule, set(), set()) for rule in PermissionRule.objects.filter(enabled=True).order_by("name")}
+    for rule_id, user_id in PermissionRule.users.through.objects.filter(permissionrule_id__in=list(rules)).values_list(
+        "permissionrule_id", "user_id"
+    ):
+        rules[rule_id][1].add(user_id)
+    for rule_id, group_id in PermissionRule.groups.through.objects.filter(
+        permissionrule_id__in=list(rules)
+    ).values_list("permissionrule_id", "group_id"):
+        rules[rule_id][2].add(group_id)
+    delegations: dict[int, list[Delegation]] = {}
+    for delegation in _delegations_in_force(Delegation.objects.filter(delegate_id__in=list(users)), timezone.now()):
+        delegations.setdefault(delegation.delegate_id, []).append(delegation)
+    token = _batch.set(_ReadOnce(principals, list(rules.values()), delegations))
+    try:
+        yield
+    finally:
+        _batch.reset(token)
 
 
 def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, subject: Subject) -> list[str]:
@@ -265,14 +325,16 @@ def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
 
 def active_delegations(delegate: Any, action: str, at=None) -> list[Delegation]:
     """Delegations in force now that let ``delegate`` do ``action`` for someone else."""
-    at = at or timezone.now()
-    return [
-        d
-        for d in Delegation.objects.filter(delegate=delegate, starts_at__lte=at, ends_at__gt=at)
-        .select_related("delegator")
-        .order_by("starts_at")
-        if action in (d.actions or []) and d.delegator.is_active
-    ]
+    batch = _batch.get()
+    if batch is not None and at is None and delegate.pk in batch.principals:
+        in_force = batch.delegations.get(delegate.pk, [])
+    else:
+        in_force = _delegations_in_force(Delegation.objects.filter(delegate=delegate), at or timezone.now())
+    return [d for d in in_force if action in (d.actions or []) and d.delegator.is_active]
+
+
+def _delegations_in_force(delegations: QuerySet, at: Any) -> list[Delegation]:
+    return list(delegations.filter(starts_at__lte=at, ends_at__gt=at).select_related("delegator").order_by("starts_at"))
 
 
 def delegators_of(delegate: Any, action: str) -> Iterable[Any]:

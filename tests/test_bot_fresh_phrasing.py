@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from im.bot import parser
-from im.bot.services import ask
+from bot import parser
+from bot.services import ask
 
 pytestmark = pytest.mark.django_db
 

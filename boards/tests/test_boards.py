@@ -12,7 +12,7 @@ from django.core import mail
 from boards.models import BoardActivity, GuestPass
 from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import PurchaseOrderLine
-from im.adapters.devinbox.models import DevInboxGroupMessage, DevInboxMessage
+from im.platforms.devinbox.models import DevInboxGroupMessage, DevInboxMessage
 from notifications.models import ChatGroup
 from tests.conftest import unlock_phone
 from trust.models import AuditEntry
@@ -281,7 +281,7 @@ def test_a_board_embed_token_covers_its_board_only(war_room, users, client):
 
 
 def test_matrix_pins_the_board_through_its_openid_bootstrap(settings):
-    from im.adapters.matrix.adapter import MatrixAdapter
+    from im.platforms.matrix.adapter import MatrixAdapter
 
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     calls = []

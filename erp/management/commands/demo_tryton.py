@@ -46,7 +46,7 @@ class Command(BaseCommand):
         from erp.connectors.tryton.demo import DEMO_PASSWORD, setup_tryton_demo
         from erp.connectors.tryton.poll import poll as poll_once
         from erp.connectors.tryton.testing import TrytonUnavailable, build_template, run_server
-        from im.adapters.devinbox.guard import remote_bind_refusal
+        from im.platforms.devinbox.guard import remote_bind_refusal
 
         refusal = remote_bind_refusal(host, enabled=settings.DEV_INBOX_ENABLED,
                                       allow_remote=settings.DEV_INBOX_ALLOW_REMOTE)
