@@ -62,7 +62,7 @@ _SKU = re.compile(r"(?<![a-z0-9])sku\s*[-_#]?\s*(\d{2,6})(?!\d)")
 # Keyword groups with weights. Strong words name the subject; weak ones ("有多少") only lean.
 KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     RECEIVABLES: [
-        (_rx(r"应收|收款|回款|欠款|拖款|拖账|赖账|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
+        (_rx(r"应收|收款|回款|欠款|拖欠|拖款|拖账|赖账|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
              r"账龄|款项|尾款|结清|欠费|没付|未付|回笼|收到多少|收了多少|还差多少"), 2.5),
         (_rx(r"receivables?|\bowe[sd]?\b|\bowing\b|outstanding|overdue|past\s*due|invoices?|payments?",
              r"collect(?:ed|ions?)?|unpaid|\bpaid\b|ag(?:e)?ing|\bar\b|debts?|balance|cash\s*in|\bdues?\b"), 2.5),
@@ -89,8 +89,8 @@ KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     ],
 }
 _HELP = _rx(r"帮助|你能做什么|你会什么|你能干|能干嘛|干什么的|怎么用|如何使用|使用说明|功能|菜单|指令|命令",
-            r"(?:你|您)(?:都|还)?(?:会|能|可以)(?:干|做)?(?:啥|嘛|什么)",
-            r"\bhelp\b|what\s*can\s*(?:you|u|ya)\b|what\s*do\s*(?:you|u)\s*do\b|how\s*(?:do\s*i\s*)?use|commands?|\bmenu\b|\busage\b|^\s*[?？]+\s*$",
+            r"(?:你|您)(?:都|还)?(?:会|能|可以)(?:干|做|查|问|回答)?(?:些|点)?(?:啥|嘛|什么)",
+            r"\bhelp\b|what\s*can\s*(?:you|u|ya)\b|what\s*(?:questions?\s*|else\s*)?can\s*i\s*ask|what\s*do\s*(?:you|u)\s*do\b|how\s*(?:do\s*i\s*)?use|commands?|\bmenu\b|\busage\b|^\s*[?？]+\s*$",
             r"^\s*(?:你好|您好|hi|hello|hey|在吗)\s*(?:there|bot)?\s*[!！?？]*\s*$")
 _STATUS_WORDS = _rx(r"谁|还没|没批|没审|未批|进度|状态|到哪|卡在|哪一步|审批人|流程|批了吗|审了吗|怎么样",
                     r"\bwho\b|approvers|status|progress|stuck|waiting\s*on|where\s*is|still\s*need|has\s*not|hasn't|not\s*yet")

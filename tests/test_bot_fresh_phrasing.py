@@ -20,12 +20,14 @@ def _fresh_context():
     cache.clear()
 
 
-@pytest.mark.parametrize("text", ["你都会干嘛", "您能做啥", "what can ya do here", "what do u do"])
+@pytest.mark.parametrize("text", ["你都会干嘛", "您能做啥", "what can ya do here", "what do u do", "你还能查点啥",
+                                  "what else can I ask"])
 def test_colloquial_capability_questions_get_the_help(users, text):
     assert ask(users["wang.wu"], text).intent == "help"
 
 
-@pytest.mark.parametrize("text", ["华东电子是不是又拖账了", "谁在赖账", "ACME Corp behind on payments?"])
+@pytest.mark.parametrize("text", ["华东电子是不是又拖账了", "谁在赖账", "ACME Corp behind on payments?",
+                                  "谁还拖欠着没给"])
 def test_colloquial_late_payment_is_overdue(users, text):
     parsed = parser.parse(text)
     assert parsed.intent == "receivables" and parsed.entities.get("overdue") is True
