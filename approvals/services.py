@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from approvals.kinds import allows_credit
 from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
+from approvals.subjects import approval_facts, document_subject
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
@@ -129,7 +130,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
         document.version += 1
         document.save()
         document.lines.all().delete()
-    ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
+    lines = ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
     HistoryEntry.objects.create(
         document=document,
         actor_name=display_name(fields["requester"]) if fields["requester"] else fields["requester_login"],
@@ -172,7 +173,11 @@ def handle_approval_requested(event: ErpEvent) -> None:
         recipients.append(Recipient(user=user, reason=_("named approver in the ERP (%s)") % login))
     HistoryEntry.objects.bulk_create(unrouted)
     enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
+    # For this event's post-hooks (notification rules, delegates): the document as just written, so
+    # they do not read it, its lines and (when new) its approvers again.
+    event.notes["subject"] = document_subject(document, approval_facts(document, lines))
     if created:
+        event.notes["approvers"] = {r.user.pk: r.user for r in recipients}
         # A new document: nobody has a card of it to edit yet, and its approvers are the ones just read.
         _announce(document, involved={r.user.pk for r in recipients}, cards_sent=False)
     else:

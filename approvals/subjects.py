@@ -9,8 +9,9 @@ from erp.events import ErpEvent
 from erp.subjects import EventSubject, event_data, money, quantity
 
 
-def approval_facts(document: Any) -> dict[str, Any]:
-    lines = list(document.lines.all())
+def approval_facts(document: Any, lines: list[Any] | None = None) -> dict[str, Any]:
+    """The facts rules and templates read; ``lines`` when the caller has just written them."""
+    lines = list(document.lines.all()) if lines is None else lines
     return {
         "number": document.external_id,
         "title": document.title,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from erp.models import Connector
@@ -21,6 +21,10 @@ class ErpEvent:
     source: str
     subject: str
     data: dict[str, Any]
+    # What the type's handler leaves for the post-hooks of this same event, so that they need not read
+    # it again (``erp.subjects.subject_of`` takes the "subject" the handler wrote). Lives and dies with
+    # the event, inside its savepoint.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class EventDataError(ValueError):

@@ -15,6 +15,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -33,6 +35,24 @@ BATCH_SIZE = 50
 BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
 
 
+T = TypeVar("T")
+
+# Reads shared by every event of the batch being handled (configuration no handler writes: notification
+# rules), None outside a batch.
+_batch_reads: ContextVar[dict[Any, Any] | None] = ContextVar("erp_batch_reads", default=None)
+
+
+def read_once_per_batch(key: Any, load: Callable[[], T]) -> T:
+    """``load()`` once per batch of events for ``key`` (every time outside a batch). Only for what the
+    handlers do not write: a value read here survives an event's rolled-back savepoint."""
+    reads = _batch_reads.get()
+    if reads is None:
+        return load()
+    if key not in reads:
+        reads[key] = load()
+    return reads[key]
+
+
 def register_batch_context(factory: Callable[[], AbstractContextManager]) -> None:
     if factory not in BATCH_CONTEXTS:
         BATCH_CONTEXTS.append(factory)
@@ -49,8 +69,12 @@ def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE)
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True, of=("self",))
         rows = list(pending.select_related("connector").order_by("pk")[:limit])
-        for row in rows:
-            _handle_one(row)
+        token = _batch_reads.set({})
+        try:
+            for row in rows:
+                _handle_one(row)
+        finally:
+            _batch_reads.reset(token)
         InboundEvent.objects.bulk_update(rows, ["status", "handled_at", "attempts", "error"])
     for row in rows:
         metrics.ERP_EVENTS_HANDLED.labels(row.connector.slug, row.type, row.status).inc()

@@ -180,7 +180,11 @@ def next_allowed(rule: NotificationRule, user: Any, now: dt.datetime) -> dt.date
 
 
 def rules_for_event(event_type: str) -> list[NotificationRule]:
-    return list(NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk"))
+    """The enabled rules of a type; read once per batch of ERP events in a worker."""
+    from erp.handling import read_once_per_batch
+
+    return read_once_per_batch(("notification rules", event_type), lambda: list(
+        NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk")))
 
 
 def on_event(event: ErpEvent) -> None:
@@ -243,7 +247,9 @@ def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
 
     now = timezone.now()
     recipients = []
-    approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
+    approvers = event.notes.get("approvers")  # a new document's, from its handler
+    if approvers is None:
+        approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
     # One query for every approver's delegations, not one per approver.
     delegations = Delegation.objects.filter(
         delegator_id__in=list(approvers), starts_at__lte=now, ends_at__gt=now

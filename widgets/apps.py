@@ -24,6 +24,12 @@ class WidgetsConfig(AppConfig):
                            topics=_receivables_topics)
         register_link_page(r"/w/approval/(?P<pk>\d+)/", subpaths=body, topics=lambda m: {f"approval.{m['pk']}"})
 
+        from erp.handling import register_batch_context
+        from widgets.live import grouped
+
+        # A worker's batch of ERP events publishes its live updates together, after the batch commits.
+        register_batch_context(grouped)
+
         from widgets.embed import register_embed_topics
         from widgets.topics import scope_topic
 
