@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from approvals.subjects import approval_facts, document_subject
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
+from erp.handling import read_many_once_per_batch, read_once_per_batch
 from erp.payload import boolean, decimal_for, integer, read, text
 from im.services import Recipient, enqueue_cards, refresh_cards
 from portal.observability import hooks as observe
@@ -33,6 +35,8 @@ from sso.selectors import user_and_department_for_login, user_for_login, users_f
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
+
+AMOUNT_STEP = Decimal(1).scaleb(-ApprovalDocument._meta.get_field("amount").decimal_places)  # 0.01
 
 
 class DecisionError(Exception):
@@ -65,7 +69,9 @@ def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str,
     fields = {
         "kind": doc["kind"].tame(text(max_length=50)),
         "title": doc["title"].tame(text(max_length=300)),
-        "amount": doc["amount"].tame(decimal_for(ApprovalDocument, "amount")),
+        # As the column holds it ("12800" is read back as 12800.00): the facts rules read are the same
+        # whether taken from this event or read from the mirror.
+        "amount": doc["amount"].tame(decimal_for(ApprovalDocument, "amount")).quantize(AMOUNT_STEP),
         "currency": doc["currency"].tame(text(max_length=3, required=False)).upper() or "CNY",
         "project": doc["project"].tame(text(max_length=100, required=False)),
         "cost_center": doc["cost_center"].tame(text(max_length=100, required=False)),
@@ -95,7 +101,10 @@ def handle_approval_requested(event: ErpEvent) -> None:
         # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
         raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
-    fields["requester"], department = user_and_department_for_login(connector, fields["requester_login"])
+    # Identities are read once per batch of events (a worker's batch names the same people again and again).
+    fields["requester"], department = read_once_per_batch(
+        ("requester", connector.pk, fields["requester_login"]),
+        lambda: user_and_department_for_login(connector, fields["requester_login"]))
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
         fields["department"] = department
@@ -142,7 +151,9 @@ def handle_approval_requested(event: ErpEvent) -> None:
     logins = list(dict.fromkeys(approvers))
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
     # assignments present, one insert and one update of the rest, one insert of the history.
-    users = users_for_logins(connector, logins)
+    users = {login: user for login, user in read_many_once_per_batch(
+        f"approvers of connector {connector.pk}", logins, lambda missing: users_for_logins(connector, missing),
+    ).items() if user is not None}
     present = {} if created else {
         a.erp_login: a for a in ApprovalAssignment.objects.filter(document=document, erp_login__in=logins)
     }

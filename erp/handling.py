@@ -53,6 +53,21 @@ def read_once_per_batch(key: Any, load: Callable[[], T]) -> T:
     return reads[key]
 
 
+def read_many_once_per_batch(kind: str, keys: list[Any], load: Callable[[list[Any]], dict[Any, Any]],
+                             ) -> dict[Any, Any]:
+    """{key: value} for ``keys``, each read once per batch: ``load(missing keys)`` answers in one query for
+    the keys not read yet in this batch (a key it leaves out is None). Outside a batch, ``load(keys)``."""
+    reads = _batch_reads.get()
+    if reads is None:
+        return load(keys)
+    known = reads.setdefault(kind, {})
+    missing = [key for key in dict.fromkeys(keys) if key not in known]
+    if missing:
+        found = load(missing)
+        known.update({key: found.get(key) for key in missing})
+    return {key: known[key] for key in keys}
+
+
 def register_batch_context(factory: Callable[[], AbstractContextManager]) -> None:
     if factory not in BATCH_CONTEXTS:
         BATCH_CONTEXTS.append(factory)

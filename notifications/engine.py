@@ -242,6 +242,7 @@ def refresh_notices(subject_topic: str) -> None:
 
 def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     """Out of office: new approval cards also go to whoever holds a delegation from an approver."""
+    from erp.handling import read_many_once_per_batch
     from im.services import enqueue_cards
     from sso.models import Delegation
 
@@ -250,11 +251,18 @@ def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     approvers = event.notes.get("approvers")  # a new document's, from its handler
     if approvers is None:
         approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
-    # One query for every approver's delegations, not one per approver.
-    delegations = Delegation.objects.filter(
-        delegator_id__in=list(approvers), starts_at__lte=now, ends_at__gt=now
-    ).select_related("delegate").order_by("delegator_id", "pk")
-    for delegation in delegations:
+    def read(delegator_ids: list[int]) -> dict[int, list[Delegation]]:
+        # One query for every approver's delegations, not one per approver.
+        found: dict[int, list[Delegation]] = {pk: [] for pk in delegator_ids}
+        for delegation in Delegation.objects.filter(
+            delegator_id__in=delegator_ids, starts_at__lte=now, ends_at__gt=now
+        ).select_related("delegate").order_by("delegator_id", "pk"):
+            found[delegation.delegator_id].append(delegation)
+        return found
+
+    # Once per batch of events for each approver: a worker's batch names the same approvers again and again.
+    by_delegator = read_many_once_per_batch("delegations in force", sorted(approvers), read)
+    for delegation in (d for delegator_id in sorted(approvers) for d in by_delegator[delegator_id] or []):
         if "approvals.decide" in (delegation.actions or []) and delegation.delegate.is_active:
             until = timezone.localtime(delegation.ends_at).strftime("%Y-%m-%d %H:%M")
             recipients.append(Recipient(
