@@ -11,7 +11,7 @@ from approvals import services
 from approvals.models import ApprovalDocument
 from portal.asgi import application
 from widgets.consumers import LiveConsumer
-from widgets.live import publish_now
+from widgets.live import current_version, grouped, publish_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,3 +169,27 @@ async def test_dev_inbox_phone_topics_only_for_a_browser_signed_in_to_that_phone
     await unlocked.send_json_to({"subscribe": f"devinbox.{zhao.pk}"})
     assert await unlocked.receive_json_from(timeout=2) == {"refused": f"devinbox.{zhao.pk}"}
     await unlocked.disconnect()
+
+
+async def test_publishes_grouped_for_a_batch_leave_together_once_per_topic_with_the_last_version(world):
+    """A worker's batch of events publishes through ``grouped()``: nothing leaves before the block ends,
+    then each topic once, with its last version, to the pages and the shared cache."""
+    users, document = world
+    ws = await connect(users["zhang.san"])
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+
+    def batch() -> None:
+        before = current_version(document.topic)
+        with grouped():
+            publish_now(document.topic, document.version + 1)
+            publish_now("approval.999999", 7)
+            publish_now(document.topic, document.version + 2)
+            assert current_version(document.topic) == before  # held until the block ends
+
+    await sync_to_async(batch)()
+    assert await ws.receive_json_from(timeout=5) == {"topic": document.topic, "version": document.version + 2}
+    assert await ws.receive_nothing(timeout=0.3)
+    assert await sync_to_async(current_version)(document.topic) == document.version + 2
+    assert await sync_to_async(current_version)("approval.999999") == 7
+    await ws.disconnect()
