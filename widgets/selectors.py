@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +12,23 @@ from django.utils.safestring import SafeString
 
 from approvals import selectors as approvals
 from finance import selectors as finance
-from foresight import selectors as foresight
 from inventory import selectors as inventory
 from inventory.models import SalesOrder, StockLevel, StockMove
 from widgets import charts
 
 HISTORY_WEEKS = 8  # how far back the stock chart looks, and how far its projection looks ahead
+
+# Demand forecasts of stock levels (level pk → forecast), when an app provides them: foresight registers
+# its own in ready(); without it the stock chart shows history only.
+_stock_forecasts: list[Callable[[list[StockLevel]], dict[int, Any]]] = []
+
+
+def register_stock_forecasts(forecasts_of: Callable[[list[StockLevel]], dict[int, Any]]) -> None:
+    _stock_forecasts[:] = [forecasts_of]
+
+
+def _forecasts_of(levels: list[StockLevel]) -> dict[int, Any]:
+    return _stock_forecasts[0](levels) if _stock_forecasts else {}
 
 
 @dataclass
@@ -54,7 +66,7 @@ def item_stock(user: Any, sku: str) -> VisibleStock | None:
     levels = list(inventory.stock_of_item(user, sku))
     if not levels:
         return None  # nothing visible and nothing there look the same
-    return VisibleStock(sku, levels, foresight.forecasts_of(levels))
+    return VisibleStock(sku, levels, _forecasts_of(levels))
 
 
 def stock_view(visible: VisibleStock) -> StockView:
