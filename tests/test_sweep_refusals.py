@@ -67,3 +67,18 @@ def test_an_unreadable_page_request_is_a_translated_400_page(users):
     response = browser.post("/notifications/bulk-approve/", {f"f{i}": "1" for i in range(20000)})
     assert response.status_code == 400
     assert "无法读取此请求" in response.content.decode()
+
+
+@pytest.mark.parametrize("language,text", [("zh-hans", "密码错误次数过多"), ("en", "too many wrong passwords")])
+def test_a_locked_out_sign_in_is_a_page_in_the_readers_language(db, settings, language, text):
+    from django.contrib.auth import get_user_model
+
+    settings.AXES_FAILURE_LIMIT = 2
+    get_user_model().objects.create_user("hana", password="correct-horse-6")
+    browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+    answers = [browser.post("/accounts/login/", {"username": "hana", "password": "nope"}) for _ in range(2)]
+    locked = answers[-1]
+    assert locked.status_code == 429
+    assert locked["Content-Type"] == "text/html; charset=utf-8"
+    page = locked.content.decode()
+    assert f'lang="{language}"' in page and text in page
