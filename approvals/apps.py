@@ -17,14 +17,14 @@ class ApprovalsConfig(AppConfig):
         from portal.tasks import register_requeuer
         from sso.authz import register_policy
         from sso.links import register_link_page
-        from sso.permissions import register_action, register_document_kind, register_subject
+        from sso.permissions import register_action, register_constraint_fields, register_document_kind
         from trust.selectors import register_export
         from trust.signals import audit_decisions
         from widgets.topics import register_topic
 
         register_action("approvals.view", _("view approval documents"))
         register_action("approvals.decide", _("approve or reject"))
-        register_subject(ApprovalDocument, policies.SUBJECT)
+        register_constraint_fields(ApprovalDocument, policies.CONSTRAINT_FIELDS)
         for kind in KINDS.values():
             register_document_kind(kind.code, kind.label)
         register_policy("approvals.view", policies.VIEW)

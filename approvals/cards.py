@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalAssignment, ApprovalDocument
 from approvals.services import DecisionError, decide, describe_decision
-from im.cards import Card, CardAction, CardField
+from im.cards import Card, CardAction, CardField, no_access_card
 from portal import formatting
 from sso.authz import authorize_many
 from sso.models import language_of, time_zone_of
@@ -151,15 +151,7 @@ def _render(topic: str, document: ApprovalDocument, language: str, time_zone: st
 
 def _notice(topic: str, recipient: Any) -> Card:
     with translation.override(language_of(recipient)):
-        return Card(
-            topic=topic,
-            title=_("A request is waiting for you"),
-            status="no_access",
-            status_label=_("You may not view it in the portal. Ask your administrator for access."),
-            link="",
-            link_label="",
-            locale=translation.get_language(),
-        )
+        return no_access_card(topic, _("A request is waiting for you"))
 
 
 def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:

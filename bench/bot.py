@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import statistics
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import percentile, setup_django  # noqa: E402
 
 # Frozen before any tuning (see docs/architecture.md, "Bot"): the set is never edited after this.
 HOLDOUT2 = ROOT / "bench" / "bot_eval_holdout2.jsonl"
@@ -57,23 +57,6 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"\b(?:the|of|for|is|no|you|your|not|that|waiting|stock|orders?|receivables|which|"
                          r"document|approve|reject|what|could|find|invoiced|collected|requisitions|claims|"
                          r"answer|sorry|below|safety|mean|my)\b", re.IGNORECASE)
-
-
-def setup_django(db_dir: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings_test")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_dir}/bench.sqlite3")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _same_entities(got: dict, expected: dict) -> bool:

@@ -223,9 +223,16 @@ def main() -> None:
         store_events(args.events, logins)
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall (database waits)
         started_cpu, started_wall = time.process_time(), time.perf_counter()
+        queries = [0]
+
+        def count(execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
+            queries[0] += 1
+            return execute(sql, params, many, context)
+
         if profiler:
             profiler.enable()
-        handled = work()
+        with connection.execute_wrapper(count):
+            handled = work()
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started_wall
@@ -247,7 +254,8 @@ def main() -> None:
         print(f"| other (batching, transactions, signals, …) | {(cpu - accounted) * per_card:.2f} "
               f"| {(cpu - accounted) / cpu:.0%} | |")
         print(f"| **total** | **{cpu * per_card:.2f}** | 100% | |")
-        print(f"\nwall {wall:.2f} s, {cards / wall:.0f} cards/s in one process; CPU {cpu:.2f} s")
+        print(f"\nwall {wall:.2f} s, {cards / wall:.0f} cards/s in one process; CPU {cpu:.2f} s; "
+              f"{queries[0] / max(cards, 1):.1f} queries per card")
         if profiler:
             print()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)

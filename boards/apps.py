@@ -20,3 +20,7 @@ class BoardsConfig(AppConfig):
         from im.cards import register_card_kind
 
         register_card_kind("boardq", cards.build)
+        from boards.selectors import board_topics
+        from widgets.embed import register_embed_topics
+
+        register_embed_topics("boards", None, lambda args, user: board_topics(int(args["group_id"])))

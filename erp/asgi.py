@@ -28,6 +28,7 @@ import json
 import logging
 import queue
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -48,6 +49,9 @@ logger = logging.getLogger("erp.intake")
 INTAKE_PATH = re.compile(r"/api/erp/([-a-zA-Z0-9_]+)/events")
 # Events stored by one statement at most; more waiting are stored by the next one.
 GROUP_MAX = 100
+# How long the notifier gathers stored groups before telling the workers: a Celery publish costs about
+# 1 ms of CPU, so at 200 events/s one notice per 5 ms halves that per event, for 5 ms of latency.
+NOTICE_GATHER_SECONDS = 0.005
 # What Django's middleware puts on an API answer that still means something for a machine's POST.
 STATIC_HEADERS = [
     (b"cache-control", b"private, no-store"),
@@ -150,6 +154,7 @@ class IntakeRoute:
     def _tell_workers(self) -> None:
         """On the notifier thread: tell the workers of every group stored since it last ran (when
         publishing is slower than storing, the groups waiting are told together)."""
+        time.sleep(NOTICE_GATHER_SECONDS)
         rows: list[InboundEvent] = []
         while True:
             try:

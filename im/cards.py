@@ -110,3 +110,14 @@ def build_cards(wanted: list[tuple[str, Any, str]]) -> list[Card | None]:
 
 def action_handler_for(topic: str) -> ActionHandler | None:
     return _action_handlers.get(topic_kind(topic))
+
+
+def no_access_card(topic: str, title: str) -> Card:
+    """A card for someone who may not open what it is about: it says so, with no data and no link. Built in
+    the recipient's language (the caller's ``translation.override``), like ``title``."""
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    return Card(topic=topic, title=title, status="no_access",
+                status_label=_("You may not view it in the portal. Ask your administrator for access."),
+                link="", link_label="", locale=translation.get_language())

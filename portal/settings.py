@@ -318,6 +318,10 @@ RETRY_BASE_SECONDS = env_float("RETRY_BASE_SECONDS", 2)
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
 # Beat runs the poller this often; each connection is polled at its own interval (admin).
 ERP_POLL_TICK_SECONDS = env_float("ERP_POLL_TICK_SECONDS", 10)
+# A board refetch reads an item's open purchase lines from Tryton (four JSON-RPC calls); every open
+# board refetches at each push, so the lines are cached this long (0: never), dropped at once when the
+# portal writes one. A change made in Tryton itself shows within this window.
+TRYTON_PURCHASE_LINES_CACHE_SECONDS = env_float("TRYTON_PURCHASE_LINES_CACHE_SECONDS", 5)
 CELERY_BEAT_SCHEDULE["poll-erp-connectors"] = {
     "task": "erp.tasks.poll_connectors",
     "schedule": ERP_POLL_TICK_SECONDS,

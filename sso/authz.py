@@ -129,6 +129,8 @@ def authorize_many(users: Iterable[Any], action: str, objects: Iterable[Model]) 
     by_model: dict[type, list[Any]] = {}
     for obj in objects:
         by_model.setdefault(type(obj), []).append(obj.pk)
+    if len(by_model) > 1:  # the pairs name no model: two models' pks would be taken for each other
+        raise ValueError("authorize_many() decides the objects of one model at a time")
     allowed: set[tuple[int, int]] = set()
     if not people:
         return allowed

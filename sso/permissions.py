@@ -1,7 +1,7 @@
 """Admin-edited permission rules, evaluated for one object or as a queryset filter.
 
 A rule applies to a user through the user, their groups or their ERP roles; it grants its actions on
-the objects that meet all its constraints. Each kind of object says once (``register_subject``) which
+the objects that meet all its constraints. Each kind of object says once (``register_constraint_fields``) which
 of its fields carry document kind, amount, currency, project, cost center, warehouse, customer and department, and
 what "own" means for it. A constraint the object cannot answer refuses (fail closed).
 
@@ -34,7 +34,7 @@ def register_action(action: str, label: str) -> None:
 
 
 @dataclass(frozen=True)
-class Subject:
+class ConstraintFields:
     """Where the constraint dimensions live on one model: field paths usable in ``Q`` objects and
     readable from an instance (``a__b`` follows relations)."""
 
@@ -50,7 +50,7 @@ class Subject:
     is_own: Callable[[Any, Any], bool] | None = None
 
 
-_subjects: dict[type, Subject] = {}
+_constraint_fields: dict[type, ConstraintFields] = {}
 
 # Document kinds the connectors produce, with their labels (for the rule form). Apps add theirs with
 # ``register_document_kind``; a rule may still name a kind nobody registered (it then matches only
@@ -62,8 +62,13 @@ def register_document_kind(kind: str, label: str) -> None:
     DOCUMENT_KINDS[kind] = label
 
 
-def register_subject(model: type[Model], subject: Subject) -> None:
-    _subjects[model] = subject
+def register_constraint_fields(model: type[Model], constrained: ConstraintFields) -> None:
+    _constraint_fields[model] = constrained
+
+
+def constrained_models() -> list[type[Model]]:
+    """The models whose objects permission rules can be asked about (the admin's explain form)."""
+    return list(_constraint_fields)
 
 
 def _value(obj: Any, path: str) -> Any:
@@ -191,7 +196,8 @@ def read_once(users: Iterable[Any]) -> Iterator[None]:
         _batch.reset(token)
 
 
-def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, subject: Subject) -> list[str]:
+def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any,
+                         constrained: ConstraintFields) -> list[str]:
     """Each constraint of ``rule`` that ``obj`` does not meet, in words."""
     failures = []
 
@@ -199,16 +205,16 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
         return _("%(what)s cannot be checked on this object") % {"what": dimension}
 
     if rule.document_kinds:
-        if not subject.kind:
+        if not constrained.kind:
             failures.append(missing(_("document kind")))
-        elif _value(obj, subject.kind) not in rule.document_kinds:
+        elif _value(obj, constrained.kind) not in rule.document_kinds:
             failures.append(_("document kind %(value)s is not in %(allowed)s") % {
-                "value": _value(obj, subject.kind) or "—", "allowed": ", ".join(rule.document_kinds)})
+                "value": _value(obj, constrained.kind) or "—", "allowed": ", ".join(rule.document_kinds)})
     if rule.max_amount is not None:
-        if not (subject.amount and subject.currency):
+        if not (constrained.amount and constrained.currency):
             failures.append(missing(_("amount")))
         else:
-            amount, currency = _value(obj, subject.amount), _value(obj, subject.currency)
+            amount, currency = _value(obj, constrained.amount), _value(obj, constrained.currency)
             if rule.currency and currency != rule.currency:
                 failures.append(_("currency %(currency)s is not %(limit)s") % {"currency": currency,
                                                                               "limit": rule.currency})
@@ -217,10 +223,10 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
                 failures.append(_("amount %(amount)s is over %(limit)s") % {"amount": amount,
                                                                            "limit": rule.max_amount})
     for allowed, path, label in (
-        (rule.projects, subject.project, _("project")),
-        (rule.cost_centers, subject.cost_center, _("cost center")),
-        (rule.warehouses, subject.warehouse, _("warehouse")),
-        (rule.customers, subject.customer, _("customer")),
+        (rule.projects, constrained.project, _("project")),
+        (rule.cost_centers, constrained.cost_center, _("cost center")),
+        (rule.warehouses, constrained.warehouse, _("warehouse")),
+        (rule.customers, constrained.customer, _("customer")),
     ):
         if not allowed:
             continue
@@ -230,14 +236,15 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
             failures.append(_("%(what)s %(value)s is not in %(allowed)s") % {
                 "what": label, "value": _value(obj, path) or "—", "allowed": ", ".join(allowed)})
     if rule.own_department:
-        if not subject.department:
+        if not constrained.department:
             failures.append(missing(_("department")))
-        elif _value(obj, subject.department) not in principal.departments:
-            failures.append(_("department %(value)s is not yours") % {"value": _value(obj, subject.department) or "—"})
+        elif _value(obj, constrained.department) not in principal.departments:
+            failures.append(_("department %(value)s is not yours")
+                            % {"value": _value(obj, constrained.department) or "—"})
     if rule.own_documents:
-        if not subject.is_own:
+        if not constrained.is_own:
             failures.append(missing(_("ownership")))
-        elif not subject.is_own(principal.user, obj):
+        elif not constrained.is_own(principal.user, obj):
             failures.append(_("not your own"))
     return failures
 
@@ -258,12 +265,12 @@ def grant(user: Any, action: str, obj: Any = None) -> Grant:
     if obj is None:
         rule, why = applicable[0]
         return Grant(True, (_("rule “%(rule)s” (%(why)s)") % {"rule": rule.name, "why": why},))
-    subject = _subjects.get(type(obj))
-    if subject is None:
+    constrained = _constraint_fields.get(type(obj))
+    if constrained is None:
         return Grant(False, (_("%(model)s objects are not covered by rules") % {"model": type(obj).__name__},))
     chain = []
     for rule, why in applicable:
-        failures = _constraint_failures(rule, principal, obj, subject)
+        failures = _constraint_failures(rule, principal, obj, constrained)
         if not failures:
             chain.append(_("rule “%(rule)s” (%(why)s) grants it") % {"rule": rule.name, "why": why})
             return Grant(True, tuple(chain))
@@ -272,50 +279,50 @@ def grant(user: Any, action: str, obj: Any = None) -> Grant:
     return Grant(False, tuple(chain))
 
 
-def _rule_q(rule: PermissionRule, principal: Principal, subject: Subject) -> Q | None:
+def _rule_q(rule: PermissionRule, principal: Principal, constrained: ConstraintFields) -> Q | None:
     """The objects ``rule`` covers as a filter; None when a constraint cannot be expressed (refuse)."""
     q = Q()
     if rule.document_kinds:
-        if not subject.kind:
+        if not constrained.kind:
             return None
-        q &= Q(**{f"{subject.kind}__in": list(rule.document_kinds)})
+        q &= Q(**{f"{constrained.kind}__in": list(rule.document_kinds)})
     if rule.max_amount is not None:
-        if not (subject.amount and subject.currency):
+        if not (constrained.amount and constrained.currency):
             return None
         # |amount| ≤ limit, as in _constraint_failures.
-        q &= Q(**{f"{subject.amount}__lte": rule.max_amount, f"{subject.amount}__gte": -rule.max_amount})
+        q &= Q(**{f"{constrained.amount}__lte": rule.max_amount, f"{constrained.amount}__gte": -rule.max_amount})
         if rule.currency:
-            q &= Q(**{subject.currency: rule.currency})
+            q &= Q(**{constrained.currency: rule.currency})
     for allowed, path in (
-        (rule.projects, subject.project),
-        (rule.cost_centers, subject.cost_center),
-        (rule.warehouses, subject.warehouse),
-        (rule.customers, subject.customer),
+        (rule.projects, constrained.project),
+        (rule.cost_centers, constrained.cost_center),
+        (rule.warehouses, constrained.warehouse),
+        (rule.customers, constrained.customer),
     ):
         if allowed:
             if not path:
                 return None
             q &= Q(**{f"{path}__in": list(allowed)})
     if rule.own_department:
-        if not subject.department:
+        if not constrained.department:
             return None
-        q &= Q(**{f"{subject.department}__in": sorted(principal.departments)})
+        q &= Q(**{f"{constrained.department}__in": sorted(principal.departments)})
     if rule.own_documents:
-        if not subject.own:
+        if not constrained.own:
             return None
-        q &= subject.own(principal.user)
+        q &= constrained.own(principal.user)
     return q
 
 
 def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
     """``queryset`` narrowed to the objects some rule grants ``action`` on to ``user``."""
-    subject = _subjects.get(queryset.model)
-    if subject is None:
+    constrained = _constraint_fields.get(queryset.model)
+    if constrained is None:
         return queryset.none()
     principal = Principal.of(user)
     combined: Q | None = None
     for rule, _why in rules_for(principal, action):
-        q = _rule_q(rule, principal, subject)
+        q = _rule_q(rule, principal, constrained)
         if q is not None:
             combined = q if combined is None else combined | q
     if combined is None:

@@ -173,7 +173,8 @@ def test_the_same_webhook_id_again_is_202_duplicate_and_changes_nothing(route, a
     assert len(broker) == 1  # the duplicate told nobody
 
 
-def test_concurrent_requests_are_stored_in_groups_each_answered_for_itself(route, acme, broker, monkeypatch):
+def test_concurrent_requests_are_stored_in_groups_each_answered_for_itself(route, acme, broker, monkeypatch,
+                                                                          caplog):
     """Group commit: requests that arrive while a store runs are stored together by the next one, with
     one statement; a webhook-id twice in one group is stored once, the other answered duplicate."""
     groups: list[int] = []
@@ -200,6 +201,10 @@ def test_concurrent_requests_are_stored_in_groups_each_answered_for_itself(route
     told = sorted(pk for ids in broker for pk in ids)
     assert told == sorted(InboundEvent.objects.values_list("pk", flat=True))
     assert len(broker) < 30  # once per group, not per event
+    notices = [r for r in caplog.records if r.getMessage() == "erp events accepted"]
+    assert len(notices) == len(broker)  # one log line per notice, naming its events
+    assert sorted(key for r in notices for key in r.event_ids) == sorted(
+        f"acme:{e.event_id}" for e in InboundEvent.objects.all())
 
 
 def test_with_the_broker_down_the_event_is_stored_answered_and_the_safety_net_finds_it(route, acme, monkeypatch):

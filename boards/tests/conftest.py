@@ -36,29 +36,20 @@ def code_in(body: str) -> str:
 
 
 def setup_tryton_board(server, sku: str = "SKU-123", counted: int = 9):
-    """The portal on a running Tryton (``setup_tryton_demo``) with a low-stock rule whose groups invite
-    the item's supplier from Tryton, li.si as the buyer who gets the card and may open groups, the
-    holders of Tryton's "Stock" group (li.si, wang.wu) as members; then a stock count of ``sku`` in
-    Tryton, polled. Core Tryton keeps no safety level (stock_supply's order points are another
-    module), so this rule announces every stock change rather than only a fall below. Returns the
-    connector settings and the buyer."""
+    """The portal on a running Tryton as ``manage.py demo_tryton`` sets it up (``setup_tryton_demo``,
+    ``boards.demo.setup_tryton_board_rule``: li.si the buyer, groups inviting the item's supplier from
+    Tryton, the holders of Tryton's "Stock" group as members); then a stock count of ``sku`` in
+    Tryton, polled. Returns the connector settings and the buyer."""
     from django.contrib.auth import get_user_model
 
+    from boards.demo import setup_tryton_board_rule
     from erp.connectors.tryton.demo import setup_tryton_demo
     from erp.connectors.tryton.poll import poll
     from erp.connectors.tryton.testing import count_stock
-    from notifications.models import NotificationRule
-    from sso.models import PermissionRule
 
     settings = setup_tryton_demo(server)
     buyer = get_user_model().objects.get(username="li.si")
-    rule = NotificationRule.objects.create(
-        name="Tryton stock → buyer, group with the supplier", event_type="erp.stock.changed",
-        group_mode="button", group_supplier_contact=True, group_roles=["Stock"],
-        group_fields=["sku", "name", "warehouse_name", "available"],
-        member_actions=["confirm_delivery", "expedite"], guest_actions=["confirm_delivery"])
-    rule.users.add(buyer)
-    PermissionRule.objects.create(name="Tryton buyers open groups", actions=["groups.create"]).users.add(buyer)
+    setup_tryton_board_rule(buyer)
     count_stock(server, sku, counted)
     poll(settings)
     return settings, buyer

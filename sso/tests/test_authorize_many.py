@@ -80,6 +80,13 @@ def test_the_batch_form_agrees_on_stock_and_orders(world, people):
     assert agree(users, "no.such.action", [stock("SH")]) == set()
 
 
+def test_the_batch_form_refuses_two_models_at_once(world, people):
+    """Its pairs name no model: a stock row and a document with the same pk must not stand for each other."""
+    erp, ann, bob, document, stock, order = world
+    with pytest.raises(ValueError):
+        authorize_many([ann], "inventory.view", [stock("SH"), document()])
+
+
 def test_the_batch_form_agrees_with_the_decide_policy(world, people):
     erp, ann, bob, document, stock, order = world
     carl, dave = people["carl"], people["dave"]

@@ -29,6 +29,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
+from django.conf import settings
+from django.core.cache import cache
+
 from erp.connectors.base import (
     CONFIRM_DELIVERY,
     EXPEDITE_ORDER,
@@ -66,11 +69,6 @@ class LineRead:
     @property
     def open_moves(self) -> list[dict[str, Any]]:
         return [m for m in self.moves if m["state"] in OPEN_MOVE_STATES]
-
-
-def _like(text: str) -> str:
-    """``text`` as an exact (case-insensitive) ``ilike`` pattern: its wildcards escaped."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _num(value: Decimal) -> str:
@@ -190,21 +188,29 @@ class TrytonPurchasing:
             version=int(hashlib.sha256(stamp.encode()).hexdigest()[:12], 16),
         )
 
+    def _cache_key(self, sku: str) -> str:
+        where = hashlib.sha256(f"{self.client.url}|{self.client.login_name}|{sku}".encode()).hexdigest()[:32]
+        return f"tryton-purchase-lines:{where}"
+
     def purchase_order_lines(self, *, sku: str = "", supplier_email: str = "") -> list[PurchaseOrderLine]:
-        domain: list = [("purchase.state", "in", OPEN_PURCHASE_STATES), ("product.code", "!=", None)]
-        if sku:
-            domain.append(("product.code", "=", sku))
+        """Open lines (of ``sku``); a supplier's contact gets the lines whose party's first email is
+        theirs. Every board refetches at each push, so an item's lines are cached for a few seconds
+        (``TRYTON_PURCHASE_LINES_CACHE_SECONDS``) and dropped when the portal writes one of them."""
+        key, seconds = self._cache_key(sku), settings.TRYTON_PURCHASE_LINES_CACHE_SECONDS
+        lines = cache.get(key) if seconds > 0 else None
+        if lines is None:
+            domain: list = [("purchase.state", "in", OPEN_PURCHASE_STATES), ("product.code", "!=", None)]
+            if sku:
+                domain.append(("product.code", "=", sku))
+            lines = self._lines(domain)
+            if seconds > 0:
+                cache.set(key, lines, seconds)
         if supplier_email:
-            parties = self.client.search_read(
-                "party.contact_mechanism", [("type", "=", "email"), ("value", "ilike", _like(supplier_email))],
-                ["party"])
-            if not parties:
-                return []
-            domain.append(("purchase.party", "in", sorted({row["party"] for row in parties})))
-        lines = self._lines(domain)
-        if supplier_email:  # the party's first email decides, as it does for everyone else
             lines = [line for line in lines if line.supplier_email.lower() == supplier_email.lower()]
         return lines
+
+    def _forget(self, line: PurchaseOrderLine) -> None:
+        cache.delete_many([self._cache_key(line.sku), self._cache_key("")])
 
     def _find(self, line_id: str) -> LineRead | None:
         reads = self._reads([("id", "=", int(line_id)), ("purchase.state", "in", OPEN_PURCHASE_STATES)]
@@ -275,6 +281,7 @@ class TrytonPurchasing:
         else:
             # A retry: the first attempt wrote its note; finish what it may not have reached.
             self._plan(read.open_moves, dt.date.fromisoformat(mine.facts.get("date") or day.isoformat()))
+        self._forget(line)  # after the write: a board refetching now reads the new date
         return self._open_line(line.id).line
 
     def expedite_line(self, line_id: str, *, expected_version: int, actor: str, idempotency_key: str
@@ -286,4 +293,5 @@ class TrytonPurchasing:
                 raise StaleObject(line)
             self._write_note(line, idempotency_key, EXPEDITE, actor,
                              comment="Please deliver sooner (asked from the portal's group board).")
+            self._forget(line)
         return self._open_line(line.id).line

@@ -29,6 +29,12 @@ pytestmark = pytest.mark.tryton
 TODAY = dt.date.today()
 
 
+@pytest.fixture(autouse=True)
+def fresh_reads(settings):
+    """These tests change Tryton behind the connector's back and read at once: no cached lines."""
+    settings.TRYTON_PURCHASE_LINES_CACHE_SECONDS = 0
+
+
 def moves_in_tryton(server: TrytonServer, line_id: str) -> list[dict[str, Any]]:
     """The line's incoming moves as Tryton's own client reads them (another session than the connector's)."""
     return client(server, "li.si").search_read(
@@ -161,3 +167,30 @@ def test_expedite_is_a_note_on_the_line_once_per_key(tryton: TrytonServer) -> No
     with pytest.raises(StaleObject):  # a new request from a board that had not seen the first
         erp.expedite_line(line.id, expected_version=line.version, actor="张三", idempotency_key="board:1:x2")
     assert len(notes_in_tryton(tryton, line.id)) == 1
+
+
+def test_an_items_lines_are_cached_briefly_and_dropped_when_the_portal_writes(tryton: TrytonServer, settings,
+                                                                             monkeypatch) -> None:
+    from django.core.cache import cache
+
+    settings.TRYTON_PURCHASE_LINES_CACHE_SECONDS = 60
+    cache.clear()
+    erp = connector(tryton)
+    calls: list[str] = []
+    search_read = erp.client.search_read
+    monkeypatch.setattr(erp.client, "search_read", lambda model, *a, **k: calls.append(model) or search_read(
+        model, *a, **k))
+    first = erp.purchase_order_lines(sku="SKU-123")
+    read_calls = len(calls)
+    assert read_calls == 4  # lines, moves, notes, the suppliers' addresses
+    assert erp.purchase_order_lines(sku="SKU-123") == first  # every other board refetching: no call
+    assert [line.supplier_email for line in erp.purchase_order_lines(sku="SKU-123", supplier_email=SUPPLIER_EMAIL)
+            ] == [SUPPLIER_EMAIL]
+    assert len(calls) == read_calls
+
+    line = next(line for line in first if line.supplier_email == SUPPLIER_EMAIL)
+    erp.expedite_line(line.id, expected_version=erp.purchase_order_line(line.id).version, actor="张三",
+                      idempotency_key="board:9:cache")
+    after = {line.supplier_email: line for line in erp.purchase_order_lines(sku="SKU-123")}
+    assert after[SUPPLIER_EMAIL].expedite_requested  # the portal's own write is seen at once
+
