@@ -82,3 +82,15 @@ def test_a_locked_out_sign_in_is_a_page_in_the_readers_language(db, settings, la
     assert locked["Content-Type"] == "text/html; charset=utf-8"
     page = locked.content.decode()
     assert f'lang="{language}"' in page and text in page
+
+
+@pytest.mark.parametrize("answer", ["<html>502 Bad Gateway</html>", "[]", '"sub"'])
+def test_a_homeservers_unreadable_answer_is_a_401_not_a_500(client, db, settings, monkeypatch, answer):
+    import httpx
+
+    settings.MATRIX_HOMESERVER_URL = "https://matrix.example"
+    monkeypatch.setattr(httpx, "get", lambda *args, **kwargs: httpx.Response(200, text=answer))
+    response = client.post("/w/matrix/session", {"access_token": "t", "matrix_server_name": "matrix.example",
+                                                 "path": "/w/stock/SKU-123/"}, content_type="application/json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
