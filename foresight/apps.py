@@ -32,6 +32,6 @@ class ForesightConfig(AppConfig):
         register_card_fields(cards.expense_flag_fields)
         register_post_hook(hooks.on_event)
         from foresight.selectors import forecasts_of
-        from widgets.selectors import register_stock_forecasts
+        from inventory.widgets import register_stock_forecasts
 
         register_stock_forecasts(forecasts_of)  # the stock widget's chart shows where demand is heading
