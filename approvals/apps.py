@@ -17,22 +17,23 @@ class ApprovalsConfig(AppConfig):
         from portal.tasks import register_requeuer
         from sso.authz import register_policy
         from sso.links import register_link_page
-        from sso.permissions import register_action, register_document_kind, register_subject
+        from sso.permissions import register_action, register_constraint_fields, register_document_kind
         from trust.selectors import register_export
         from trust.signals import audit_decisions
         from widgets.topics import register_topic
 
         register_action("approvals.view", _("view approval documents"))
         register_action("approvals.decide", _("approve or reject"))
-        register_subject(ApprovalDocument, policies.SUBJECT)
+        register_constraint_fields(ApprovalDocument, policies.CONSTRAINT_FIELDS)
         for kind in KINDS.values():
             register_document_kind(kind.code, kind.label)
         register_policy("approvals.view", policies.VIEW)
         register_policy("approvals.decide", policies.DECIDE)
         register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)
         register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
-        register_card_kind("approval", cards.build, cards.handle_action)
-        register_topic("approval", policies.may_subscribe_document)
+        register_card_kind("approval", cards.build, cards.handle_action, build_many=cards.build_many)
+        # A document changes a few times in its life and people wait for each change: no coalescing.
+        register_topic("approval", policies.may_subscribe_document, coalesce=False)
         # A card link opens one document: its page, panel refetches, decision POST and live topic.
         register_link_page(r"/approvals/(?P<pk>\d+)/", subpaths=("panel/", "decide/"),
                            topics=lambda match: {f"approval.{match['pk']}"})

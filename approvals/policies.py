@@ -13,14 +13,16 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument, Decision
 from sso.authz import Policy, Verdict
-from sso.permissions import Subject, grant, granted_queryset
+from sso.permissions import ConstraintFields, grant, granted_queryset
 
 
 def _is_approver(user, document: ApprovalDocument) -> bool:
+    if "assignments" in getattr(document, "_prefetched_objects_cache", {}):  # read already: no query
+        return any(a.user_id == user.pk for a in document.assignments.all())
     return document.assignments.filter(user=user).exists()
 
 
-SUBJECT = Subject(
+CONSTRAINT_FIELDS = ConstraintFields(
     kind="kind",
     amount="amount",
     currency="currency",

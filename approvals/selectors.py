@@ -48,9 +48,11 @@ def recent_for(user: Any, limit: int = 20) -> QuerySet[ApprovalDocument]:
 
 def document_for(user: Any, document_id: int) -> ApprovalDocument | None:
     """The document if ``user`` may see it; None for "missing" and "forbidden" alike."""
+    # Assignments (with their users' names) serve the check and every page; lines and history are
+    # read only where they are shown, so a cached widget or a 304 does not read them.
     document = (
         ApprovalDocument.objects.select_related("connector")
-        .prefetch_related("lines", "history", "assignments")
+        .prefetch_related("assignments__user")
         .filter(pk=document_id)
         .first()
     )

@@ -6,8 +6,10 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
@@ -15,6 +17,7 @@ from approvals.cards import format_amount
 from approvals.models import ApprovalDocument, Decision
 from sso import links
 from sso.authz import authorize
+from widgets.fragments import fragment_key, respond
 
 
 @login_required
@@ -28,10 +31,21 @@ def mine(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _decision_of(document: ApprovalDocument) -> Decision | None:
+    return Decision.objects.filter(document=document, step=document.step).first()
+
+
+def _shown_state(document: ApprovalDocument, decision: Decision | None) -> tuple:
+    """What a document's status panels show of it: every change to these changes the page."""
+    return (document.pk, document.version, document.updated_at,
+            decision and (decision.pk, decision.writeback_status, decision.writeback_error))
+
+
 def _panel_context(request: HttpRequest, document: ApprovalDocument, error: str = "") -> dict:
-    decision = Decision.objects.filter(document=document, step=document.step).first()
+    decision = _decision_of(document)
     pending = document.status == ApprovalDocument.Status.PENDING
-    return {
+    prefetch_related_objects([document], "history")
+    context = {
         "document": document,
         "amount": format_amount(document.amount, document.currency),
         "decision": decision,
@@ -43,6 +57,13 @@ def _panel_context(request: HttpRequest, document: ApprovalDocument, error: str 
         "idempotency_key": uuid.uuid4().hex,
         "error": error,
     }
+    # A page that shows this already keeps its form (and that form's idempotency key): history can
+    # grow without a new version ("the ERP asked again"), so its entries are part of what is shown.
+    context["fragment_key"] = fragment_key(
+        "panel", _shown_state(document, decision), [entry.pk for entry in document.history.all()],
+        [a.name for a in document.assignments.all()], request.user.pk, context["may_decide"],
+        context["link_check"])
+    return context
 
 
 def _document_or_404(request: HttpRequest, pk: int) -> ApprovalDocument:
@@ -62,8 +83,11 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live refetch of a document's panel: 304 when the page shows this state already."""
     document = _document_or_404(request, pk)
-    return render(request, "approvals/_panel.html", _panel_context(request, document))
+    context = _panel_context(request, document)
+    key = context["fragment_key"]
+    return respond(request, key, lambda: render_to_string("approvals/_panel.html", context, request))
 
 
 @login_required
@@ -102,9 +126,12 @@ def panel_context(user, pk: int) -> dict | None:
     if document is None:
         return None
     pending = document.status == ApprovalDocument.Status.PENDING
+    decision = _decision_of(document)
     return {
         "document": document,
         "amount": format_amount(document.amount, document.currency),
-        "decision": Decision.objects.filter(document=document, step=document.step).first(),
+        "decision": decision,
         "decided_text": "" if pending else services.describe_decision(document),
+        # The same for every viewer allowed to see it: read-only, no history, no names.
+        "fragment_key": repr(_shown_state(document, decision)),
     }

@@ -94,13 +94,15 @@ class BoardActivity(models.Model):
 
 
 class BoardPresence(models.Model):
-    """A socket watching a board now: one row per websocket subscription, gone when it closes."""
+    """A socket watching a board now: one row per websocket subscription, gone when it closes, or
+    swept (``boards.tasks.sweep_presence``) when its process died and its heartbeat stopped."""
 
     group = models.ForeignKey("notifications.ChatGroup", on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200)
     viewer_name = models.CharField(max_length=150)
     viewer_key = models.CharField(max_length=60, help_text="user:<pk> or guest:<pk>")
     since = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="the socket's last heartbeat")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "channel_name"], name="boards_presence_once")]

@@ -122,6 +122,8 @@ def confirm_delivery(viewer: Viewer, group: ChatGroup, line_id: str, *, delivery
         date = dt.date.fromisoformat(delivery_date)
         qty = Decimal(quantity) if quantity.strip() else None
         version = int(seen_version)
+        if qty is not None and not qty.is_finite():
+            raise ValueError("NaN and Infinity parse as Decimals but are no quantity (NaN cannot be compared)")
     except (ValueError, InvalidOperation):
         return Outcome(False, _("Give a date (YYYY-MM-DD) and, for a partial delivery, a quantity."), 400)
     try:

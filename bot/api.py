@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 
 from bot import services
 from bot.models import BotExchange
-from portal.api import problem
 
 
 class AskSerializer(serializers.Serializer):
@@ -95,5 +94,5 @@ class Action(APIView):
             request.data  # noqa: B018 - parsing it is the point
         # Someone else's answer and a missing one are the same 404.
         if action_id not in ("confirm", "cancel") or not BotExchange.objects.filter(pk=pk, user=request.user).exists():
-            return problem(404, "Not found.")
+            raise Http404()  # the same translated 404 as every other API's missing object
         return Response({"result": services.press(request.user, pk, action_id)})

@@ -62,7 +62,7 @@ _SKU = re.compile(r"(?<![a-z0-9])sku\s*[-_#]?\s*(\d{2,6})(?!\d)")
 # Keyword groups with weights. Strong words name the subject; weak ones ("有多少") only lean.
 KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     RECEIVABLES: [
-        (_rx(r"应收|收款|回款|欠款|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
+        (_rx(r"应收|收款|回款|欠款|拖欠|拖款|拖账|赖账|开票|开了多少(?:发)?票|欠(?:了|我们|多少|钱|账)|账款|逾期|超期|过期未付|发票|未收|还款|付款|到账|收回|催收|催款",
              r"账龄|款项|尾款|结清|欠费|没付|未付|回笼|收到多少|收了多少|还差多少"), 2.5),
         (_rx(r"receivables?|\bowe[sd]?\b|\bowing\b|outstanding|overdue|past\s*due|invoices?|payments?",
              r"collect(?:ed|ions?)?|unpaid|\bpaid\b|ag(?:e)?ing|\bar\b|debts?|balance|cash\s*in|\bdues?\b"), 2.5),
@@ -89,7 +89,8 @@ KEYWORDS: dict[str, list[tuple[re.Pattern[str], float]]] = {
     ],
 }
 _HELP = _rx(r"帮助|你能做什么|你会什么|你能干|能干嘛|干什么的|怎么用|如何使用|使用说明|功能|菜单|指令|命令",
-            r"\bhelp\b|what\s*can\s*you|how\s*(?:do\s*i\s*)?use|commands?|\bmenu\b|\busage\b|^\s*[?？]+\s*$",
+            r"(?:你|您)(?:都|还)?(?:会|能|可以)(?:干|做|查|问|回答)?(?:些|点)?(?:啥|嘛|什么)",
+            r"\bhelp\b|what\s*can\s*(?:you|u|ya)\b|what\s*(?:questions?\s*|else\s*)?can\s*i\s*ask|what\s*do\s*(?:you|u)\s*do\b|how\s*(?:do\s*i\s*)?use|commands?|\bmenu\b|\busage\b|^\s*[?？]+\s*$",
             r"^\s*(?:你好|您好|hi|hello|hey|在吗)\s*(?:there|bot)?\s*[!！?？]*\s*$")
 _STATUS_WORDS = _rx(r"谁|还没|没批|没审|未批|进度|状态|到哪|卡在|哪一步|审批人|流程|批了吗|审了吗|怎么样",
                     r"\bwho\b|approvers|status|progress|stuck|waiting\s*on|where\s*is|still\s*need|has\s*not|hasn't|not\s*yet")
@@ -97,7 +98,8 @@ _QUESTION = _rx(r"[?？]\s*$|吗\s*$|了没有?\s*$|^\s*(?:is|has|was|did|does|a
 _REJECT = _rx(r"不同意|驳回|拒绝|否决|不批|不通过|退回|打回", r"\breject\w*|\bdecline\w*|\bdeny|\brefuse\w*")
 _APPROVE = _rx(r"批准|同意|通过|准了|批了|审批通过|核准|签批|批一下|帮我批|给批了?|批掉",
                r"\bapprov\w*|\baccept\w*|\bok(?:ay)?\b|\blgtm\b")
-_OVERDUE = _rx(r"逾期|超期|过期|到期未|拖欠|overdue|past\s*due|\blate\b")
+_OVERDUE = _rx(r"逾期|超期|过期|到期未|拖欠|拖款|拖账|拖着不?(?:付|给|还)|赖账|迟迟不?(?:付|给)",
+               r"overdue|past\s*due|\blate\b", r"behind\s*on\s*(?:payments?|paying)")
 _COLLECTED = _rx(r"回款|到账|收回|收到|收了|回笼|collect\w*|received|came\s*in|payments?\s*(?:in|received)|cash\s*in")
 _BELOW = _rx(r"安全库存|安全线|低于|不足|缺货|断货|补货",
              r"below|low\s*stock|running\s*low|shortage|reorder|under\s*safety")
@@ -206,12 +208,14 @@ _KEYWORD_TEXTS: set[str] = set()
 
 
 def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]
-                ) -> tuple[dict[str, str], list, dict[str, str]]:
-    """Names in ``text``: exact aliases, then fuzzy ones; returns {kind: value}, the spans used and
-    {kind: the words as typed} (what an answer may echo when the asker may not see the name)."""
+                ) -> tuple[dict[str, str], list, dict[str, str], dict[str, list[tuple[int, int]]]]:
+    """Names in ``text``: exact aliases, then fuzzy ones; returns {kind: value}, the spans used,
+    {kind: the words as typed} (what an answer may echo when the asker may not see the name) and
+    {kind: its spans}."""
     found: dict[str, tuple[float, str]] = {}
     typed: dict[str, str] = {}
     spans = list(taken)
+    kind_spans: dict[str, list[tuple[int, int]]] = {}
     masked = _mask(text, spans)
 
     def claim(kind: str, value: str, span: tuple[int, int], score: float) -> None:
@@ -220,6 +224,7 @@ def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]
             found[kind] = (score, value)
             typed[kind] = _typed_phrase(text, span)
         spans.append(span)
+        kind_spans.setdefault(kind, []).append(span)
         masked = _mask(masked, [span])
 
     for alias in vocab.aliases:
@@ -260,7 +265,7 @@ def _find_names(text: str, vocab: Vocabulary, taken: list[tuple[int, int]]
         hit = vocab.initials.get(m.group(0))
         if hit and hit[0] not in found and m.group(0) not in _ENGLISH:
             claim(hit[0], hit[1], m.span(), 90)
-    return {kind: value for kind, (_score, value) in found.items()}, spans, typed
+    return {kind: value for kind, (_score, value) in found.items()}, spans, typed, kind_spans
 
 
 def _typed_phrase(text: str, span: tuple[int, int]) -> str:
@@ -373,6 +378,15 @@ def _entity_bonus(entities: dict[str, Any]) -> dict[str, float]:
     return bonus
 
 
+# Words that make a bare place a question about its warehouse ("苏州仓", "what's low in Suzhou").
+_STOCKISH = _rx(r"仓|库|货|不够|缺|少", r"warehouse|\bcang\b|\blow\b|\bleft\b|\bhave\b|\bgot\b|\bwhat'?s\s+in\b")
+
+
+def marker_of(text: str) -> bool:
+    """Whether ``text`` says it continues the last question ("那B呢", "and bearings?")."""
+    return bool(_FOLLOWUP.search(text))
+
+
 def _pending_strong(text: str) -> bool:
     return any(pattern.search(text) for pattern, weight in KEYWORDS[PENDING] if weight >= 3)
 
@@ -459,6 +473,17 @@ def _unknown_name(text: str, intent: str) -> str:
     return ""
 
 
+def _as_typed(name: str, typed_text: str) -> str:
+    """``name`` as it was typed: the spelling corrector may have turned a word of an unknown name into
+    a known one ("Stark Industries" -> "stark industrial"), and an answer echoes what was asked."""
+    if name in typed_text or not name.isascii():
+        return name
+    words = [re.escape(w) if re.search(rf"\b{re.escape(w)}\b", typed_text) else r"[a-z][a-z0-9&.\-]*"
+             for w in name.split()]
+    m = re.search(r"\b" + r"\s+".join(words) + r"\b", typed_text)
+    return m.group(0) if m else name
+
+
 def _fragment(text: str) -> tuple[str, str] | None:
     """A number fragment and what its prefix says it is: ("0043", "document"), ("816", "order"), ("42", "")."""
     for m in _FRAGMENT.finditer(text):
@@ -536,7 +561,7 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
     if not entities and _is_vague(corrected):
         return Parsed(CLARIFY, {}, followup=True, vague=True, asking=asking, pinyin=typed_pinyin)
 
-    names, spans, typed = _find_names(corrected, vocab, [])  # numbers and period are blanked in ``corrected``
+    names, spans, typed, kind_spans = _find_names(corrected, vocab, [])  # numbers and period are blanked
     for kind, value in names.items():
         if kind == "sku" and "sku" in entities:
             continue
@@ -550,8 +575,13 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
                 typed["sku"] = token
             else:
                 entities["item"] = token
+    if (set(entities) - {"period"} == {"warehouse"} and not marker_of(clean) and not _STOCKISH.search(corrected)
+            and not any(_scores(corrected, {}).values())):
+        # A city alone ("帮我订去上海的票", "a flight to Shanghai") is no question about its warehouse.
+        del entities["warehouse"]
+        spans = [span for span in spans if span not in kind_spans.pop("warehouse", [])]
 
-    marker = bool(_FOLLOWUP.search(clean))
+    marker = marker_of(clean)
     scores = _scores(corrected, entities)
     requisition = _REQUISITION.search(_mask(corrected, spans))
     if requisition and not _pending_strong(corrected) and not _ORDER_WORDS.search(corrected):
@@ -567,15 +597,26 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
                 scores[ORDERS] += 6
             elif ref_kind == "document":
                 scores[STATUS] = scores.get(STATUS, 0.0) + 6
+    worded = dict(scores)  # what the words say, before what the names imply
     for intent, extra in _entity_bonus(entities).items():
         scores[intent] += extra
     best = max(scores.values())
     if best <= 0 or (not keyword_hit and _HELP.search(corrected)):
         intent = HELP if _HELP.search(corrected) else UNKNOWN
     else:
-        # Ties: the more specific subject first.
+        # Ties: a subject the words name before one only a (maybe fuzzy) name implies ("receivables of
+        # Stark Industries" is no stock question because "industries" is like "Industrial switch");
+        # then the more specific subject first.
         order_of = [ORDERS, STATUS, STOCK, RECEIVABLES, PENDING]
-        intent = next(i for i in order_of if scores.get(i, 0.0) == best)
+        tied = [i for i in order_of if scores.get(i, 0.0) == best]
+        intent = next((i for i in tied if worded.get(i, 0.0) > 0), tied[0])
+    if intent in (RECEIVABLES, ORDERS):
+        # Money and orders are not asked per item or warehouse: such a name is a misread of another
+        # word, and its words may be the name asked about ("Stark Industries").
+        for kind in ("sku", "item", "warehouse"):
+            entities.pop(kind, None)
+            typed.pop(kind, None)
+            spans = [span for span in spans if span not in kind_spans.get(kind, [])]
     followup = marker or not keyword_hit
     if marker and intent == UNKNOWN:
         # "那B呢", "and C?": a bare letter names a project when one is called so.
@@ -618,7 +659,7 @@ def parse(text: str, *, vocab: Vocabulary | None = None) -> Parsed:
     if intent in (RECEIVABLES, ORDERS) and not ({"customer", "project", "invoice", "order", "ref"} & entities.keys()):
         unknown = _unknown_name(_mask(corrected, spans), intent)
         if unknown:
-            entities["unknown"] = unknown
+            entities["unknown"] = _as_typed(unknown, clean)
     if "order" in entities or "ref" in entities and intent == ORDERS:
         for key in ("status", "mine", "period"):  # the number names the order; the rest is how it was asked
             entities.pop(key, None)

@@ -13,14 +13,14 @@ class FinanceConfig(AppConfig):
         from erp.subjects import register_subject_kind
         from finance import policies, services, subjects
         from finance.models import Receivable
-        from sso.permissions import Subject, register_subject
+        from sso.permissions import ConstraintFields, register_constraint_fields
         from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
         register("erp.receivable.changed", services.handle_receivable_changed, services.RECEIVABLE_CHANGED)
-        register_subject(
+        register_constraint_fields(
             Receivable,
-            Subject(
+            ConstraintFields(
                 amount="amount",
                 currency="currency",
                 project="project",

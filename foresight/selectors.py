@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from foresight.models import ReceivableRisk, RestockSuggestion, SeriesForecast
 from sso.authz import restrict
@@ -24,8 +24,17 @@ def open_receivable_risks(user: Any) -> QuerySet[ReceivableRisk]:
     return restrict(risks, user, "receivables.view").order_by("-probability", "due_date", "invoice")
 
 
-def forecast_of(level: Any) -> SeriesForecast | None:
-    """The weekly demand forecast of a stock level. ``level`` must come from a restricted query:
-    the forecast is derived from that level's own item and warehouse, nothing more."""
-    return SeriesForecast.objects.filter(connector_id=level.connector_id, sku=level.sku,
-                                         warehouse=level.warehouse).first()
+def forecasts_of(levels: list[Any]) -> dict[int, SeriesForecast]:
+    """The weekly demand forecasts of stock levels, one query: level pk → its forecast (when there is
+    one). ``levels`` must come from a restricted query: each forecast is derived from that level's
+    own item and warehouse, nothing more."""
+    if not levels:
+        return {}
+    wanted = Q()
+    for level in levels:
+        wanted |= Q(connector_id=level.connector_id, sku=level.sku, warehouse=level.warehouse)
+    found = {(f.connector_id, f.sku, f.warehouse): f for f in SeriesForecast.objects.filter(wanted)}
+    return {level.pk: found[key] for level in levels
+            if (key := (level.connector_id, level.sku, level.warehouse)) in found}
+
+

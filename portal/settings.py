@@ -292,6 +292,9 @@ WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS", "")
 LIVE_COALESCE_SECONDS = env_float("LIVE_COALESCE_SECONDS", 0.2)
 # An open page's access is checked again on every push, against a verdict at most this old.
 LIVE_RECHECK_SECONDS = env_float("LIVE_RECHECK_SECONDS", 1)
+# Presence (who is looking at a board): each open socket refreshes its rows this often; rows not
+# refreshed for three beats belong to a process that died and are swept (beat, every beat interval).
+PRESENCE_HEARTBEAT_SECONDS = env_float("PRESENCE_HEARTBEAT_SECONDS", 30)
 LINK_TOKEN_MAX_AGE = env_int("LINK_TOKEN_MAX_AGE", 72 * 3600)
 # A tapped card link grants its one page (a link session) for this long, never a sign-in.
 LINK_SESSION_SECONDS = env_int("LINK_SESSION_SECONDS", 600)
@@ -315,6 +318,10 @@ RETRY_BASE_SECONDS = env_float("RETRY_BASE_SECONDS", 2)
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
 # Beat runs the poller this often; each connection is polled at its own interval (admin).
 ERP_POLL_TICK_SECONDS = env_float("ERP_POLL_TICK_SECONDS", 10)
+# A board refetch reads an item's open purchase lines from Tryton (four JSON-RPC calls); every open
+# board refetches at each push, so the lines are cached this long (0: never), dropped at once when the
+# portal writes one. A change made in Tryton itself shows within this window.
+TRYTON_PURCHASE_LINES_CACHE_SECONDS = env_float("TRYTON_PURCHASE_LINES_CACHE_SECONDS", 5)
 CELERY_BEAT_SCHEDULE["poll-erp-connectors"] = {
     "task": "erp.tasks.poll_connectors",
     "schedule": ERP_POLL_TICK_SECONDS,
@@ -650,3 +657,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or (
     "boards.devmail.DevMailBackend" if DEV_INBOX_ENABLED and not EMAIL_HOST
     else "django.core.mail.backends.smtp.EmailBackend")
+
+CELERY_BEAT_SCHEDULE["boards-presence-sweep"] = {
+    "task": "boards.tasks.sweep_presence",
+    "schedule": PRESENCE_HEARTBEAT_SECONDS,
+}
+

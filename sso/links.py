@@ -293,7 +293,7 @@ def login_free_link(platform: str, target: str) -> str | None:
     return login_free_url(platform, target) if get_exchange(platform) is not None else None
 
 
-def card_link_for(platform: str, link: str) -> str:
+def card_link_for(platform: str, link: str, recipient: Any = None) -> str:
     """A card's "Open" link as ``platform`` should carry it.
 
     Card builders do not know the platform: they make a card-link token for the recipient. Here a
@@ -316,5 +316,7 @@ def card_link_for(platform: str, link: str) -> str:
         return free
     if claims.platform == platform:
         return link
-    user = _user(claims.user_id)
+    # The card's recipient is the token's user (read again only when the caller did not pass them).
+    known = recipient is not None and recipient.pk == claims.user_id and recipient.is_active
+    user = recipient if known else _user(claims.user_id)
     return make_link_url(user, claims.target, platform=platform) if user is not None else link

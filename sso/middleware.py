@@ -22,8 +22,10 @@ class UserTimezoneMiddleware:
                 timezone.activate(zoneinfo.ZoneInfo(time_zone_of(user)))
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 timezone.deactivate()
-            language = language_of(user)
-            if "lang" not in request.GET and request.COOKIES.get("django_language") is None:
+            # A language set in the profile wins over the browser's; without one, the browser's
+            # Accept-Language (LocaleMiddleware) stands, as on the sign-in page before it.
+            language = language_of(user, default="")
+            if language and "lang" not in request.GET and request.COOKIES.get("django_language") is None:
                 translation.activate(language)
                 request.LANGUAGE_CODE = translation.get_language()
         try:

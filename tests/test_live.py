@@ -11,6 +11,7 @@ from approvals import services
 from approvals.models import ApprovalDocument
 from portal.asgi import application
 from widgets.consumers import LiveConsumer
+from widgets.live import publish_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,6 +48,26 @@ async def test_decision_is_pushed_to_every_subscriber(world):
         pushed = await ws.receive_json_from(timeout=2)
         assert pushed["topic"] == document.topic and pushed["version"] > document.version
         await ws.disconnect()
+
+
+async def test_a_document_change_is_pushed_at_once_and_the_next_one_too(world, settings):
+    """Document topics are not held back to coalesce: with a 30 s window, both the decision and the
+    change after it (its writeback) reach the page, newest last, long before the window ends."""
+    settings.LIVE_COALESCE_SECONDS = 30
+    users, document = world
+    ws = await connect(users["zhang.san"])
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+
+    await sync_to_async(services.decide)(users["li.si"], document.pk, "approved", idempotency_key="live-now")
+    assert await ws.receive_json_from(timeout=5) == {"topic": document.topic, "version": document.version + 1}
+    await sync_to_async(publish_now)(document.topic, document.version + 2)
+    await sync_to_async(publish_now)(document.topic, document.version + 3)
+    seen = [(await ws.receive_json_from(timeout=5))["version"]]
+    while seen[-1] < document.version + 3:
+        seen.append((await ws.receive_json_from(timeout=5))["version"])
+    assert seen == sorted(seen) and seen[-1] == document.version + 3
+    await ws.disconnect()
 
 
 async def test_subscription_to_someone_elses_document_is_refused_like_a_missing_one(world):

@@ -34,7 +34,16 @@ GENERIC = {
     "im/platforms/devinbox/urls.py": DOMAINS,
     "im/platforms/devinbox/adapter.py": DOMAINS,
     "im/platforms/matrix/inbound.py": DOMAINS,
+    "sso/services.py": DOMAINS + ("im",),
+    "sso/links.py": DOMAINS + ("im",),
+    "portal/observability/hooks.py": DOMAINS + ("im", "erp"),
+    "widgets/embed.py": DOMAINS + ("boards",),
+    "widgets/apps.py": DOMAINS + ("boards",),
 }
+# The bot knows the language, not the domains: they register their intents (bot/intents.py).
+GENERIC.update({f"bot/{module}": ("approvals", "inventory", "finance", "foresight", "notifications", "boards")
+                for module in ("intents.py", "services.py", "vocabulary.py", "cards.py", "parser.py", "api.py",
+                               "answers/help.py", "answers/base.py")})
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -65,8 +74,8 @@ GLUE = {"portal.urls", "portal.asgi", "portal.serve", "portal.demo", "portal.man
 # Imports against the direction that close a circle, not broken yet: (importing app, imported app). This list
 # only shrinks: the test fails on a circle they do not explain, and on an entry that no longer exists.
 KNOWN_BACK_EDGES: set[tuple[str, str]] = {
-    ("widgets", "approvals"), ("widgets", "finance"), ("widgets", "foresight"), ("widgets", "inventory"),
-    ("widgets", "boards"),  # widget pages, selectors and embeds of the domains
+    ("widgets", "approvals"), ("widgets", "finance"), ("widgets", "foresight"),
+    ("widgets", "inventory"),  # widgets.views and widgets.selectors: the domains' widget pages
 }
 
 

@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from widgets.live import current_version, group_name
-from widgets.topics import guest_viewer_from, may_subscribe, presence_hooks
+from widgets.topics import coalesces, guest_viewer_from, may_subscribe, presence_hooks
 
 # Push-time verdicts, per process: (user id, topic) -> (allowed, checked at). A push carries only a
 # topic and a version (the data is fetched over HTTP, authorized every time), so reusing a verdict
@@ -62,7 +62,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     or ``{"refused": …}`` (the same answer for "forbidden" and "does not exist"), tells at once if the
     topic moved past ``since`` while the client was away, then pushes ``{"topic", "version"}`` whenever
     it changes. Every push is checked again: a viewer who lost access gets ``{"revoked": topic}``
-    instead, and no more pushes. Bursts within LIVE_COALESCE_SECONDS reach the client as one push.
+    instead, and no more pushes. Bursts within LIVE_COALESCE_SECONDS reach the client as one push,
+    except for topic kinds registered with ``coalesce=False`` (documents), pushed at once.
     """
 
     async def connect(self) -> None:
@@ -116,8 +117,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return user if time.time() < expires else self.user
 
     async def disconnect(self, code: int) -> None:
-        for task in getattr(self, "flushes", {}).values():
-            task.cancel()
+        for task in [*getattr(self, "flushes", {}).values(), getattr(self, "heartbeat", None)]:
+            if task is not None:
+                task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
             await self._presence(topic, joined=False)
@@ -171,6 +173,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if hooks is not None:
             await database_sync_to_async(hooks[0] if joined else hooks[1])(self._viewer_for(topic), topic,
                                                                             self.channel_name)
+            if joined and hooks[2] is not None and getattr(self, "heartbeat", None) is None:
+                self.heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        """While this socket watches topics with presence, say so every PRESENCE_HEARTBEAT_SECONDS: a
+        process that dies says nothing more, and its rows are swept."""
+        while True:
+            await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            for topic in list(self.topics):
+                hooks = presence_hooks(topic)
+                if hooks is not None and hooks[2] is not None:
+                    await database_sync_to_async(hooks[2])(self._viewer_for(topic), topic, self.channel_name)
 
     async def _drop(self, topic: str) -> None:
         if topic in self.topics:
@@ -184,12 +198,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if topic not in self.topics:
             return
         self.pending[topic] = max(version, self.pending.get(topic, version))
-        if topic not in self.flushes:
-            self.flushes[topic] = asyncio.ensure_future(self._flush(topic))
+        self._schedule(topic)
 
-    async def _flush(self, topic: str) -> None:
+    def _schedule(self, topic: str) -> None:
+        if topic not in self.flushes and topic in self.pending:
+            delay = settings.LIVE_COALESCE_SECONDS if coalesces(topic) else 0
+            self.flushes[topic] = asyncio.ensure_future(self._flush(topic, delay))
+
+    async def _flush(self, topic: str, delay: float) -> None:
         try:
-            await asyncio.sleep(settings.LIVE_COALESCE_SECONDS)
+            if delay:
+                await asyncio.sleep(delay)
             version = self.pending.pop(topic, None)
             if version is None or topic not in self.topics:
                 return
@@ -200,3 +219,5 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"topic": topic, "version": version})
         finally:
             self.flushes.pop(topic, None)
+        # A version that arrived while this one was being checked and sent goes out next.
+        self._schedule(topic)

@@ -33,27 +33,52 @@ class StockView:
         return sum((level.quantity for level in self.levels), start=0)
 
 
-def stock_view(user: Any, sku: str) -> StockView | None:
+@dataclass(frozen=True)
+class VisibleStock:
+    """The stock levels of one item that a viewer may see, with their forecasts: all a stock widget
+    shows derives from these (its fragment key names them)."""
+
+    sku: str
+    levels: list[StockLevel]
+    forecasts: dict[int, Any]
+
+    def fingerprint(self) -> tuple:
+        """What the widget's rendering depends on: each row's version, each forecast's fit, today."""
+        return (self.sku, timezone.localdate(),
+                tuple((level.pk, level.version, level.updated_at) for level in self.levels),
+                tuple(sorted((pk, f.pk, f.run_id, f.fitted_at) for pk, f in self.forecasts.items())))
+
+
+def item_stock(user: Any, sku: str) -> VisibleStock | None:
+    """Two queries whatever the number of warehouses: the levels through ``restrict()``, their forecasts."""
     levels = list(inventory.stock_of_item(user, sku))
     if not levels:
         return None  # nothing visible and nothing there look the same
+    return VisibleStock(sku, levels, foresight.forecasts_of(levels))
+
+
+def stock_view(visible: VisibleStock) -> StockView:
+    """The widget's content for levels already restricted: recent moves and one chart per warehouse,
+    two queries whatever the number of warehouses."""
+    levels = visible.levels
     moves = list(StockMove.objects.filter(stock__in=levels).select_related("stock")[:8])
-    charts = [(level, _stock_chart(level)) for level in levels]
-    return StockView(sku=sku, name=levels[0].name, unit=levels[0].unit, levels=levels, moves=moves,
+    since = timezone.now() - dt.timedelta(weeks=HISTORY_WEEKS)
+    history: dict[int, list[tuple[dt.datetime, Any]]] = {level.pk: [] for level in levels}
+    for stock_id, at, quantity in (StockMove.objects.filter(stock__in=levels, at__gte=since)
+                                   .order_by("at").values_list("stock_id", "at", "quantity")):
+        history[stock_id].append((at, quantity))
+    charts = [(level, _stock_chart(level, history[level.pk], visible.forecasts.get(level.pk))) for level in levels]
+    return StockView(sku=visible.sku, name=levels[0].name, unit=levels[0].unit, levels=levels, moves=moves,
                      charts=[(level, chart) for level, chart in charts if chart])
 
 
-def _stock_chart(level: StockLevel) -> SafeString:
+def _stock_chart(level: StockLevel, moves: list[tuple[dt.datetime, Any]], forecast: Any) -> SafeString:
     """Available stock of one warehouse over the last weeks (from its moves; today's reservations
     are taken as they are now) and, when the demand forecast exists, where it is heading."""
-    now = timezone.now()
-    since = now - dt.timedelta(weeks=HISTORY_WEEKS)
     reserved = float(level.reserved)
-    moves = (StockMove.objects.filter(stock=level, at__gte=since).order_by("at").values_list("at", "quantity"))
     by_day = {timezone.localtime(at).date(): float(quantity) - reserved for at, quantity in moves}  # last of a day
     by_day[timezone.localdate()] = float(level.available)
     history = sorted(by_day.items())
-    forecast = foresight.forecast_of(level)
     projection = (
         charts.project_stock(float(level.available), forecast.forecast, forecast.sigma, timezone.localdate(),
                              weeks=HISTORY_WEEKS)

@@ -11,12 +11,13 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from approvals.views import panel_context
-from widgets import charts, selectors
+from widgets import charts, fragments, selectors
 from widgets.embed import embed_viewer
 from widgets.topics import scope_topic, version_of
 
@@ -55,23 +56,39 @@ def _src(request: HttpRequest, path: str) -> str:
     return f"{path}?e={quote(request.embed_token)}" if request.embed_token else path
 
 
-def _render(request: HttpRequest, template: str, context: dict, *, body: bool) -> HttpResponse:
+def _render(request: HttpRequest, template: str, context: dict, *, body: bool, key: str = "",
+            content: Callable[[], dict] | None = None) -> HttpResponse:
+    """The widget page, or its ``body/`` partial for live refetches. With a ``key`` (widgets.fragments:
+    everything the body shows) the body is rendered once per key and a refetch of what the client
+    shows already is answered 304; ``content`` then adds what only a render needs."""
     context = {**context, "embed_token": request.embed_token, "viewer": request.viewer}
     context["live_src"] = _src(request, context["body_path"])
-    return render(request, f"widgets/{template}_body.html" if body else "widgets/page.html",
-                  {**context, "body_template": f"widgets/{template}_body.html"})
+    body_template = f"widgets/{template}_body.html"
+    if key:
+        key = context["live_etag"] = fragments.fragment_key(template, key, context["live_src"])
+
+    def render_body() -> str:
+        return render_to_string(body_template, {**context, **(content() if content else {})}, request)
+
+    if key:
+        if body:
+            return fragments.respond(request, key, lambda: fragments.cached_html(key, render_body))
+        return render(request, "widgets/page.html", {**context, "body_html": fragments.cached_html(key, render_body)})
+    if body:
+        return HttpResponse(render_body())
+    return render(request, "widgets/page.html", {**context, "body_html": render_body()})
 
 
 @widget
 def stock(request: HttpRequest, sku: str, body: bool = False) -> HttpResponse:
-    view = selectors.stock_view(request.viewer, sku)
-    if view is None:
+    visible = selectors.item_stock(request.viewer, sku)
+    if visible is None:
         raise Http404()
-    newest = max(level.updated_at for level in view.levels)
+    newest = max(level.updated_at for level in visible.levels)
     return _render(request, "stock", {
-        "title": _("Stock of %(name)s") % {"name": view.name}, "stock": view,
+        "title": _("Stock of %(name)s") % {"name": visible.levels[0].name},
         "topic": f"item.{sku}", "version": version_of(newest), "body_path": f"/w/stock/{sku}/body/",
-    }, body=body)
+    }, body=body, key=repr(visible.fingerprint()), content=lambda: {"stock": selectors.stock_view(visible)})
 
 
 @widget
@@ -110,7 +127,7 @@ def approval(request: HttpRequest, pk: int, body: bool = False) -> HttpResponse:
     return _render(request, "approval", {
         **context, "title": document.title, "topic": document.topic, "version": document.version,
         "body_path": f"/w/approval/{pk}/body/",
-    }, body=body)
+    }, body=body, key=context["fragment_key"])
 
 
 @widget

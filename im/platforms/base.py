@@ -9,7 +9,9 @@ platform refuses at run time (a group message past its recall window) still rais
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,10 +57,35 @@ class LinkedIdentityAddress:
 
 
 def linked_external_id(user: Any, platform: str) -> str | None:
+    read = _identities_read.get()
+    if read is not None and (user.pk, platform) in read:
+        return read[(user.pk, platform)]
     from sso.models import ImIdentity
 
     identity = ImIdentity.objects.filter(user=user, platform=platform).order_by("pk").first()
     return identity.external_id if identity else None
+
+
+_identities_read: contextvars.ContextVar[dict[tuple[int, str], str | None] | None] = contextvars.ContextVar(
+    "identities_read_once", default=None)
+
+
+@contextlib.contextmanager
+def identities_read_once(users: Iterable[Any], platforms: Iterable[str]) -> Iterator[None]:
+    """Inside this block ``linked_external_id`` answers for ``users`` × ``platforms`` from one query (the
+    recipients of a batch of sends), where each card would read its recipient's identity again."""
+    from sso.models import ImIdentity
+
+    user_ids, platforms = {u.pk for u in users if u is not None}, set(platforms)
+    read: dict[tuple[int, str], str | None] = {(pk, p): None for pk in user_ids for p in platforms}
+    for user_id, platform, external_id in (ImIdentity.objects.filter(user_id__in=user_ids, platform__in=platforms)
+                                           .order_by("-pk").values_list("user_id", "platform", "external_id")):
+        read[(user_id, platform)] = external_id  # the first (lowest pk) wins, as one by one
+    token = _identities_read.set(read)
+    try:
+        yield
+    finally:
+        _identities_read.reset(token)
 
 
 class TransportError(Exception):

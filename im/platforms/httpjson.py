@@ -121,6 +121,23 @@ def clip_bytes(text: str, limit: int) -> str:
     return out + "…"
 
 
+def link_of(card: Any) -> str:
+    """The card's link; a notice without data has none, and WeCom and DingTalk require one: the portal's home."""
+    from django.conf import settings
+
+    return card.link or settings.PORTAL_BASE_URL + "/"
+
+
+def card_rows(card: Any) -> list[tuple[str, str]]:
+    """The card's fields as (label, value) rows, its amount last (WeCom and DingTalk draw rows of text)."""
+    from django.utils.translation import gettext as _
+
+    rows = [(f.label, f.value) for f in card.fields]
+    if card.amount:
+        rows.append((_("Amount"), card.amount))
+    return rows
+
+
 class AppTokenAdapter:
     """Plumbing shared by adapters that call a JSON API with a cached app token (WeCom, Feishu,
     DingTalk): a config built from settings on first use, one JsonClient, and the token cache.
@@ -172,3 +189,27 @@ class AppTokenAdapter:
 
     def forget_access_token(self) -> None:
         forget_app_token(self.platform, self.cache_slot, self.token_owner(self.config)[0])
+
+
+class QueryTokenAdapter(AppTokenAdapter):
+    """WeCom and DingTalk: ``GET {api_base}/gettoken?<credentials>`` → ``{access_token, expires_in}``, and
+    every call carries the token as ``?access_token=``. A subclass names ``api_base`` and
+    ``token_credentials``."""
+
+    api_base: str
+
+    def token_credentials(self, config: Any) -> dict[str, str]:
+        """The query of the token request (corp id and secret, app key and secret)."""
+        raise NotImplementedError
+
+    def fetch_token(self, config: Any) -> tuple[str, int]:
+        body = self._client.call("GET", f"{self.api_base}/gettoken", doing="gettoken",
+                                 params=self.token_credentials(config))
+        return body["access_token"], int(body.get("expires_in", 7200))
+
+    def post(self, path: str, payload: dict[str, Any], *, doing: str) -> dict[str, Any]:
+        def call(token: str) -> dict[str, Any]:
+            return self._client.call("POST", f"{self.api_base}/{path}", params={"access_token": token},
+                                     json=payload, doing=doing)
+
+        return self.with_app_token(call)

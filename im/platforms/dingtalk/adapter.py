@@ -51,7 +51,7 @@ from im.platforms.base import (
 )
 from im.platforms.dingtalk import crypto, render
 from im.platforms.httpjson import (
-    AppTokenAdapter,
+    QueryTokenAdapter,
     TokenRejected,
     clip,
 )
@@ -114,28 +114,21 @@ class DingTalkConfig:
                    aes_key=settings.DINGTALK_AES_KEY)
 
 
-class DingTalkAdapter(LinkedIdentityAddress, AppTokenAdapter):
+class DingTalkAdapter(LinkedIdentityAddress, QueryTokenAdapter):
     platform = PLATFORM
     capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS})
     config_class = DingTalkConfig
     classify = staticmethod(classify)
     cache_slot = "access_token"
 
+    api_base = OAPI
+
     # --- plumbing ---------------------------------------------------------------------------------
-    def fetch_token(self, config: DingTalkConfig) -> tuple[str, int]:
-        body = self._client.call("GET", f"{OAPI}/gettoken", doing="gettoken",
-                                 params={"appkey": config.app_key, "appsecret": config.app_secret})
-        return body["access_token"], int(body.get("expires_in", 7200))
+    def token_credentials(self, config: DingTalkConfig) -> dict[str, str]:
+        return {"appkey": config.app_key, "appsecret": config.app_secret}
 
     def token_owner(self, config: DingTalkConfig) -> tuple[str, str]:
         return config.app_key, config.app_secret
-
-    def post(self, path: str, payload: dict[str, Any], *, doing: str) -> dict[str, Any]:
-        def call(token: str) -> dict[str, Any]:
-            return self._client.call("POST", f"{OAPI}/{path}", params={"access_token": token}, json=payload,
-                                     doing=doing)
-
-        return self.with_app_token(call)
 
     @property
     def agent_id(self) -> int | str:

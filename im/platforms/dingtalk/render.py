@@ -14,28 +14,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from im.cards import Card
-from im.platforms.httpjson import clip
+from im.platforms.httpjson import card_rows, clip, link_of
 
 MAX_FORM_ROWS = 6
 # ARGB as DingTalk writes it: green for done, red for refused, blue for waiting, grey otherwise.
 STATUS_COLOUR = {"approved": "0xFF78C06E", "rejected": "0xFFF65E5E", "pending": "0xFF3296FA"}
 GREY = "0xFF999999"
-
-
-def link_of(card: Card) -> str:
-    return card.link or settings.PORTAL_BASE_URL + "/"
-
-
-def _rows(card: Card) -> list[tuple[str, str]]:
-    rows = [(f.label, f.value) for f in card.fields]
-    if card.amount:
-        rows.append((_("Amount"), card.amount))
-    return rows
 
 
 def status_bar(card: Card) -> dict[str, str]:
@@ -45,7 +33,7 @@ def status_bar(card: Card) -> dict[str, str]:
 def oa_message(card: Card) -> dict[str, Any]:
     """The ``msg`` object of a work notification showing ``card``."""
     with translation.override(card.locale or None):
-        rows = _rows(card)
+        rows = card_rows(card)
         content = [card.note] if card.note else []
         if len(rows) > MAX_FORM_ROWS:
             content.append(_("%(count)s more fields: open the card") % {"count": len(rows) - MAX_FORM_ROWS})
@@ -74,7 +62,7 @@ def action_card(card: Card) -> dict[str, Any]:
     """The ``msg`` object of a group message showing ``card`` (only what every member may see)."""
     with translation.override(card.locale or None):
         lines = [f"### {_md(card.title)}", f"**{_md(card.status_label)}**"]
-        lines += [f"- {_md(label)}: {_md(value)}" for label, value in _rows(card)]
+        lines += [f"- {_md(label)}: {_md(value)}" for label, value in card_rows(card)]
         if card.note:
             lines.append(_md(card.note))
         return {"msgtype": "action_card", "action_card": {

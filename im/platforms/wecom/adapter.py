@@ -50,7 +50,7 @@ from im.platforms.base import (
     Unsupported,
 )
 from im.platforms.httpjson import (
-    AppTokenAdapter,
+    QueryTokenAdapter,
     TokenRejected,
     clip,
     clip_bytes,
@@ -126,28 +126,21 @@ def remember_response_code(task_id: str, code: str) -> None:
         cache.set(_response_code_key(task_id), code, RESPONSE_CODE_TTL)
 
 
-class WeComAdapter(LinkedIdentityAddress, AppTokenAdapter):
+class WeComAdapter(LinkedIdentityAddress, QueryTokenAdapter):
     platform = PLATFORM
     capabilities = frozenset({THREADS, TEXT, GROUPS, WIDGETS, RECALL, CALLBACKS, ANSWER})
     config_class = WeComConfig
     classify = staticmethod(classify)
     cache_slot = "access_token"
 
+    api_base = API
+
     # --- plumbing ---------------------------------------------------------------------------------
-    def fetch_token(self, config: WeComConfig) -> tuple[str, int]:
-        body = self._client.call("GET", f"{API}/gettoken", doing="gettoken",
-                                 params={"corpid": config.corp_id, "corpsecret": config.secret})
-        return body["access_token"], int(body.get("expires_in", 7200))
+    def token_credentials(self, config: WeComConfig) -> dict[str, str]:
+        return {"corpid": config.corp_id, "corpsecret": config.secret}
 
     def token_owner(self, config: WeComConfig) -> tuple[str, str]:
         return config.corp_id, config.secret
-
-    def post(self, path: str, payload: dict[str, Any], *, doing: str) -> dict[str, Any]:
-        def call(token: str) -> dict[str, Any]:
-            return self._client.call("POST", f"{API}/{path}", params={"access_token": token}, json=payload,
-                                     doing=doing)
-
-        return self.with_app_token(call)
 
     @property
     def agent_id(self) -> int | str:

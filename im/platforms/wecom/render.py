@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from im.cards import Card
-from im.platforms.httpjson import clip, clip_bytes
+from im.platforms.httpjson import card_rows, clip, clip_bytes, link_of
 
 MAX_FIELDS = 6
 MAX_BUTTONS = 6
@@ -35,22 +34,10 @@ def task_id_for(idempotency_key: str) -> str:
     return "portal-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]
 
 
-def link_of(card: Card) -> str:
-    """The card's link; a notice without data has none, and WeCom requires one: the portal's home."""
-    return card.link or settings.PORTAL_BASE_URL + "/"
-
-
-def _rows(card: Card) -> list[tuple[str, str]]:
-    rows = [(f.label, f.value) for f in card.fields]
-    if card.amount:
-        rows.append((_("Amount"), card.amount))
-    return rows
-
-
 def template_card(card: Card, task_id: str) -> dict[str, Any]:
     """The ``template_card`` object (``button_interaction``) of ``card``."""
     with translation.override(card.locale or None):
-        rows = _rows(card)
+        rows = card_rows(card)
         content: dict[str, Any] = {
             "card_type": "button_interaction",
             "main_title": {"title": clip(card.title, 26), "desc": clip(card.status_label, 30)},
@@ -75,7 +62,7 @@ def textcard(card: Card) -> dict[str, Any]:
     """The ``textcard`` object of ``card`` (no buttons, only the link)."""
     with translation.override(card.locale or None):
         lines = [f'<div class="highlight">{card.status_label}</div>']
-        lines += [f'<div class="normal">{label}: {value}</div>' for label, value in _rows(card)]
+        lines += [f'<div class="normal">{label}: {value}</div>' for label, value in card_rows(card)]
         if card.note:
             lines.append(f'<div class="gray">{card.note}</div>')
         return {
