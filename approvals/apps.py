@@ -51,3 +51,8 @@ class ApprovalsConfig(AppConfig):
         from approvals.answers import register_bot_intents
 
         register_bot_intents()  # what the bot answers about approvals
+        from approvals import widgets
+        from widgets.views import register_widget_page
+
+        register_widget_page("approval/<int:pk>/", widgets.approval, "approval")
+        register_widget_page("pending/", widgets.pending, "pending")

@@ -83,11 +83,15 @@ class BoardActivity(models.Model):
     outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices)
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The acting form's key, scoped by action and actor: a repeated POST finds this row (empty: refusals).
+    key = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         verbose_name = _("board activity")
         verbose_name_plural = _("board activity")
         ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["group", "key"], condition=~models.Q(key=""),
+                                               name="board_activity_once_per_key")]
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.object_ref}: {self.outcome}"

@@ -36,3 +36,7 @@ class FinanceConfig(AppConfig):
         from finance.answers import register_bot_intents
 
         register_bot_intents()  # what the bot answers about finance
+        from finance import widgets
+        from widgets.views import register_widget_page
+
+        register_widget_page("receivables/<str:scope>/<str:name>/", widgets.receivables, "receivables")

@@ -31,4 +31,7 @@ class ForesightConfig(AppConfig):
         register_card_kind("riskdigest", cards.build_risk_digest)
         register_card_fields(cards.expense_flag_fields)
         register_post_hook(hooks.on_event)
+        from foresight.selectors import forecasts_of
+        from inventory.widgets import register_stock_forecasts
 
+        register_stock_forecasts(forecasts_of)  # the stock widget's chart shows where demand is heading

@@ -56,3 +56,8 @@ class InventoryConfig(AppConfig):
         register_link_page(r"/w/order/(?P<number>[^/]+)/", subpaths=("body/",),
                            topics=lambda match: set(order_topics(match["number"])))
         register_embed_topics("widgets", "order", lambda args, user: order_topics(args["number"]))
+        from inventory import widgets
+        from widgets.views import register_widget_page
+
+        register_widget_page("stock/<str:sku>/", widgets.stock, "stock")
+        register_widget_page("order/<str:number>/", widgets.order, "order")

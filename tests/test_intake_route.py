@@ -202,7 +202,7 @@ def test_concurrent_requests_are_stored_in_groups_each_answered_for_itself(route
     assert told == sorted(InboundEvent.objects.values_list("pk", flat=True))
     assert len(broker) < 30  # once per group, not per event
     notices = [r for r in caplog.records if r.getMessage() == "erp events accepted"]
-    assert len(notices) == len(broker)  # one log line per notice, naming its events
+    assert len(notices) == len(broker)  # one log line per group, naming its events
     assert sorted(key for r in notices for key in r.event_ids) == sorted(
         f"acme:{e.event_id}" for e in InboundEvent.objects.all())
 

@@ -67,3 +67,30 @@ def test_an_unreadable_page_request_is_a_translated_400_page(users):
     response = browser.post("/notifications/bulk-approve/", {f"f{i}": "1" for i in range(20000)})
     assert response.status_code == 400
     assert "无法读取此请求" in response.content.decode()
+
+
+@pytest.mark.parametrize("language,text", [("zh-hans", "密码错误次数过多"), ("en", "too many wrong passwords")])
+def test_a_locked_out_sign_in_is_a_page_in_the_readers_language(db, settings, language, text):
+    from django.contrib.auth import get_user_model
+
+    settings.AXES_FAILURE_LIMIT = 2
+    get_user_model().objects.create_user("hana", password="correct-horse-6")
+    browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+    answers = [browser.post("/accounts/login/", {"username": "hana", "password": "nope"}) for _ in range(2)]
+    locked = answers[-1]
+    assert locked.status_code == 429
+    assert locked["Content-Type"] == "text/html; charset=utf-8"
+    page = locked.content.decode()
+    assert f'lang="{language}"' in page and text in page
+
+
+@pytest.mark.parametrize("answer", ["<html>502 Bad Gateway</html>", "[]", '"sub"'])
+def test_a_homeservers_unreadable_answer_is_a_401_not_a_500(client, db, settings, monkeypatch, answer):
+    import httpx
+
+    settings.MATRIX_HOMESERVER_URL = "https://matrix.example"
+    monkeypatch.setattr(httpx, "get", lambda *args, **kwargs: httpx.Response(200, text=answer))
+    response = client.post("/w/matrix/session", {"access_token": "t", "matrix_server_name": "matrix.example",
+                                                 "path": "/w/stock/SKU-123/"}, content_type="application/json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"

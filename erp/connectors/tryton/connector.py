@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from erp.connectors.base import (
     CHANGES,
+    PURCHASING_CAPABILITIES,
     RECEIVABLES,
     SALES_ORDERS,
     STOCK,
@@ -39,7 +40,7 @@ from erp.connectors.base import (
 from erp.connectors.notes import NOTE_PREFIX, PortalNote, note_text, parse_note  # noqa: F401 - re-exported
 
 from .client import TrytonClient, TrytonError
-from .purchasing import PURCHASING_CAPABILITIES, TrytonPurchasing
+from .purchasing import TrytonPurchasing
 
 REQUISITION = "purchase.requisition"
 KIND = "purchase_requisition"

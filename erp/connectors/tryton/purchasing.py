@@ -33,9 +33,6 @@ from django.conf import settings
 from django.core.cache import cache
 
 from erp.connectors.base import (
-    CONFIRM_DELIVERY,
-    EXPEDITE_ORDER,
-    PURCHASE_ORDERS,
     ConnectorError,
     LineConfirmation,
     PurchaseOrderLine,
@@ -45,7 +42,6 @@ from erp.connectors.notes import PortalNote, note_text
 
 from .client import TrytonError
 
-PURCHASING_CAPABILITIES = frozenset({PURCHASE_ORDERS, CONFIRM_DELIVERY, EXPEDITE_ORDER})
 LINE = "purchase.line"
 OPEN_PURCHASE_STATES = ["confirmed", "processing"]
 OPEN_MOVE_STATES = ["draft", "staging", "assigned"]

@@ -1,22 +1,37 @@
-"""What each widget shows, for one viewer. Every query goes through the apps' own selectors."""
+"""The stock and order widgets (``/w/stock/<sku>/``, ``/w/order/<number>/``): what one viewer may see of
+an item's stock per warehouse, with its chart and forecast, and of a sales order."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
-from approvals import selectors as approvals
-from finance import selectors as finance
-from foresight import selectors as foresight
 from inventory import selectors as inventory
-from inventory.models import SalesOrder, StockLevel, StockMove
+from inventory.models import StockLevel, StockMove
 from widgets import charts
+from widgets.topics import version_of
+from widgets.views import render_widget, widget
 
 HISTORY_WEEKS = 8  # how far back the stock chart looks, and how far its projection looks ahead
+
+# Demand forecasts of stock levels (level pk → forecast), when an app provides them: foresight registers
+# its own in ready(); without it the stock chart shows history only.
+_stock_forecasts: list[Callable[[list[StockLevel]], dict[int, Any]]] = []
+
+
+def register_stock_forecasts(forecasts_of: Callable[[list[StockLevel]], dict[int, Any]]) -> None:
+    _stock_forecasts[:] = [forecasts_of]
+
+
+def _forecasts_of(levels: list[StockLevel]) -> dict[int, Any]:
+    return _stock_forecasts[0](levels) if _stock_forecasts else {}
 
 
 @dataclass
@@ -54,7 +69,7 @@ def item_stock(user: Any, sku: str) -> VisibleStock | None:
     levels = list(inventory.stock_of_item(user, sku))
     if not levels:
         return None  # nothing visible and nothing there look the same
-    return VisibleStock(sku, levels, foresight.forecasts_of(levels))
+    return VisibleStock(sku, levels, _forecasts_of(levels))
 
 
 def stock_view(visible: VisibleStock) -> StockView:
@@ -89,22 +104,25 @@ def _stock_chart(level: StockLevel, moves: list[tuple[dt.datetime, Any]], foreca
     return charts.stock_chart(history, projection, float(level.safety_level), level.unit)
 
 
-def order_view(user: Any, number: str) -> SalesOrder | None:
-    return inventory.order_for(user, number)
+@widget
+def stock(request: HttpRequest, sku: str, body: bool = False) -> HttpResponse:
+    visible = item_stock(request.viewer, sku)
+    if visible is None:
+        raise Http404()
+    newest = max(level.updated_at for level in visible.levels)
+    return render_widget(request, "stock", {
+        "title": _("Stock of %(name)s") % {"name": visible.levels[0].name},
+        "topic": f"item.{sku}", "version": version_of(newest), "body_path": f"/w/stock/{sku}/body/",
+    }, body=body, key=repr(visible.fingerprint()), content=lambda: {"stock": stock_view(visible)})
 
 
-def receivables_view(user: Any, scope: str, name: str) -> finance.ReceivablesSummary | None:
-    if scope not in ("project", "customer"):
-        return None
-    rows = finance.receivables_for(user, **{scope: name})
-    summary = finance.summarize(rows, timezone.localdate())
-    return summary if summary.rows else None
-
-
-def pending_view(user: Any) -> approvals.PendingPage:
-    """The first 20 of what waits for ``user`` (the same selector as the bot and /approvals/)."""
-    return approvals.pending_page(user, 20)
-
-
-def visible_stock(user: Any, pk: int) -> StockLevel | None:
-    return inventory.stock_levels(user).filter(pk=pk).first()
+@widget
+def order(request: HttpRequest, number: str, body: bool = False) -> HttpResponse:
+    found = inventory.order_for(request.viewer, number)
+    if found is None:
+        raise Http404()
+    return render_widget(request, "order", {
+        "title": _("Order %(number)s") % {"number": found.external_id}, "order": found,
+        "timeline": list(found.timeline.all()), "topic": f"order.{found.pk}", "version": found.version,
+        "body_path": f"/w/order/{number}/body/",
+    }, body=body)
