@@ -62,6 +62,9 @@ serve: $(RUNTIME_STAMP)  ## the production shape (README "Operations"): needs DA
 bench: $(TEST_STAMP)  ## one table: intake → IM send vs Node-RED, decision stages, fan-out, bot, memory
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+bench-intake: $(TEST_STAMP)  ## the intake alone on one Daphne: events/s, answer p50/p99, CPU per event; the /healthz floor
+	$(BIN)/python bench/intake.py $(BENCH_ARGS)
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 

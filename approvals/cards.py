@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from approvals.models import ApprovalDocument
+from approvals.models import ApprovalAssignment, ApprovalDocument
 from approvals.services import DecisionError, decide, describe_decision
-from im.cards import Card, CardAction, CardField
+from im.cards import Card, CardAction, CardField, no_access_card
 from portal import formatting
-from sso.authz import authorize
+from sso.authz import authorize_many
 from sso.models import language_of, time_zone_of
+from sso.permissions import read_once
 from sso.tokens import make_link_url
 
 KIND_LABELS = {
@@ -38,24 +40,77 @@ def _document(topic: str) -> ApprovalDocument | None:
     return ApprovalDocument.objects.filter(pk=int(ident)).first() if ident.isdigit() else None
 
 
+def _documents(topics: set[str]) -> dict[str, ApprovalDocument]:
+    """The documents of ``topics``, in one query."""
+    ids = {topic: int(ident) for topic in topics if (ident := topic.partition(".")[2]).isdigit()}
+    found = ApprovalDocument.objects.filter(pk__in=set(ids.values())).select_related("requester").in_bulk()
+    return {topic: found[pk] for topic, pk in ids.items() if pk in found}
+
+
 def format_amount(amount, currency: str) -> str:
     """The amount in the active language's format (one format everywhere: ``portal.formatting``)."""
     return formatting.money(amount, currency)
 
 
 def build(topic: str, recipient: Any) -> Card | None:
-    document = _document(topic)
-    if document is None:
-        return None
-    if not authorize(recipient, "approvals.view", document):
-        # The ERP routed it to them but no rule lets them see it: a notice without the data, so
-        # they know to ask an admin, or nothing at all (settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS).
-        if settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS and document.assignments.filter(user=recipient).exists():
-            return _notice(topic, recipient)
-        return None
-    with translation.override(language_of(recipient)), timezone.override(time_zone_of(recipient)):
+    """The card of one document for one recipient (``build_many`` of one)."""
+    return build_many([(topic, recipient)])[0]
+
+
+def build_many(wanted: list[tuple[str, Any]]) -> list[Card | None]:
+    """The card of each ``(topic, recipient)``, in order; None for a recipient who may see nothing.
+
+    The documents are read once; who may view and who may decide which document is decided for the
+    whole batch at once (``authorize_many``, the same verdict as ``authorize()``); each card is rendered
+    once per (document version, language, time zone, whether the viewer may decide) and reused for
+    every recipient with the same key; only the link (a token bound to the recipient) is theirs.
+    """
+    documents = _documents({topic for topic, _recipient in wanted})
+    recipients = [recipient for _topic, recipient in wanted if recipient is not None]
+    with read_once(recipients):
+        viewers = authorize_many(recipients, "approvals.view", documents.values())
+        pending = [d for d in documents.values() if d.status == ApprovalDocument.Status.PENDING]
+        deciders = authorize_many(recipients, "approvals.decide", pending) if pending else set()
+    assigned = _assigned_without_access(wanted, documents, viewers)
+    rendered: dict[tuple, Card] = {}
+    cards: list[Card | None] = []
+    for topic, recipient in wanted:
+        document = documents.get(topic)
+        if document is None or recipient is None:
+            cards.append(None)
+            continue
+        pair = (recipient.pk, document.pk)
+        if pair not in viewers:
+            # The ERP routed it to them but no rule lets them see it: a notice without the data, so
+            # they know to ask an admin, or nothing at all (settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS).
+            cards.append(_notice(topic, recipient) if pair in assigned else None)
+            continue
+        key = (document.pk, document.version, language_of(recipient), time_zone_of(recipient), pair in deciders)
+        card = rendered.get(key)
+        if card is None:
+            card = rendered[key] = _render(topic, document, *key[2:])
+        cards.append(replace(card, link=make_link_url(recipient, document.get_absolute_url())))
+    return cards
+
+
+def _assigned_without_access(wanted: list[tuple[str, Any]], documents: dict[str, ApprovalDocument],
+                             viewers: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """(user pk, document pk) of the refused recipients the ERP named as approvers (one query)."""
+    if not settings.APPROVAL_CARD_NOTICE_WITHOUT_ACCESS:
+        return set()
+    refused = {(recipient.pk, documents[topic].pk) for topic, recipient in wanted
+               if recipient is not None and topic in documents} - viewers
+    if not refused:
+        return set()
+    named = ApprovalAssignment.objects.filter(document_id__in={d for _u, d in refused},
+                                              user_id__in={u for u, _d in refused})
+    return {(user, document) for document, user in named.values_list("document_id", "user_id")} & refused
+
+
+def _render(topic: str, document: ApprovalDocument, language: str, time_zone: str, may_decide: bool) -> Card:
+    """The card as every viewer with this language, time zone and verdict sees it (no link yet)."""
+    with translation.override(language), timezone.override(time_zone):
         pending = document.status == ApprovalDocument.Status.PENDING
-        may_decide = pending and authorize(recipient, "approvals.decide", document).allowed
         fields = [
             CardField(_("Number"), document.external_id),
             CardField(_("Requester"), document.requester_name),
@@ -85,7 +140,7 @@ def build(topic: str, recipient: Any) -> Card | None:
             status_label=_("Waiting for your decision") if may_decide else (
                 document.status_label if pending else describe_decision(document)
             ),
-            link=make_link_url(recipient, document.get_absolute_url()),
+            link="",
             link_label=_("Open"),
             locale=translation.get_language(),
             amount=format_amount(document.amount, document.currency),
@@ -96,15 +151,7 @@ def build(topic: str, recipient: Any) -> Card | None:
 
 def _notice(topic: str, recipient: Any) -> Card:
     with translation.override(language_of(recipient)):
-        return Card(
-            topic=topic,
-            title=_("A request is waiting for you"),
-            status="no_access",
-            status_label=_("You may not view it in the portal. Ask your administrator for access."),
-            link="",
-            link_label="",
-            locale=translation.get_language(),
-        )
+        return no_access_card(topic, _("A request is waiting for you"))
 
 
 def handle_action(topic: str, actor: Any, action_id: str, idempotency_key: str) -> str:

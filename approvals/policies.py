@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from approvals.models import ApprovalDocument, Decision
 from sso.authz import Policy, Verdict
-from sso.permissions import Subject, grant, granted_queryset
+from sso.permissions import ConstraintFields, grant, granted_queryset
 
 
 def _is_approver(user, document: ApprovalDocument) -> bool:
@@ -22,7 +22,7 @@ def _is_approver(user, document: ApprovalDocument) -> bool:
     return document.assignments.filter(user=user).exists()
 
 
-SUBJECT = Subject(
+CONSTRAINT_FIELDS = ConstraintFields(
     kind="kind",
     amount="amount",
     currency="currency",

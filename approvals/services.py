@@ -27,8 +27,8 @@ from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
-from sso.models import ErpIdentity, display_name
-from sso.selectors import department_of, user_for_login, users_for_logins
+from sso.models import display_name
+from sso.selectors import user_and_department_for_login, user_for_login, users_for_logins
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
@@ -94,10 +94,10 @@ def handle_approval_requested(event: ErpEvent) -> None:
         # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
         raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
-    fields["requester"] = user_for_login(connector, fields["requester_login"])
+    fields["requester"], department = user_and_department_for_login(connector, fields["requester_login"])
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
-        fields["department"] = department_of(connector, fields["requester_login"])
+        fields["department"] = department
 
     step = fields["step"]
 
@@ -142,7 +142,9 @@ def handle_approval_requested(event: ErpEvent) -> None:
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
     # assignments present, one insert and one update of the rest, one insert of the history.
     users = users_for_logins(connector, logins)
-    present = {a.erp_login: a for a in ApprovalAssignment.objects.filter(document=document, erp_login__in=logins)}
+    present = {} if created else {
+        a.erp_login: a for a in ApprovalAssignment.objects.filter(document=document, erp_login__in=logins)
+    }
     changed = []
     for login in logins:
         assignment = present.get(login)
@@ -170,7 +172,11 @@ def handle_approval_requested(event: ErpEvent) -> None:
         recipients.append(Recipient(user=user, reason=_("named approver in the ERP (%s)") % login))
     HistoryEntry.objects.bulk_create(unrouted)
     enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
-    _announce(document)
+    if created:
+        # A new document: nobody has a card of it to edit yet, and its approvers are the ones just read.
+        _announce(document, involved={r.user.pk for r in recipients}, cards_sent=False)
+    else:
+        _announce(document)
 
 
 def handle_approval_decided(event: ErpEvent) -> None:
@@ -323,13 +329,19 @@ def write_back_task() -> Any:
     return write_back
 
 
-def _announce(document: ApprovalDocument) -> None:
-    """After commit: every open page of the document, the involved people's lists, and every
-    sent card of it on every platform show the new state."""
+def _announce(document: ApprovalDocument, *, involved: set[int] | None = None, cards_sent: bool = True) -> None:
+    """After commit: every open page of the document, the involved people's lists (the approvers in
+    ``involved`` when the caller knows them), and every sent card of it on every platform show the new
+    state."""
     publish(document.topic, document.version)
-    for user_id in _involved_user_ids(document):
+    if involved is None:
+        involved = _involved_user_ids(document)
+    elif document.requester_id:
+        involved = involved | {document.requester_id}
+    for user_id in involved:
         publish(f"inbox.{user_id}", document.version)
-    refresh_cards(document.topic)
+    if cards_sent:
+        refresh_cards(document.topic)
 
 
 def _involved_user_ids(document: ApprovalDocument) -> set[int]:
@@ -456,19 +468,12 @@ def retry_writeback(decision: Decision) -> None:
     queue_after_commit(write_back_task(), decision.pk)
 
 
-def link_erp_login(
-    user: Any, connector, erp_login: str, roles: list[str] | None = None, *, department: str = "", employee: str = ""
-) -> ErpIdentity:
-    """Link a portal user to an ERP login, and hand them the documents already waiting for it."""
-    identity, _ = ErpIdentity.objects.update_or_create(
-        connector=connector,
-        erp_login=erp_login,
-        defaults={"user": user, "roles": roles or [], "department": department, "employee": employee},
-    )
+def hand_over_documents(user: Any, connector, erp_login: str) -> None:
+    """A portal user was linked to an ERP login (``sso.services.link_erp_login``): the documents already
+    waiting for that login, or requested by it, are theirs now. Registered in ``ApprovalsConfig.ready``."""
     ApprovalAssignment.objects.filter(document__connector=connector, erp_login=erp_login, user=None).update(
         user=user
     )
     ApprovalDocument.objects.filter(connector=connector, requester_login=erp_login, requester=None).update(
         requester=user
     )
-    return identity

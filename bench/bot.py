@@ -6,13 +6,14 @@ Without ``--file`` it scores the tuning set (``bench/bot_eval.jsonl``, which the
 intent classifier were tuned on), the first small held-out set (``bot_eval_holdout.jsonl``) and the
 frozen held-out set (``bot_eval_holdout2.jsonl``: 184 utterances written and labelled before the bot
 was run on them and before any tuning; its SHA-256 is checked below and the run refuses a changed
-file), each reported separately.
+file) and the outside sweep's frozen set (``bot_eval_holdout3.jsonl``, 66, checked the same way),
+each reported separately.
 
 Each line is one utterance with its expected intent and entities; optional fields: ``user`` (who
 asks, default wang.wu), ``noise`` (clean, typo, pinyin, emoji, mixed, colloquial), ``context`` (the
 question asked before it in the same conversation: a follow-up) and ``forbidden`` (strings that
 must appear nowhere in the reply: answer, card or ``entities``). Every utterance goes through
-``im.bot.services.ask()`` on a fresh SQLite database with the demo world. Figures per set:
+``bot.services.ask()`` on a fresh SQLite database with the demo world. Figures per set:
 
 - intent %, entities % (exact match of all entities, nothing missing, nothing extra),
 - clarify-correct %: of the utterances labelled ``clarify`` (ambiguous) or ``unknown`` (out of
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import statistics
 import sys
@@ -42,33 +42,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import percentile, setup_django  # noqa: E402
 
 # Frozen before any tuning (see docs/architecture.md, "Bot"): the set is never edited after this.
 HOLDOUT2 = ROOT / "bench" / "bot_eval_holdout2.jsonl"
 HOLDOUT2_SHA256 = "7e42a02374c625f8600b2cff38763c548665a8c098a1fb19d8508d6d2d3959d6"
-DEFAULT_FILES = [ROOT / "bench" / "bot_eval.jsonl", ROOT / "bench" / "bot_eval_holdout.jsonl", HOLDOUT2]
+# The outside sweep's set (66: phrasing nobody tuned to), frozen before the bot was first run on it.
+HOLDOUT3 = ROOT / "bench" / "bot_eval_holdout3.jsonl"
+HOLDOUT3_SHA256 = "923ff7db94d4178951f04005a86936150e819f511c8eaecc9f90549321984a0e"
+FROZEN = {HOLDOUT2.name: HOLDOUT2_SHA256, HOLDOUT3.name: HOLDOUT3_SHA256}
+DEFAULT_FILES = [ROOT / "bench" / "bot_eval.jsonl", ROOT / "bench" / "bot_eval_holdout.jsonl", HOLDOUT2, HOLDOUT3]
 NOT_DATA = ("clarify", "unknown")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"\b(?:the|of|for|is|no|you|your|not|that|waiting|stock|orders?|receivables|which|"
                          r"document|approve|reject|what|could|find|invoiced|collected|requisitions|claims|"
                          r"answer|sorry|below|safety|mean|my)\b", re.IGNORECASE)
-
-
-def setup_django(db_dir: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings_test")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_dir}/bench.sqlite3")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _same_entities(got: dict, expected: dict) -> bool:
@@ -183,16 +171,17 @@ def main() -> None:
     args = parser.parse_args()
     files = [Path(f) for f in args.file] if args.file else DEFAULT_FILES
     for path in files:
-        if path.resolve() == HOLDOUT2.resolve():
+        frozen = FROZEN.get(path.name) if path.resolve().parent == HOLDOUT2.parent else None
+        if frozen:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != HOLDOUT2_SHA256:
+            if digest != frozen:
                 sys.exit(f"{path} changed since it was frozen (sha256 {digest}); the held-out set is never edited")
 
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(tmp)
         from django.contrib.auth import get_user_model
 
-        from im.bot.services import ask
+        from bot.services import ask
         from portal.demo import setup_demo
 
         setup_demo()
@@ -210,7 +199,7 @@ def main() -> None:
         from django.test import Client
         from django.test.utils import setup_test_environment
 
-        from im.adapters.devinbox.models import DevInboxMessage
+        from im.platforms.devinbox.models import DevInboxMessage
 
         setup_test_environment()  # ALLOWED_HOSTS=testserver
         client = Client()

@@ -45,8 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 from bench import nodered, sink  # noqa: E402
+from bench.common import percentile  # noqa: E402
 from portal import serve  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMhIQ=="  # the sink does not check it
@@ -57,11 +57,6 @@ if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", DB_PREFIX):
 DB_NAMES = (DB_PREFIX, f"{DB_PREFIX}_fanout")
 MAIN_DB, FANOUT_DB = DB_NAMES
 SERVICES: dict[str, str] = {}  # versions, for the table's title
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def free_port() -> int:

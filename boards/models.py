@@ -83,24 +83,30 @@ class BoardActivity(models.Model):
     outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices)
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The acting form's key, scoped by action and actor: a repeated POST finds this row (empty: refusals).
+    key = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         verbose_name = _("board activity")
         verbose_name_plural = _("board activity")
         ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["group", "key"], condition=~models.Q(key=""),
+                                               name="board_activity_once_per_key")]
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.object_ref}: {self.outcome}"
 
 
 class BoardPresence(models.Model):
-    """A socket watching a board now: one row per websocket subscription, gone when it closes."""
+    """A socket watching a board now: one row per websocket subscription, gone when it closes, or
+    swept (``boards.tasks.sweep_presence``) when its process died and its heartbeat stopped."""
 
     group = models.ForeignKey("notifications.ChatGroup", on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200)
     viewer_name = models.CharField(max_length=150)
     viewer_key = models.CharField(max_length=60, help_text="user:<pk> or guest:<pk>")
     since = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="the socket's last heartbeat")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "channel_name"], name="boards_presence_once")]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -72,6 +74,27 @@ def leave(viewer: Any, topic: str, channel_name: str) -> None:
     deleted, _rows = BoardPresence.objects.filter(group=group, channel_name=channel_name[:200]).delete()
     if deleted:
         publish_now(topic, version_of(timezone.now()))
+
+
+def heartbeat(viewer: Any, topic: str, channel_name: str) -> None:
+    """The socket still watches: its row is fresh (and back, if a sweep took it during a long pause)."""
+    group = _group(topic.partition(".")[2])
+    if group is None:
+        return
+    if not BoardPresence.objects.filter(group=group, channel_name=channel_name[:200]).update(seen_at=timezone.now()):
+        join(viewer, topic, channel_name)
+
+
+def sweep(now: dt.datetime | None = None) -> int:
+    """Rows whose socket stopped beating (its process died without a disconnect) go, and the boards
+    they were on are told. Stale after three missed heartbeats."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
+    stale = BoardPresence.objects.filter(seen_at__lt=cutoff)
+    groups = sorted(set(stale.values_list("group_id", flat=True)))
+    deleted, _rows = stale.delete()
+    for group_id in groups:
+        publish_now(f"board.{group_id}", version_of(timezone.now()))
+    return deleted
 
 
 def resolve_guest(cookies: dict[str, str]) -> Viewer | None:

@@ -55,14 +55,23 @@ class Outcome:
     status: int = 200  # the HTTP status a page answers with
 
 
-def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outcome: str, detail: str
-            ) -> BoardActivity:
+def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outcome: str, detail: str,
+            *, key: str = "") -> BoardActivity:
+    """Record an action once: a repeat of the same form (a double tap, a retried POST) carries the same
+    ``key`` and finds the first record instead of writing, auditing and pushing a second one."""
     from trust.services import record
 
-    activity = BoardActivity.objects.create(
-        group=group, actor=viewer.user, guest=viewer.guest, actor_name=viewer.name[:150], action=action,
-        object_ref=object_ref[:100], outcome=outcome, detail=detail,
-    )
+    fields = {"actor": viewer.user, "guest": viewer.guest, "actor_name": viewer.name[:150], "action": action,
+              "object_ref": object_ref[:100], "outcome": outcome, "detail": detail}
+    if not key:
+        activity = BoardActivity.objects.create(group=group, **fields)
+    else:
+        # Scoped by who acts: another member's form key never stands for theirs.
+        who = f"user{viewer.user.pk}" if viewer.user else f"guest{viewer.guest.pk}"
+        activity, created = BoardActivity.objects.get_or_create(
+            group=group, key=f"{action}:{who}:{key}"[:200], defaults=fields)
+        if not created:
+            return activity
     record(f"board.{action}", actor=viewer.user,
            actor_name=None if viewer.user else f"guest:{viewer.guest.email}",
            object_type="notifications.ChatGroup", object_id=str(group.pk),
@@ -122,6 +131,8 @@ def confirm_delivery(viewer: Viewer, group: ChatGroup, line_id: str, *, delivery
         date = dt.date.fromisoformat(delivery_date)
         qty = Decimal(quantity) if quantity.strip() else None
         version = int(seen_version)
+        if qty is not None and not qty.is_finite():
+            raise ValueError("NaN and Infinity parse as Decimals but are no quantity (NaN cannot be compared)")
     except (ValueError, InvalidOperation):
         return Outcome(False, _("Give a date (YYYY-MM-DD) and, for a partial delivery, a quantity."), 400)
     try:
@@ -131,7 +142,7 @@ def confirm_delivery(viewer: Viewer, group: ChatGroup, line_id: str, *, delivery
                 actor=viewer.name, idempotency_key=f"board:{group.pk}:{key}"[:200]))
             detail = _("%(ref)s: delivery on %(date)s, quantity %(qty)s") % {
                 "ref": ref, "date": result.confirmed_date, "qty": _num(result.confirmed_qty or result.qty)}
-            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
+            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail, key=key)
             _post_to_group(group, _("Delivery confirmed by %(name)s") % {"name": viewer.name},
                            [(_("Order"), line.order), (_("Item"), f"{line.sku} {line.name}"),
                             (_("Delivery date"), str(result.confirmed_date)),
@@ -163,7 +174,7 @@ def expedite(viewer: Viewer, group: ChatGroup, line_id: str, *, seen_version: st
             erp.expedite_line(line.id, expected_version=int(seen_version or 0), actor=viewer.name,
                               idempotency_key=f"board:{group.pk}:{key}"[:200])
             detail = _("%(ref)s: the supplier is asked to deliver sooner") % {"ref": ref}
-            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
+            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail, key=key)
             _post_to_group(group, _("Expedite requested by %(name)s") % {"name": viewer.name},
                            [(_("Order"), line.order), (_("Item"), f"{line.sku} {line.name}")],
                            key=f"board{group.pk}:{key}")
@@ -216,7 +227,8 @@ def ask_requester(viewer: Viewer, group: ChatGroup, text: str, *, key: str) -> O
         return Outcome(False, _("Write a question of at most 1000 characters."), 400)
     with transaction.atomic():
         requester = document.requester.get_full_name() if document.requester else document.requester_login
-        activity = _record(viewer, group, action, document.external_id, BoardActivity.Outcome.DONE, text)
+        activity = _record(viewer, group, action, document.external_id, BoardActivity.Outcome.DONE, text,
+                           key=key)
         if document.requester is not None:
             from boards.cards import send_to_requester
 
@@ -252,7 +264,7 @@ def decide_claim(viewer: Viewer, group: ChatGroup, outcome: str, *, seen_version
         # One transaction: the board's record commits with the decision (or not at all), and its push is
         # registered first, so open boards refetch while the writeback (after commit) is still running.
         with transaction.atomic():
-            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail)
+            _record(viewer, group, action, ref, BoardActivity.Outcome.DONE, detail, key=key)
             decide(viewer.user, document.pk, outcome, comment=comment,
                    idempotency_key=f"board:{group.pk}:{key}"[:100], expected_version=document.version, via="board")
     except DecisionError as exc:

@@ -5,6 +5,7 @@ The erp app knows nothing about approvals, inventory or IM; they subscribe here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,24 +40,93 @@ def register(event_type: str, handler: Handler, schema: dict[str, Any]) -> None:
     EVENT_SCHEMAS[event_type] = schema
 
 
-_validators: dict[str, tuple[dict[str, Any], Any]] = {}
+# Per event type: (its schema, jsonschema's validator, the compiled one or None), built once per schema.
+_validators: dict[str, tuple[dict[str, Any], Any, Any]] = {}
 
 
 def validate(event_type: str, data: Any) -> None:
-    """Raise ``EventDataError`` naming the first place where ``data`` breaks its type's published schema."""
-    from jsonschema import Draft202012Validator, FormatChecker
+    """Raise ``EventDataError`` naming the first place where ``data`` breaks its type's published schema.
 
+    jsonschema decides, as always; the schema compiled by jsonschema-rs only answers "valid" quickly
+    (about 1 µs against 170 µs at the intake). It is made at least as strict as jsonschema: formats are
+    checked, and its patterns match ASCII digits, letters and spaces only (``_strict_patterns``), so
+    whatever it accepts jsonschema accepts too (erp/tests/test_fast_schema.py holds that). Anything it
+    refuses, or cannot read, goes to jsonschema for the verdict and the message."""
     schema = EVENT_SCHEMAS.get(event_type)
     if schema is None:
         return
     cached = _validators.get(event_type)
     if cached is None or cached[0] is not schema:
-        cached = (schema, Draft202012Validator(schema, format_checker=FormatChecker()))
+        cached = (schema, *_compile(schema))
         _validators[event_type] = cached
-    error = next(iter(sorted(cached[1].iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    _schema, slow, fast = cached
+    if fast is not None:
+        try:
+            if fast.is_valid(data):
+                return
+        except (ValueError, TypeError, OverflowError):  # a value it cannot convert: jsonschema decides
+            pass
+    error = next(iter(sorted(slow.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise EventDataError(f"data{where}: {error.message}")
+
+
+def _compile(schema: dict[str, Any]) -> tuple[Any, Any]:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    slow = Draft202012Validator(schema, format_checker=FormatChecker())
+    strict = _strict_patterns(schema)
+    fast = None
+    if strict is not None:
+        try:
+            import jsonschema_rs
+
+            fast = jsonschema_rs.Draft202012Validator(strict, validate_formats=True)
+        except Exception:  # a schema it cannot compile: jsonschema alone, as before
+            fast = None
+    return slow, fast
+
+
+# Python's \d, \s and \w match Unicode digits, spaces and letters; an ECMA regex's may match other
+# ones (its \s matches U+FEFF, Python's does not). Their ASCII parts match the same in both.
+_ASCII_CLASSES = {"\\d": "[0-9]", "\\s": "[ \\t\\n\\r\\f\\v]", "\\w": "[A-Za-z0-9_]"}
+_UNSURE_PATTERN = re.compile(r"\\\\|\\[DSWbB]|\[[^\]]*\\[dsw]")  # \\, negated classes, classes in classes
+_NOT_SCHEMAS = {"const", "enum", "default", "examples"}
+
+
+def _strict_patterns(node: Any) -> Any:
+    """``node`` with every pattern's \\d, \\s and \\w made ASCII (stricter than jsonschema's), or None
+    when a pattern holds something this cannot make stricter for sure."""
+    if isinstance(node, list):
+        items = [_strict_patterns(item) for item in node]
+        return None if any(item is None for item in items) else items
+    if not isinstance(node, dict):
+        return node
+    strict: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _NOT_SCHEMAS:
+            strict[key] = value
+            continue
+        if key == "pattern" and isinstance(value, str):
+            value = _ascii_pattern(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            value = {_ascii_pattern(k): v for k, v in value.items()}
+            if None in value:
+                return None
+        value = _strict_patterns(value)
+        if value is None:
+            return None
+        strict[key] = value
+    return strict
+
+
+def _ascii_pattern(pattern: str) -> str | None:
+    if _UNSURE_PATTERN.search(pattern):
+        return None
+    for escape, ascii_class in _ASCII_CLASSES.items():
+        pattern = pattern.replace(escape, ascii_class)
+    return pattern
 
 
 # Run after the type's own handler, in the same transaction (notification rules): they see the

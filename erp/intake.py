@@ -8,6 +8,7 @@ signed per Standard Webhooks. Both the HTTP view and the built-in demo ERP come 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -15,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -51,27 +53,42 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
 
     Signature, size and CloudEvent shape are checked here, always. With a broker the event is then
     only stored (``received``) and answered; workers handle it in batches (``_store``). In-process
-    it is handled here, in the same transaction as its row (``_store_and_handle``).
+    it is handled here, in the same transaction as its row (``_store_and_handle``). Under Daphne,
+    with a broker, the intake's requests take the lean route instead (``erp/asgi.py``): the same
+    ``check()``, and ``store_many()`` for every request that arrived together.
     """
     if len(body) > settings.INTAKE_MAX_BODY_BYTES:
         raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
     connector = Connector.objects.filter(slug=connector_slug, enabled=True).first()
     if connector is None:
         raise IntakeError(404, "Unknown connector", f"no enabled ERP connector {connector_slug!r}")
+    row = check(connector, headers, body)
+    # No broker (the embedded default): nothing would hand the event to a worker, so handle it now.
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    duplicate = _store_and_handle(row, handler_for(row.type)) if eager else _store(row)
+    if not duplicate:
+        logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
+    return IntakeResult(event_id=row.event_id, duplicate=duplicate)
 
+
+def check(connector: Connector, headers: Mapping[str, str], body: bytes) -> InboundEvent:
+    """Everything about one event that needs no database: its size, signature, CloudEvent shape, a
+    handler for its type and its data against the type's JSON Schema. Returns the row to store
+    (unsaved) or raises IntakeError."""
+    if len(body) > settings.INTAKE_MAX_BODY_BYTES:
+        raise IntakeError(413, "Payload too large", f"at most {settings.INTAKE_MAX_BODY_BYTES} bytes")
     _verify_signature(connector, headers, body)
-    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    webhook_id = next(v for k, v in headers.items() if k.lower() == "webhook-id")  # verify() required it
     envelope = _parse_cloudevent(body)
     observe.intake_parsed(connector.slug, envelope)  # from here on, log lines carry its event id
 
-    handler = handler_for(envelope["type"])
-    if handler is None:
+    if handler_for(envelope["type"]) is None:
         raise IntakeError(400, "Unsupported event type", f"type {envelope['type']!r} is not handled")
     try:
         validate(envelope["type"], envelope["data"])  # the published schema, before anything is written
     except EventDataError as exc:
         raise IntakeError(400, "Invalid event data", str(exc)) from exc
-    row = InboundEvent(
+    return InboundEvent(
         connector=connector,
         webhook_id=webhook_id,
         event_id=envelope["id"],
@@ -81,11 +98,6 @@ def receive(connector_slug: str, headers: Mapping[str, str], body: bytes) -> Int
         occurred_at=_parse_time(envelope.get("time")),
         data=envelope["data"],
     )
-    # No broker (the embedded default): nothing would hand the event to a worker, so handle it now.
-    duplicate = _store_and_handle(row, handler) if settings.CELERY_TASK_ALWAYS_EAGER else _store(row)
-    if not duplicate:
-        logger.info("erp event accepted", extra={"event_id": row.event_id, "event_type": row.type})
-    return IntakeResult(event_id=row.event_id, duplicate=duplicate)
 
 
 def _store(row: InboundEvent) -> bool:
@@ -106,6 +118,68 @@ def _store(row: InboundEvent) -> bool:
         raise _unstorable(exc) from exc
     queue_after_commit(tasks.handle_events, [row.pk])
     return False
+
+
+# The columns the group insert writes (every column but the id; handled_at stays NULL).
+_GROUP_COLUMNS = ("connector", "webhook_id", "event_id", "type", "source", "subject", "occurred_at", "data",
+                  "status", "received_at", "attempts", "error")
+
+
+def store_many(rows: list[InboundEvent]) -> list[bool | IntakeError]:
+    """Group commit (the lean route, erp/asgi.py): the events of every request that arrived together,
+    stored ``received`` with one multi-row ``INSERT … ON CONFLICT (connector, webhook-id) DO NOTHING
+    RETURNING``. Per row: whether it was a duplicate (of a stored event, or of an earlier row of the
+    group), or the IntakeError to answer. One row the database refuses (a NUL in a string, a value
+    too long) would fail its group, so the group is then stored row by row and only that one is refused.
+    A database that cannot be reached raises (the route answers 503)."""
+    now = timezone.now()
+    for row in rows:
+        row.status, row.received_at = InboundEvent.Status.RECEIVED, now
+    # One statement is atomic by itself; inside a caller's transaction a savepoint keeps that usable.
+    try:
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            stored = _insert_ignoring_duplicates(rows)
+    except (IntegrityError, DataError) as exc:
+        if len(rows) == 1:
+            return [_unstorable(exc)]
+        return [outcome for row in rows for outcome in store_many([row])]
+    outcomes: list[bool | IntakeError] = []
+    for row in rows:
+        row.pk = stored.pop((row.connector_id, row.webhook_id), None)
+        outcomes.append(row.pk is None)
+    return outcomes
+
+
+def _insert_ignoring_duplicates(rows: list[InboundEvent]) -> dict[tuple[int, str], int]:
+    """One statement; returns the id of each row it stored by (connector id, webhook-id). Django's
+    ``bulk_create(ignore_conflicts=True)`` cannot say which rows were stored, so this is SQL, with each
+    value prepared by its model field (JSON, times) as ``save()`` would."""
+    meta = InboundEvent._meta
+    fields = [meta.get_field(name) for name in _GROUP_COLUMNS]
+    quote = connection.ops.quote_name
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = (  # names from the model, values as parameters
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one_row] * len(rows))} "  # noqa: S608
+        f"ON CONFLICT ({quote('connector_id')}, {quote('webhook_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('connector_id')}, {quote('webhook_id')}"
+    )
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(connector_id, webhook_id): pk for pk, connector_id, webhook_id in cursor.fetchall()}
+
+
+def tell_workers(event_ids: list[int]) -> None:
+    """Queue the handling of events just stored, at once (not on a beat tick): one task per batch of
+    ``erp.handling.BATCH_SIZE``. With the broker down nothing is lost: the failure is logged, the
+    events stay ``received`` and the safety net queues them (erp/requeue.py)."""
+    from erp import tasks
+    from erp.handling import BATCH_SIZE
+    from portal.tasks import queue_now
+
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        queue_now(tasks.handle_events, event_ids[start:start + BATCH_SIZE])
 
 
 def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) -> bool:

@@ -182,3 +182,20 @@ DECIMAL_SCHEMA: dict[str, Any] = {
     "type": ["string", "number"], "pattern": r"^\s*-?\d+(\.\d+)?\s*$", "examples": ["12800.00"],
 }
 DATE_SCHEMA: dict[str, Any] = {"type": "string", "format": "date", "examples": ["2026-06-30"]}
+
+
+# --- Writing amounts the way they are read ------------------------------------------------------------
+# Connectors that build events themselves (the demo ERP, the Tryton poller) write amounts with these.
+
+
+def money(value: Decimal) -> str:
+    """Amounts travel as strings with two decimals ("12800.00"): no float rounding on the way."""
+    return format(Decimal(value).quantize(Decimal("0.01")), "f")
+
+
+def quantity(value: Decimal) -> str:
+    """Quantities travel as strings without trailing zeros ("4", "2.5")."""
+    text = format(Decimal(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"

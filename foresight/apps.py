@@ -15,13 +15,13 @@ class ForesightConfig(AppConfig):
         from foresight import cards, hooks
         from foresight.models import ReceivableRisk, RestockSuggestion
         from im.cards import register_card_kind
-        from sso.permissions import Subject, register_action, register_subject
+        from sso.permissions import ConstraintFields, register_action, register_constraint_fields
         from sso.selectors import erp_logins
 
         register_action("foresight.requisition", _("create purchase requisitions from restock suggestions"))
         # Suggestions and risks answer the same rules as the stock and receivables they are about.
-        register_subject(RestockSuggestion, Subject(warehouse="warehouse"))
-        register_subject(ReceivableRisk, Subject(
+        register_constraint_fields(RestockSuggestion, ConstraintFields(warehouse="warehouse"))
+        register_constraint_fields(ReceivableRisk, ConstraintFields(
             amount="amount", currency="currency", project="project", customer="customer",
             own=lambda user: Q(sales_rep_login__in=erp_logins(user)),
             is_own=lambda user, risk: risk.sales_rep_login in erp_logins(user),
@@ -31,4 +31,7 @@ class ForesightConfig(AppConfig):
         register_card_kind("riskdigest", cards.build_risk_digest)
         register_card_fields(cards.expense_flag_fields)
         register_post_hook(hooks.on_event)
+        from foresight.selectors import forecasts_of
+        from inventory.widgets import register_stock_forecasts
 
+        register_stock_forecasts(forecasts_of)  # the stock widget's chart shows where demand is heading

@@ -8,10 +8,10 @@ class ImConfig(AppConfig):
 
     def ready(self) -> None:
         from im import requeue, retention, selectors
-        from im.adapters.dingtalk.exchange import DingTalkExchange
-        from im.adapters.feishu.exchange import FeishuExchange
-        from im.adapters.wecom.exchange import WeComExchange
         from im.models import Delivery
+        from im.platforms.dingtalk.exchange import DingTalkExchange
+        from im.platforms.feishu.exchange import FeishuExchange
+        from im.platforms.wecom.exchange import WeComExchange
         from im.signals import deliveries_finished
         from im.tasks import send_delivery, update_message
         from portal.tasks import register_requeuer
@@ -31,6 +31,14 @@ class ImConfig(AppConfig):
             register_exchange(exchange)
         audit_deliveries(Delivery, batch_finished=deliveries_finished)
         register_export("delivery", selectors.DELIVERY_EXPORT_FIELDS, selectors.deliveries_for_export)
+        from im.direct import send_direct_card
+        from sso.links import register_code_sender
+
+        register_code_sender(send_direct_card)
+        from portal.observability.hooks import register_lookups
+
+        register_lookups(dedupe_keys_of_topic=lambda topic: Delivery.objects.filter(topic=topic).order_by("-pk")
+                         .values_list("dedupe_key", flat=True)[:20])
         from erp.handling import register_batch_context
         from im.services import collect_outbox
 

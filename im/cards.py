@@ -48,10 +48,15 @@ class Card:
 
 
 # A card is built when it is sent (and again when it is updated), never earlier, so that a delayed
-# send shows the document as it is now. Apps register one builder per topic kind ("approval", …).
+# send shows the document as it is now. Apps register one builder per topic kind ("approval", …): a
+# builder of one card, ``build(topic, recipient)``, or of many at once, ``build_many([(topic, recipient),
+# …])`` (the cards of a batch, where the kind reads each document once and decides who may see what for
+# the whole batch); a kind registered with ``build_many`` only is built one card at a time through it.
 CardBuilder = Callable[[str, Any], "Card | None"]
+ManyCardBuilder = Callable[[list[tuple[str, Any]]], "list[Card | None]"]
 ActionHandler = Callable[[str, Any, str, str], str]
 _builders: dict[str, CardBuilder] = {}
+_many_builders: dict[str, ManyCardBuilder] = {}
 _action_handlers: dict[str, ActionHandler] = {}
 
 
@@ -59,7 +64,13 @@ def topic_kind(topic: str) -> str:
     return topic.split(".", 1)[0]
 
 
-def register_card_kind(kind: str, builder: CardBuilder, action_handler: ActionHandler | None = None) -> None:
+def register_card_kind(kind: str, builder: CardBuilder | None = None, action_handler: ActionHandler | None = None,
+                       *, build_many: ManyCardBuilder | None = None) -> None:
+    if build_many is not None:
+        _many_builders[kind] = build_many
+        builder = builder or (lambda topic, recipient: build_many([(topic, recipient)])[0])
+    if builder is None:
+        raise ValueError(f"card kind {kind!r} needs a builder")
     _builders[kind] = builder
     if action_handler is not None:
         _action_handlers[kind] = action_handler
@@ -71,13 +82,42 @@ def build_card(topic: str, recipient: Any, platform: str = "") -> Card | None:
     With ``platform``, its "Open" link is the one that platform should carry (``sso.links``): a
     login-free link where the platform proves who taps, else a link token naming the platform.
     """
-    card = _builders[topic_kind(topic)](topic, recipient)
-    if card is not None and platform and card.link:
-        from sso.links import card_link_for
+    return build_cards([(topic, recipient, platform)])[0]
 
-        card = replace(card, link=card_link_for(platform, card.link))
-    return card
+
+def build_cards(wanted: list[tuple[str, Any, str]]) -> list[Card | None]:
+    """``build_card`` for each ``(topic, recipient, platform)``, in order: a kind with ``build_many``
+    builds all of its cards in one call."""
+    cards: list[Card | None] = [None] * len(wanted)
+    by_kind: dict[str, list[int]] = {}
+    for index, (topic, _recipient, _platform) in enumerate(wanted):
+        by_kind.setdefault(topic_kind(topic), []).append(index)
+    for kind, indexes in by_kind.items():
+        many = _many_builders.get(kind)
+        if many is not None:
+            built = many([(wanted[i][0], wanted[i][1]) for i in indexes])
+        else:
+            built = [_builders[kind](wanted[i][0], wanted[i][1]) for i in indexes]
+        for index, card in zip(indexes, built, strict=True):
+            cards[index] = card
+    from sso.links import card_link_for
+
+    for index, (card, (_topic, recipient, platform)) in enumerate(zip(cards, wanted, strict=True)):
+        if card is not None and platform and card.link:
+            cards[index] = replace(card, link=card_link_for(platform, card.link, recipient))
+    return cards
 
 
 def action_handler_for(topic: str) -> ActionHandler | None:
     return _action_handlers.get(topic_kind(topic))
+
+
+def no_access_card(topic: str, title: str) -> Card:
+    """A card for someone who may not open what it is about: it says so, with no data and no link. Built in
+    the recipient's language (the caller's ``translation.override``), like ``title``."""
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    return Card(topic=topic, title=title, status="no_access",
+                status_label=_("You may not view it in the portal. Ask your administrator for access."),
+                link="", link_label="", locale=translation.get_language())

@@ -22,9 +22,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from im.adapters import ADAPTER_CLASSES, enabled_platforms, get_adapter
-from im.adapters.base import ANSWER, CALLBACKS, CallbackRejected, InboundEvent, TransportError, Unsupported, supports
 from im.messages import IncomingMessage, deliver_message, has_message_handler
+from im.platforms import ADAPTER_CLASSES, enabled_platforms, get_adapter
+from im.platforms.base import ANSWER, CALLBACKS, CallbackRejected, InboundEvent, TransportError, Unsupported, supports
 from portal.api import problem
 
 logger = logging.getLogger(__name__)

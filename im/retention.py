@@ -9,9 +9,9 @@ from typing import Any
 
 from django.db import models
 
-from im.adapters import get_adapter
-from im.adapters.base import RECALL, TransportError, Unsupported, supports
 from im.models import Delivery, MessageRef
+from im.platforms import get_adapter
+from im.platforms.base import RECALL, TransportError, Unsupported, supports
 from trust.retention import Holds, platform_filter
 
 logger = logging.getLogger(__name__)

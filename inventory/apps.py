@@ -11,7 +11,7 @@ class InventoryConfig(AppConfig):
 
         from inventory import policies
         from inventory.models import SalesOrder, StockLevel, order_status_label
-        from sso.permissions import Subject, register_action, register_subject
+        from sso.permissions import ConstraintFields, register_action, register_constraint_fields
         from sso.selectors import erp_logins
         from widgets.topics import register_topic
 
@@ -19,10 +19,10 @@ class InventoryConfig(AppConfig):
         register_topic("order", policies.may_subscribe_order)
         register_action("inventory.view", _("view stock"))
         register_action("orders.view", _("view sales orders"))
-        register_subject(StockLevel, Subject(warehouse="warehouse"))
-        register_subject(
+        register_constraint_fields(StockLevel, ConstraintFields(warehouse="warehouse"))
+        register_constraint_fields(
             SalesOrder,
-            Subject(
+            ConstraintFields(
                 amount="amount",
                 currency="currency",
                 customer="customer",
@@ -42,3 +42,22 @@ class InventoryConfig(AppConfig):
                               from_event=subjects.order_from_event, from_id=subjects.order_from_id,
                               status_label=order_status_label)
 
+        from inventory.answers import register_bot_intents
+
+        register_bot_intents()  # what the bot answers about inventory
+        from sso.links import register_link_page
+        from widgets.embed import register_embed_topics
+
+        def order_topics(number: str) -> frozenset[str]:
+            return frozenset(f"order.{pk}" for pk in SalesOrder.objects.filter(external_id=number)
+                             .values_list("pk", flat=True))
+
+        # The order widget (/w/order/<number>/): what a card link to it, or an embed of it, may watch.
+        register_link_page(r"/w/order/(?P<number>[^/]+)/", subpaths=("body/",),
+                           topics=lambda match: set(order_topics(match["number"])))
+        register_embed_topics("widgets", "order", lambda args, user: order_topics(args["number"]))
+        from inventory import widgets
+        from widgets.views import register_widget_page
+
+        register_widget_page("stock/<str:sku>/", widgets.stock, "stock")
+        register_widget_page("order/<str:number>/", widgets.order, "order")

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from erp.subjects import EventSubject, subject_for_topic
 from erp.subjects import status_label as subject_status_label
-from im.cards import Card, CardAction, CardField, action_handler_for
+from im.cards import Card, CardAction, CardField, action_handler_for, no_access_card
 from notifications.models import ChatGroup, Notification, NotificationRule
 from portal import formatting
 from sso.authz import authorize
@@ -166,15 +166,8 @@ def _actions(rule: NotificationRule, recipient: Any, subject: EventSubject) -> l
 
 def _notice(notification: Notification, recipient: Any) -> Card:
     with translation.override(language_of(recipient)):
-        return Card(
-            topic=notification.topic if notification.pk else "notice.preview",
-            title=_("Something needs your attention"),
-            status="no_access",
-            status_label=_("You may not view it in the portal. Ask your administrator for access."),
-            link="",
-            link_label="",
-            locale=translation.get_language(),
-        )
+        return no_access_card(notification.topic if notification.pk else "notice.preview",
+                              _("Something needs your attention"))
 
 
 def _digest(notification: Notification, recipient: Any) -> Card:

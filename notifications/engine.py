@@ -22,18 +22,13 @@ from django.utils.translation import gettext as _
 
 from erp.events import ErpEvent
 from erp.subjects import EventSubject, money, subject_for_topic, subject_of
+from im.services import Recipient
 from notifications.models import ChatGroup, Notification, NotificationRule, RuleState
 from sso.authz import authorize
 from sso.models import display_name, time_zone_of
 from sso.selectors import role_holders, user_for_login
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Target:
-    user: Any
-    reason: str
 
 
 @dataclass
@@ -115,13 +110,13 @@ def _usual_amount(subject: EventSubject) -> Decimal | None:
 # --- recipients ---------------------------------------------------------------------------------
 
 
-def targets(rule: NotificationRule, subject: EventSubject, connector: Any) -> list[Target]:
+def targets(rule: NotificationRule, subject: EventSubject, connector: Any) -> list[Recipient]:
     """Everyone the rule names for this subject, once each, with the first reason that named them."""
-    found: dict[int, Target] = {}
+    found: dict[int, Recipient] = {}
 
     def add(user: Any, reason: str) -> None:
         if user is not None and user.is_active and user.pk not in found:
-            found[user.pk] = Target(user, reason)
+            found[user.pk] = Recipient(user, reason)
 
     obj = subject.obj
     if rule.to_approvers and hasattr(obj, "assignments"):
@@ -184,7 +179,7 @@ def next_allowed(rule: NotificationRule, user: Any, now: dt.datetime) -> dt.date
 # --- running the rules --------------------------------------------------------------------------
 
 
-def rules_for(event_type: str) -> list[NotificationRule]:
+def rules_for_event(event_type: str) -> list[NotificationRule]:
     return list(NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk"))
 
 
@@ -203,7 +198,7 @@ def on_event(event: ErpEvent) -> None:
         archive_groups_about(subject.topic, _("Stock is back above the safety level."))
     # A decision is told once, whether the portal made it (on_decision_saved) or the ERP reports it.
     key = f"{subject.topic}:{subject.facts.get('outcome')}" if event.type == "erp.approval.decided" else event.id
-    for rule in rules_for(event.type):
+    for rule in rules_for_event(event.type):
         try:
             with transaction.atomic():
                 run_rule(rule, event.connector, key, event.type, subject)
@@ -222,7 +217,7 @@ def on_decision_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) 
     subject.facts["status"] = subject.facts["outcome"] = instance.outcome
     subject.facts["decided_by"] = display_name(instance.actor)
     refresh_notices(document.topic)
-    for rule in rules_for("erp.approval.decided"):
+    for rule in rules_for_event("erp.approval.decided"):
         try:
             with transaction.atomic():
                 # The same key as the ERP's echo of this decision would give: told once.
@@ -243,7 +238,7 @@ def refresh_notices(subject_topic: str) -> None:
 
 def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     """Out of office: new approval cards also go to whoever holds a delegation from an approver."""
-    from im.services import Recipient, enqueue_cards
+    from im.services import enqueue_cards
     from sso.models import Delegation
 
     now = timezone.now()
@@ -298,7 +293,7 @@ def run_rule(rule: NotificationRule, connector: Any, event_id: str, event_type: 
 
 def notify(
     rule: NotificationRule,
-    target: Target,
+    target: Recipient,
     subject: EventSubject,
     *,
     event_id: str,
@@ -341,7 +336,7 @@ def delivery_reason(notification: Notification) -> str:
 
 def dispatch(notification: Notification) -> None:
     """Outbox rows for the card (``notice.<pk>``) on the rule's platforms; sent after commit."""
-    from im.adapters import enabled_platforms
+    from im.platforms import enabled_platforms
     from im.services import OutboxItem, write_outbox
 
     platforms = [p for p in enabled_platforms() if not notification.rule.platforms or p in notification.rule.platforms]

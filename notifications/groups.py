@@ -20,10 +20,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from erp.subjects import EventSubject
-from im.adapters import enabled_platforms, get_adapter
-from im.adapters.base import ARCHIVE, EXTERNAL_MEMBERS, WIDGETS, TransportError, Unsupported, supports
 from im.cards import Card, CardField
 from im.models import Delivery
+from im.platforms import enabled_platforms, get_adapter
+from im.platforms.base import ARCHIVE, EXTERNAL_MEMBERS, WIDGETS, TransportError, Unsupported, supports
 from im.services import Deferred, Skip, register_operation
 from notifications.cards import DEFAULT_TITLES, LABELS, fill, shown_facts
 from notifications.engine import targets

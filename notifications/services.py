@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from erp.subjects import subject_for_topic
-from notifications.engine import Target, dispatch, notify
+from im.services import Recipient
+from notifications.engine import dispatch, notify
 from notifications.models import Notification, NotificationRule
 from sso.models import display_name
 from sso.selectors import role_holders
@@ -87,7 +88,7 @@ def follow_up(now: dt.datetime) -> int:
             age = now - original.created_at
             if rule.remind_after_hours and "remind" not in steps and age >= dt.timedelta(hours=rule.remind_after_hours):
                 with transaction.atomic():
-                    notify(rule, Target(original.recipient, _("reminder: still waiting after %s h") %
+                    notify(rule, Recipient(original.recipient, _("reminder: still waiting after %s h") %
                                         rule.remind_after_hours),
                            subject, event_id=original.event_id, event_type=original.event_type, now=now,
                            kind=Notification.Kind.REMINDER)
@@ -100,7 +101,7 @@ def follow_up(now: dt.datetime) -> int:
                         "name": display_name(original.recipient), "number": subject.facts.get("number"),
                         "hours": rule.escalate_after_hours}
                     for user in escalation_targets(rule, subject.obj.connector, exclude=original.recipient):
-                        notify(rule, Target(user, why), subject, event_id=original.event_id,
+                        notify(rule, Recipient(user, why), subject, event_id=original.event_id,
                                event_type=original.event_type, now=now, kind=Notification.Kind.ESCALATION)
                     _mark(original, "escalate")
                 done += 1

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -26,17 +26,36 @@ def _total_text(documents: list) -> str:
         formatting.money(0, "CNY"))
 
 
+INVALID_AMOUNT = object()
+
+
+def _amount_limit(text: str) -> Decimal | None | object:
+    """The "amount at most" filter: None when empty, else a finite Decimal, else INVALID_AMOUNT."""
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return INVALID_AMOUNT
+    # NaN and Infinity parse as Decimals but are no limit at all (and NaN cannot be compared).
+    if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        return INVALID_AMOUNT
+    return amount
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def bulk_approve(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
-    try:
-        max_amount = Decimal(request.GET["max_amount"]) if request.GET.get("max_amount") else None
-    except InvalidOperation:
-        return HttpResponseBadRequest(_("The amount limit must be a number."), content_type="text/plain")
-    # NaN and Infinity parse as Decimals but are no limit at all (and NaN cannot be compared).
-    if max_amount is not None and (not max_amount.is_finite() or abs(max_amount) >= Decimal("1e14")):
-        return HttpResponseBadRequest(_("The amount limit must be a number."), content_type="text/plain")
+    max_amount = _amount_limit(request.GET.get("max_amount", ""))
+    if max_amount is INVALID_AMOUNT:
+        # The page again with the filter as typed and why (a 400 page of its own, in the page's language
+        # and charset): a typo in a filter is not a dead end.
+        return render(request, "notifications/bulk.html", {
+            "documents": [], "results": [], "batch": uuid.uuid4().hex, "kind": kind,
+            "max_amount": request.GET["max_amount"][:40], "amount_error": _("The amount limit must be a number."),
+            "nothing": formatting.money(0, "CNY"),
+        }, status=400)
     results, confirm = [], None
     if request.method == "POST":
         ids = [int(v) for v in request.POST.getlist("document") if v.isdigit()]

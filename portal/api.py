@@ -10,11 +10,17 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str = "", **extra) -> JsonResponse:
+    return JsonResponse(problem_body(status, title, detail, **extra), status=status, content_type=PROBLEM,
+                        json_dumps_params={"ensure_ascii": False})
+
+
+def problem_body(status: int, title: str, detail: str = "", **extra) -> dict:
+    """The members of an RFC 9457 problem (also written by the intake's lean route, erp/asgi.py)."""
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+    return body
 
 
 def problem_exception_handler(exc, context):

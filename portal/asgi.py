@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (session auth, origin check)."""
+"""ASGI entry point: HTTP through Django (the ERP intake through its lean route first, erp/asgi.py),
+websockets through Channels (session auth, origin check)."""
 
 import os
 
@@ -16,12 +17,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from erp.asgi import IntakeRoute  # noqa: E402
 from portal.observability.middleware import WebsocketObservability  # noqa: E402
 from widgets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # The ERP intake's lean route (group commit, no middleware chain), Django for the rest.
+        "http": IntakeRoute(django_asgi_app),
         "websocket": WebsocketObservability(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

@@ -11,12 +11,12 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from approvals.models import ApprovalDocument
-from approvals.services import link_erp_login
 from erp.connectors.demo import emitter
 from erp.connectors.demo.models import DemoUser, DocumentState, ExpenseClaim, PurchaseRequisition
 from erp.connectors.demo.seed import seed_demo_erp
 from erp.connectors.demo.services import ensure_connector
 from sso.models import PermissionRule, Profile
+from sso.services import link_erp_login
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - printed for the demo; production users sign in through SSO
 ADMIN_USERNAME = "admin"

@@ -70,3 +70,7 @@ def moment(value: dt.datetime | None, language: str | None = None) -> str:
     local = timezone.localtime(value) if timezone.is_aware(value) else value
     locale = babel_locale(language)
     return f"{format_skeleton('MMMd', local, locale=locale)} {local:%H:%M}"
+
+
+# The colour class of each overdue bucket: the ageing bar (widgets.charts) and lists (``ageing_class``).
+AGEING_CLASSES = {"current": "age0", "1-30": "age1", "31-60": "age2", "61-90": "age3", "90+": "age4"}

@@ -277,7 +277,7 @@ def main() -> int:
         stale.unlink()
     processes = _env_int("DAPHNE_PROCESSES", 2)
     workers = _env_int("CELERY_WORKERS", 2)
-    from im.adapters.devinbox.guard import refusal_from_env
+    from im.platforms.devinbox.guard import refusal_from_env
 
     refusal = refusal_from_env(os.environ.get("SERVE_HOST", "127.0.0.1"))
     if refusal and processes:

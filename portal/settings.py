@@ -70,7 +70,7 @@ INSTALLED_APPS = [
     "inventory",
     "finance",
     "im",
-    "im.adapters.devinbox",
+    "im.platforms.devinbox",
     "widgets",
 ]
 
@@ -88,7 +88,7 @@ MIDDLEWARE = [
     "sso.links.LinkSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.middleware.UserTimezoneMiddleware",
+    "sso.middleware.UserTimezoneMiddleware",
     "sso.audit.AuditActorMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.DatabaseUnavailableMiddleware",
@@ -292,6 +292,9 @@ WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS", "")
 LIVE_COALESCE_SECONDS = env_float("LIVE_COALESCE_SECONDS", 0.2)
 # An open page's access is checked again on every push, against a verdict at most this old.
 LIVE_RECHECK_SECONDS = env_float("LIVE_RECHECK_SECONDS", 1)
+# Presence (who is looking at a board): each open socket refreshes its rows this often; rows not
+# refreshed for three beats belong to a process that died and are swept (beat, every beat interval).
+PRESENCE_HEARTBEAT_SECONDS = env_float("PRESENCE_HEARTBEAT_SECONDS", 30)
 LINK_TOKEN_MAX_AGE = env_int("LINK_TOKEN_MAX_AGE", 72 * 3600)
 # A tapped card link grants its one page (a link session) for this long, never a sign-in.
 LINK_SESSION_SECONDS = env_int("LINK_SESSION_SECONDS", 600)
@@ -315,6 +318,10 @@ RETRY_BASE_SECONDS = env_float("RETRY_BASE_SECONDS", 2)
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
 # Beat runs the poller this often; each connection is polled at its own interval (admin).
 ERP_POLL_TICK_SECONDS = env_float("ERP_POLL_TICK_SECONDS", 10)
+# A board refetch reads an item's open purchase lines from Tryton (four JSON-RPC calls); every open
+# board refetches at each push, so the lines are cached this long (0: never), dropped at once when the
+# portal writes one. A change made in Tryton itself shows within this window.
+TRYTON_PURCHASE_LINES_CACHE_SECONDS = env_float("TRYTON_PURCHASE_LINES_CACHE_SECONDS", 5)
 CELERY_BEAT_SCHEDULE["poll-erp-connectors"] = {
     "task": "erp.tasks.poll_connectors",
     "schedule": ERP_POLL_TICK_SECONDS,
@@ -331,7 +338,7 @@ INSTALLED_APPS += [
     "allauth.socialaccount.providers.feishu",
     "allauth.socialaccount.providers.dingtalk",
     "allauth.socialaccount.providers.slack",
-    "im.adapters.wecom.signin",  # our allauth provider for WeCom
+    "im.platforms.wecom.signin",  # our allauth provider for WeCom
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
 MIDDLEWARE.append("sso.views.SocialAppMissingMiddleware")
@@ -376,10 +383,10 @@ CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += [
 ]
 
 # --- Matrix adapter ---
-# Cards to Matrix users (im/adapters/matrix/), as a bot on one homeserver; add "matrix" to IM_ADAPTERS.
+# Cards to Matrix users (im/platforms/matrix/), as a bot on one homeserver; add "matrix" to IM_ADAPTERS.
 # A fixed access token is best: re-login (user + password) reuses one device id, so sends stay
 # exactly-once. `manage.py matrix_sync` reads reply commands ("approve") back from the homeserver.
-INSTALLED_APPS += ["im.adapters.matrix"]
+INSTALLED_APPS += ["im.platforms.matrix"]
 MATRIX_HOMESERVER_URL = env_str("MATRIX_HOMESERVER_URL").rstrip("/")
 MATRIX_BOT_TOKEN = env_str("MATRIX_BOT_TOKEN")
 MATRIX_BOT_USER = env_str("MATRIX_BOT_USER")
@@ -388,12 +395,12 @@ MATRIX_TIMEOUT = env_float("MATRIX_TIMEOUT", 10)
 
 # --- Slack / Agora / webhook adapters, rate limits ---
 # Add "slack", "agora" or "webhook" to IM_ADAPTERS. Callbacks: POST /api/im/<platform>/callback.
-# Slack (im/adapters/slack/): a bot token (xoxb-, scopes chat:write im:write groups:write pins:write)
+# Slack (im/platforms/slack/): a bot token (xoxb-, scopes chat:write im:write groups:write pins:write)
 # and the app's signing secret for interactivity and the Events API; SLACK_CLIENT_ID etc. above are sign-in.
 SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
 SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
 SLACK_TIMEOUT = env_float("SLACK_TIMEOUT", 10)
-# Agora Chat (im/adapters/agora/): REST host, org and app names, the app id and certificate that sign
+# Agora Chat (im/platforms/agora/): REST host, org and app names, the app id and certificate that sign
 # app tokens, the bot's user id (sender and group owner) and the callback secret from Agora's console.
 AGORA_CHAT_HOST = env_str("AGORA_CHAT_HOST")
 AGORA_CHAT_ORG = env_str("AGORA_CHAT_ORG")
@@ -404,7 +411,7 @@ AGORA_CHAT_BOT_USER = env_str("AGORA_CHAT_BOT_USER")
 AGORA_CHAT_CALLBACK_SECRET = env_str("AGORA_CHAT_CALLBACK_SECRET")
 AGORA_TOKEN_TTL = env_int("AGORA_TOKEN_TTL", 24 * 3600)
 AGORA_TIMEOUT = env_float("AGORA_TIMEOUT", 10)
-# Generic outgoing webhook (im/adapters/webhook/), signed per Standard Webhooks with a whsec_ secret.
+# Generic outgoing webhook (im/platforms/webhook/), signed per Standard Webhooks with a whsec_ secret.
 IM_WEBHOOK_URL = env_str("IM_WEBHOOK_URL")
 IM_WEBHOOK_SECRET = env_str("IM_WEBHOOK_SECRET")
 IM_WEBHOOK_TIMEOUT = env_float("IM_WEBHOOK_TIMEOUT", 10)
@@ -437,9 +444,9 @@ IM_CALLBACK_MAX_AGE = env_int("IM_CALLBACK_MAX_AGE", 300)
 IM_PLATFORM_TIMEOUT = env_float("IM_PLATFORM_TIMEOUT", 10)
 
 # --- Bot ---
-# The chat bot (im/bot/): a deterministic parser answers from the mirrored ERP data through the same
+# The chat bot (bot/): a deterministic parser answers from the mirrored ERP data through the same
 # selectors as the pages. Follow-up questions ("那项目B呢?") reuse the last question for this long.
-INSTALLED_APPS += ["im.bot"]
+INSTALLED_APPS += ["bot"]
 BOT_CONTEXT_SECONDS = env_int("BOT_CONTEXT_SECONDS", 300)
 # Optional model backend for questions the parser does not understand: any OpenAI-compatible
 # chat-completions endpoint (base URL, e.g. https://llm.example.com/v1). Off while unset.
@@ -546,6 +553,7 @@ AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # a page in the reader's language, not bare text
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit chain already
 # Behind the TLS proxy the client address is the first X-Forwarded-For hop (HTTPS=1, as above).
@@ -650,3 +658,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or (
     "boards.devmail.DevMailBackend" if DEV_INBOX_ENABLED and not EMAIL_HOST
     else "django.core.mail.backends.smtp.EmailBackend")
+
+CELERY_BEAT_SCHEDULE["boards-presence-sweep"] = {
+    "task": "boards.tasks.sweep_presence",
+    "schedule": PRESENCE_HEARTBEAT_SECONDS,
+}
+

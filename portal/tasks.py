@@ -97,14 +97,17 @@ def queue_after_commit(task: Any, *args: Any) -> None:
     not turn a stored event or a recorded decision into an error answer: the failure is logged and the
     safety net queues the work when the broker is back. In-process (eager) the task runs right here
     and its errors propagate as before."""
+    transaction.on_commit(lambda: queue_now(task, *args))
+
+
+def queue_now(task: Any, *args: Any) -> None:
+    """``queue_after_commit`` for rows already committed, from code that holds no database connection
+    (the intake's notifier thread, erp/asgi.py)."""
     from django.conf import settings
 
-    def send() -> None:
-        try:
-            task.delay(*args)
-        except Exception:
-            if settings.CELERY_TASK_ALWAYS_EAGER:
-                raise
-            logger.warning("could not queue %s%r; the safety net will", task.name, args, exc_info=True)
-
-    transaction.on_commit(send)
+    try:
+        task.delay(*args)
+    except Exception:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        logger.warning("could not queue %s%r; the safety net will", task.name, args, exc_info=True)

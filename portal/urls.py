@@ -7,8 +7,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from approvals import api as approvals_api
+from bot import api as bot_api
 from erp import views as erp_views
-from im.bot import api as bot_api
 from portal import views
 from portal.observability import views as observability_views
 from sso import views as sso_views
@@ -52,7 +52,7 @@ urlpatterns = [
 ]
 
 if settings.DEV_INBOX_ENABLED:
-    urlpatterns.append(path("dev/inbox/", include("im.adapters.devinbox.urls")))
+    urlpatterns.append(path("dev/inbox/", include("im.platforms.devinbox.urls")))
     urlpatterns.append(path("dev/mail/", include("boards.devmail_urls")))
 if settings.DEMO_ERP_ENABLED:
     urlpatterns.append(path("erp/demo/", include("erp.connectors.demo.urls")))

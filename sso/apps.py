@@ -15,3 +15,7 @@ class SsoConfig(AppConfig):
         register_action("bot.query", _("ask the chat bot"))
         register_action("groups.create", _("open a group chat for an alert"))
         audit.connect()
+        from sso.models import AccessChange, LinkTokenUse
+        from trust.signals import audit_access
+
+        audit_access(AccessChange, LinkTokenUse)

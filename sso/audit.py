@@ -7,15 +7,15 @@ too; the acting user comes from the request (``AuditActorMiddleware``) or is emp
 
 from __future__ import annotations
 
-import contextvars
 import json
-from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.forms.models import model_to_dict
 
-_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
+from trust.signals import CURRENT_ACTOR
+
+_actor = CURRENT_ACTOR  # trust's audit reads it too
 
 
 class AuditActorMiddleware:

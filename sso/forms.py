@@ -95,10 +95,10 @@ class DelegationForm(forms.ModelForm):
 
 
 def subject_choices() -> list[tuple[str, str]]:
-    from sso.permissions import _subjects
+    from sso.permissions import constrained_models
 
     return [("", _("— the action in general —"))] + sorted(
-        (model._meta.label_lower, str(model._meta.verbose_name)) for model in _subjects
+        (model._meta.label_lower, str(model._meta.verbose_name)) for model in constrained_models()
     )
 
 

@@ -78,11 +78,19 @@ class LinkGrant:
 
 _pages: list[LinkPage] = []
 _platform_proofs: dict[str, Callable[[HttpRequest, Any], bool]] = {}
+_code_sender: Callable[..., bool] | None = None
 
 
 def register_link_page(pattern: str, *, subpaths: Iterable[str] = (), topics: Callable[[dict], set[str]]) -> None:
     """Apps name the pages a card link may open (``pattern`` matches the whole path)."""
     _pages.append(LinkPage(re.compile(pattern), tuple(subpaths), topics))
+
+
+def register_code_sender(send: Callable[..., bool]) -> None:
+    """How a one-time code reaches the recipient's IM: ``send(user, platform, *, topic, title, note, key)``
+    → sent or not. im registers it (``ImConfig.ready``); this module never imports im."""
+    global _code_sender
+    _code_sender = send
 
 
 def register_platform_proof(platform: str, proof: Callable[[HttpRequest, Any], bool]) -> None:
@@ -199,9 +207,6 @@ def send_code(request: HttpRequest, grant: LinkGrant) -> str:
     from django.utils import translation
     from django.utils.translation import gettext as _
 
-    from im.adapters import get_adapter
-    from im.adapters.base import TransportError
-    from im.cards import Card
     from sso.models import language_of
 
     codes = request.session.get(CODES_KEY, {})
@@ -210,16 +215,12 @@ def send_code(request: HttpRequest, grant: LinkGrant) -> str:
         return _("Too many codes asked for. Sign in instead.")
     code = f"{secrets.randbelow(10**6):06d}"
     with translation.override(language_of(request.user)):
-        card = Card(topic=f"linkcode.{grant.jti}", title=_("Your confirmation code: %(code)s") % {"code": code},
-                    status="", status_label="", link="", link_label="", locale=translation.get_language(),
-                    note=_("Someone opened your card link and asked to decide. If it was not you, ignore this."))
-    try:
-        adapter = get_adapter(grant.platform)
-        address = adapter.address_of(request.user)
-        if address is None:
-            return _("The code cannot be sent to your IM. Sign in instead.")
-        adapter.send_card(address, card, idempotency_key=f"linkcode:{grant.jti}:{state['sends']}")
-    except (KeyError, LookupError, TransportError):
+        sent = _code_sender is not None and _code_sender(
+            request.user, grant.platform, topic=f"linkcode.{grant.jti}",
+            title=_("Your confirmation code: %(code)s") % {"code": code},
+            note=_("Someone opened your card link and asked to decide. If it was not you, ignore this."),
+            key=f"linkcode:{grant.jti}:{state['sends']}")
+    if not sent:
         return _("The code cannot be sent to your IM. Sign in instead.")
     codes[grant.jti] = {"sends": state["sends"] + 1, "h": _code_hash(code), "x": time.time() + CODE_SECONDS,
                         "tries": 0}
@@ -292,7 +293,7 @@ def login_free_link(platform: str, target: str) -> str | None:
     return login_free_url(platform, target) if get_exchange(platform) is not None else None
 
 
-def card_link_for(platform: str, link: str) -> str:
+def card_link_for(platform: str, link: str, recipient: Any = None) -> str:
     """A card's "Open" link as ``platform`` should carry it.
 
     Card builders do not know the platform: they make a card-link token for the recipient. Here a
@@ -315,5 +316,7 @@ def card_link_for(platform: str, link: str) -> str:
         return free
     if claims.platform == platform:
         return link
-    user = _user(claims.user_id)
+    # The card's recipient is the token's user (read again only when the caller did not pass them).
+    known = recipient is not None and recipient.pk == claims.user_id and recipient.is_active
+    user = recipient if known else _user(claims.user_id)
     return make_link_url(user, claims.target, platform=platform) if user is not None else link

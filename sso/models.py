@@ -132,12 +132,15 @@ class Profile(models.Model):
         return str(self.user)
 
 
-def language_of(user) -> str:
-    profile = getattr(user, "profile", None) if user is not None else None
+def language_of(user, default: str | None = None) -> str:
+    """The user's chosen language, else ``default`` (the portal's, ``LANGUAGE_CODE``, unless given):
+    a page passes "" to keep the browser's choice, a card has no browser to ask."""
+    fallback = settings.LANGUAGE_CODE if default is None else default
     try:
-        return (profile and profile.language) or settings.LANGUAGE_CODE
+        profile = getattr(user, "profile", None) if user is not None else None
+        return (profile and profile.language) or fallback
     except Profile.DoesNotExist:
-        return settings.LANGUAGE_CODE
+        return fallback
 
 
 def time_zone_of(user) -> str:

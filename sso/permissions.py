@@ -1,7 +1,7 @@
 """Admin-edited permission rules, evaluated for one object or as a queryset filter.
 
 A rule applies to a user through the user, their groups or their ERP roles; it grants its actions on
-the objects that meet all its constraints. Each kind of object says once (``register_subject``) which
+the objects that meet all its constraints. Each kind of object says once (``register_constraint_fields``) which
 of its fields carry document kind, amount, currency, project, cost center, warehouse, customer and department, and
 what "own" means for it. A constraint the object cannot answer refuses (fail closed).
 
@@ -11,11 +11,14 @@ policies are the only callers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,7 +34,7 @@ def register_action(action: str, label: str) -> None:
 
 
 @dataclass(frozen=True)
-class Subject:
+class ConstraintFields:
     """Where the constraint dimensions live on one model: field paths usable in ``Q`` objects and
     readable from an instance (``a__b`` follows relations)."""
 
@@ -47,7 +50,7 @@ class Subject:
     is_own: Callable[[Any, Any], bool] | None = None
 
 
-_subjects: dict[type, Subject] = {}
+_constraint_fields: dict[type, ConstraintFields] = {}
 
 # Document kinds the connectors produce, with their labels (for the rule form). Apps add theirs with
 # ``register_document_kind``; a rule may still name a kind nobody registered (it then matches only
@@ -59,8 +62,13 @@ def register_document_kind(kind: str, label: str) -> None:
     DOCUMENT_KINDS[kind] = label
 
 
-def register_subject(model: type[Model], subject: Subject) -> None:
-    _subjects[model] = subject
+def register_constraint_fields(model: type[Model], constrained: ConstraintFields) -> None:
+    _constraint_fields[model] = constrained
+
+
+def constrained_models() -> list[type[Model]]:
+    """The models whose objects permission rules can be asked about (the admin's explain form)."""
+    return list(_constraint_fields)
 
 
 def _value(obj: Any, path: str) -> Any:
@@ -83,6 +91,9 @@ class Principal:
 
     @classmethod
     def of(cls, user: Any) -> Principal:
+        batch = _batch.get()
+        if batch is not None and user.pk in batch.principals:
+            return batch.principals[user.pk]
         principal = cls(user=user, group_ids=set(user.groups.values_list("pk", flat=True)))
         for connector_id, roles, department in ErpIdentity.objects.filter(user=user).values_list(
             "connector_id", "roles", "department"
@@ -92,12 +103,12 @@ class Principal:
                 principal.departments.add(department)
         return principal
 
-    def holds(self, rule: PermissionRule) -> str | None:
-        """Why ``rule`` applies to this user (None when it does not). ``rule`` comes from
-        ``rules_for``, annotated with ``via_user`` and ``via_group``."""
-        if getattr(rule, "via_user", False):
+    def holds(self, rule: PermissionRule, via_user: bool, via_group: bool) -> str | None:
+        """Why ``rule`` applies to this user (None when it does not): named in it (``via_user``), a
+        member of one of its groups (``via_group``), or holding one of its ERP roles."""
+        if via_user:
             return _("named in the rule")
-        if getattr(rule, "via_group", False):
+        if via_group:
             return _("member of one of its groups")
         for role in rule.erp_roles or []:
             if any(r == role and (rule.connector_id in (None, c)) for c, r in self.roles):
@@ -109,29 +120,84 @@ def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, s
     """The enabled rules granting ``action`` that apply to ``principal``, with why they apply.
 
     One query: the rules naming the user, one of their groups, or any ERP role (roles are matched
-    here, in Python, because JSON containment is not portable across SQLite and PostgreSQL)."""
-    user = principal.user
-    through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"), user=user)
-    through_groups = PermissionRule.groups.through.objects.filter(
-        permissionrule=OuterRef("pk"), group_id__in=principal.group_ids
-    )
-    candidates = (
-        PermissionRule.objects.filter(enabled=True)
-        .annotate(via_user=Exists(through_users), via_group=Exists(through_groups))
-        .filter(Q(via_user=True) | Q(via_group=True) | ~Q(erp_roles=[]))
-        .order_by("name")
-    )
+    here, in Python, because JSON containment is not portable across SQLite and PostgreSQL). Inside
+    ``read_once`` none: the batch read every enabled rule with its users and groups."""
+    batch = _batch.get()
+    if batch is not None:
+        candidates = [(rule, principal.user.pk in user_ids, bool(principal.group_ids & group_ids))
+                      for rule, user_ids, group_ids in batch.rules]
+    else:
+        through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"),
+                                                                    user=principal.user)
+        through_groups = PermissionRule.groups.through.objects.filter(
+            permissionrule=OuterRef("pk"), group_id__in=principal.group_ids
+        )
+        candidates = [
+            (rule, rule.via_user, rule.via_group)
+            for rule in PermissionRule.objects.filter(enabled=True)
+            .annotate(via_user=Exists(through_users), via_group=Exists(through_groups))
+            .filter(Q(via_user=True) | Q(via_group=True) | ~Q(erp_roles=[]))
+            .order_by("name")
+        ]
     found = []
-    for rule in candidates:
+    for rule, via_user, via_group in candidates:
         if action not in (rule.actions or []):
             continue
-        why = principal.holds(rule)
+        why = principal.holds(rule, via_user, via_group)
         if why:
             found.append((rule, why))
     return found
 
 
-def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, subject: Subject) -> list[str]:
+@dataclass
+class _ReadOnce:
+    principals: dict[int, Principal]
+    rules: list[tuple[PermissionRule, set[int], set[int]]]  # every enabled rule, its user and group ids
+    delegations: dict[int, list[Delegation]]  # in force when the batch was read, by delegate
+
+
+_batch: contextvars.ContextVar[_ReadOnce | None] = contextvars.ContextVar("permissions_read_once", default=None)
+
+
+@contextlib.contextmanager
+def read_once(users: Iterable[Any]) -> Iterator[None]:
+    """Inside this block the rules, the principals of ``users`` (groups, ERP roles, departments) and
+    their delegations are what one read at its start found: six queries for any number of users, where
+    each check would read them again. For a batch of work done in one go (the cards of one send); a
+    role revoked meanwhile counts from the next batch, as it does from the next request."""
+    users = {user.pk: user for user in users if user is not None and user.pk is not None}
+    principals = {pk: Principal(user=user) for pk, user in users.items()}
+    for user_id, group_id in get_user_model().groups.through.objects.filter(user_id__in=list(users)).values_list(
+        "user_id", "group_id"
+    ):
+        principals[user_id].group_ids.add(group_id)
+    for user_id, connector_id, roles, department in ErpIdentity.objects.filter(user_id__in=list(users)).values_list(
+        "user_id", "connector_id", "roles", "department"
+    ):
+        principals[user_id].roles.update((connector_id, role) for role in roles or [])
+        if department:
+            principals[user_id].departments.add(department)
+    rules = {rule.pk: (rule, set(), set()) for rule in PermissionRule.objects.filter(enabled=True).order_by("name")}
+    for rule_id, user_id in PermissionRule.users.through.objects.filter(permissionrule_id__in=list(rules)).values_list(
+        "permissionrule_id", "user_id"
+    ):
+        rules[rule_id][1].add(user_id)
+    for rule_id, group_id in PermissionRule.groups.through.objects.filter(
+        permissionrule_id__in=list(rules)
+    ).values_list("permissionrule_id", "group_id"):
+        rules[rule_id][2].add(group_id)
+    delegations: dict[int, list[Delegation]] = {}
+    for delegation in _delegations_in_force(Delegation.objects.filter(delegate_id__in=list(users)), timezone.now()):
+        delegations.setdefault(delegation.delegate_id, []).append(delegation)
+    token = _batch.set(_ReadOnce(principals, list(rules.values()), delegations))
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any,
+                         constrained: ConstraintFields) -> list[str]:
     """Each constraint of ``rule`` that ``obj`` does not meet, in words."""
     failures = []
 
@@ -139,16 +205,16 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
         return _("%(what)s cannot be checked on this object") % {"what": dimension}
 
     if rule.document_kinds:
-        if not subject.kind:
+        if not constrained.kind:
             failures.append(missing(_("document kind")))
-        elif _value(obj, subject.kind) not in rule.document_kinds:
+        elif _value(obj, constrained.kind) not in rule.document_kinds:
             failures.append(_("document kind %(value)s is not in %(allowed)s") % {
-                "value": _value(obj, subject.kind) or "—", "allowed": ", ".join(rule.document_kinds)})
+                "value": _value(obj, constrained.kind) or "—", "allowed": ", ".join(rule.document_kinds)})
     if rule.max_amount is not None:
-        if not (subject.amount and subject.currency):
+        if not (constrained.amount and constrained.currency):
             failures.append(missing(_("amount")))
         else:
-            amount, currency = _value(obj, subject.amount), _value(obj, subject.currency)
+            amount, currency = _value(obj, constrained.amount), _value(obj, constrained.currency)
             if rule.currency and currency != rule.currency:
                 failures.append(_("currency %(currency)s is not %(limit)s") % {"currency": currency,
                                                                               "limit": rule.currency})
@@ -157,10 +223,10 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
                 failures.append(_("amount %(amount)s is over %(limit)s") % {"amount": amount,
                                                                            "limit": rule.max_amount})
     for allowed, path, label in (
-        (rule.projects, subject.project, _("project")),
-        (rule.cost_centers, subject.cost_center, _("cost center")),
-        (rule.warehouses, subject.warehouse, _("warehouse")),
-        (rule.customers, subject.customer, _("customer")),
+        (rule.projects, constrained.project, _("project")),
+        (rule.cost_centers, constrained.cost_center, _("cost center")),
+        (rule.warehouses, constrained.warehouse, _("warehouse")),
+        (rule.customers, constrained.customer, _("customer")),
     ):
         if not allowed:
             continue
@@ -170,14 +236,15 @@ def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any, s
             failures.append(_("%(what)s %(value)s is not in %(allowed)s") % {
                 "what": label, "value": _value(obj, path) or "—", "allowed": ", ".join(allowed)})
     if rule.own_department:
-        if not subject.department:
+        if not constrained.department:
             failures.append(missing(_("department")))
-        elif _value(obj, subject.department) not in principal.departments:
-            failures.append(_("department %(value)s is not yours") % {"value": _value(obj, subject.department) or "—"})
+        elif _value(obj, constrained.department) not in principal.departments:
+            failures.append(_("department %(value)s is not yours")
+                            % {"value": _value(obj, constrained.department) or "—"})
     if rule.own_documents:
-        if not subject.is_own:
+        if not constrained.is_own:
             failures.append(missing(_("ownership")))
-        elif not subject.is_own(principal.user, obj):
+        elif not constrained.is_own(principal.user, obj):
             failures.append(_("not your own"))
     return failures
 
@@ -198,12 +265,12 @@ def grant(user: Any, action: str, obj: Any = None) -> Grant:
     if obj is None:
         rule, why = applicable[0]
         return Grant(True, (_("rule “%(rule)s” (%(why)s)") % {"rule": rule.name, "why": why},))
-    subject = _subjects.get(type(obj))
-    if subject is None:
+    constrained = _constraint_fields.get(type(obj))
+    if constrained is None:
         return Grant(False, (_("%(model)s objects are not covered by rules") % {"model": type(obj).__name__},))
     chain = []
     for rule, why in applicable:
-        failures = _constraint_failures(rule, principal, obj, subject)
+        failures = _constraint_failures(rule, principal, obj, constrained)
         if not failures:
             chain.append(_("rule “%(rule)s” (%(why)s) grants it") % {"rule": rule.name, "why": why})
             return Grant(True, tuple(chain))
@@ -212,50 +279,50 @@ def grant(user: Any, action: str, obj: Any = None) -> Grant:
     return Grant(False, tuple(chain))
 
 
-def _rule_q(rule: PermissionRule, principal: Principal, subject: Subject) -> Q | None:
+def _rule_q(rule: PermissionRule, principal: Principal, constrained: ConstraintFields) -> Q | None:
     """The objects ``rule`` covers as a filter; None when a constraint cannot be expressed (refuse)."""
     q = Q()
     if rule.document_kinds:
-        if not subject.kind:
+        if not constrained.kind:
             return None
-        q &= Q(**{f"{subject.kind}__in": list(rule.document_kinds)})
+        q &= Q(**{f"{constrained.kind}__in": list(rule.document_kinds)})
     if rule.max_amount is not None:
-        if not (subject.amount and subject.currency):
+        if not (constrained.amount and constrained.currency):
             return None
         # |amount| ≤ limit, as in _constraint_failures.
-        q &= Q(**{f"{subject.amount}__lte": rule.max_amount, f"{subject.amount}__gte": -rule.max_amount})
+        q &= Q(**{f"{constrained.amount}__lte": rule.max_amount, f"{constrained.amount}__gte": -rule.max_amount})
         if rule.currency:
-            q &= Q(**{subject.currency: rule.currency})
+            q &= Q(**{constrained.currency: rule.currency})
     for allowed, path in (
-        (rule.projects, subject.project),
-        (rule.cost_centers, subject.cost_center),
-        (rule.warehouses, subject.warehouse),
-        (rule.customers, subject.customer),
+        (rule.projects, constrained.project),
+        (rule.cost_centers, constrained.cost_center),
+        (rule.warehouses, constrained.warehouse),
+        (rule.customers, constrained.customer),
     ):
         if allowed:
             if not path:
                 return None
             q &= Q(**{f"{path}__in": list(allowed)})
     if rule.own_department:
-        if not subject.department:
+        if not constrained.department:
             return None
-        q &= Q(**{f"{subject.department}__in": sorted(principal.departments)})
+        q &= Q(**{f"{constrained.department}__in": sorted(principal.departments)})
     if rule.own_documents:
-        if not subject.own:
+        if not constrained.own:
             return None
-        q &= subject.own(principal.user)
+        q &= constrained.own(principal.user)
     return q
 
 
 def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
     """``queryset`` narrowed to the objects some rule grants ``action`` on to ``user``."""
-    subject = _subjects.get(queryset.model)
-    if subject is None:
+    constrained = _constraint_fields.get(queryset.model)
+    if constrained is None:
         return queryset.none()
     principal = Principal.of(user)
     combined: Q | None = None
     for rule, _why in rules_for(principal, action):
-        q = _rule_q(rule, principal, subject)
+        q = _rule_q(rule, principal, constrained)
         if q is not None:
             combined = q if combined is None else combined | q
     if combined is None:
@@ -265,14 +332,16 @@ def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
 
 def active_delegations(delegate: Any, action: str, at=None) -> list[Delegation]:
     """Delegations in force now that let ``delegate`` do ``action`` for someone else."""
-    at = at or timezone.now()
-    return [
-        d
-        for d in Delegation.objects.filter(delegate=delegate, starts_at__lte=at, ends_at__gt=at)
-        .select_related("delegator")
-        .order_by("starts_at")
-        if action in (d.actions or []) and d.delegator.is_active
-    ]
+    batch = _batch.get()
+    if batch is not None and at is None and delegate.pk in batch.principals:
+        in_force = batch.delegations.get(delegate.pk, [])
+    else:
+        in_force = _delegations_in_force(Delegation.objects.filter(delegate=delegate), at or timezone.now())
+    return [d for d in in_force if action in (d.actions or []) and d.delegator.is_active]
+
+
+def _delegations_in_force(delegations: QuerySet, at: Any) -> list[Delegation]:
+    return list(delegations.filter(starts_at__lte=at, ends_at__gt=at).select_related("delegator").order_by("starts_at"))
 
 
 def delegators_of(delegate: Any, action: str) -> Iterable[Any]:

@@ -16,8 +16,15 @@ def erp_logins(user: Any) -> list[str]:
 
 def user_for_login(connector: Any, login: str) -> Any:
     """The active portal user holding ``login`` in this ERP, or None."""
+    return user_and_department_for_login(connector, login)[0]
+
+
+def user_and_department_for_login(connector: Any, login: str) -> tuple[Any, str]:
+    """``user_for_login`` and ``department_of`` in one query (a document's requester)."""
     identity = ErpIdentity.objects.filter(connector=connector, erp_login=login).select_related("user").first()
-    return identity.user if identity and identity.user.is_active else None
+    if identity is None:
+        return None, ""
+    return (identity.user if identity.user.is_active else None), identity.department or ""
 
 
 def users_for_logins(connector: Any, logins: list[str]) -> dict[str, Any]:

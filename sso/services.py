@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,29 @@ def _portal_user_for(erp_user: ErpUser) -> tuple[Any, str]:
     return user, "created"
 
 
+_login_linked: list[Callable[[Any, Any, str], None]] = []
+
+
+def register_login_linked(callback: Callable[[Any, Any, str], None]) -> None:
+    """``callback(user, connector, erp_login)`` after a portal user is linked to an ERP login: apps hand
+    over what waited for that login (approvals: its documents). This module imports no app."""
+    _login_linked.append(callback)
+
+
+def link_erp_login(
+    user: Any, connector, erp_login: str, roles: list[str] | None = None, *, department: str = "", employee: str = ""
+) -> ErpIdentity:
+    """Link a portal user to an ERP login, and hand them what already waits for it."""
+    identity, _ = ErpIdentity.objects.update_or_create(
+        connector=connector,
+        erp_login=erp_login,
+        defaults={"user": user, "roles": roles or [], "department": department, "employee": employee},
+    )
+    for callback in _login_linked:
+        callback(user, connector, erp_login)
+    return identity
+
+
 def sync_erp_identities(connector) -> SyncReport:
     """Bring the portal's ERP identities in line with the ERP's accounts and roles.
 
@@ -67,8 +91,6 @@ def sync_erp_identities(connector) -> SyncReport:
                 ErpIdentity.objects.select_for_update().filter(connector=connector, erp_login=account.login).first()
             )
             if identity is None:
-                from approvals.services import link_erp_login
-
                 user, how = _portal_user_for(account)
                 link_erp_login(user, connector, account.login, roles, department=account.department,
                                employee=account.employee or account.name)

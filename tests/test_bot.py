@@ -1,4 +1,4 @@
-"""The chat bot (im/bot/): every kind of question in Chinese and English answered from the demo data
+"""The chat bot (bot/): every kind of question in Chinese and English answered from the demo data
 for the asker, nothing leaked, groups see only what all members may see, approvals only after the
 confirm button and through decide(), the API, and the dev inbox chat form."""
 
@@ -13,12 +13,12 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals.models import ApprovalDocument, Decision
+from bot import parser
+from bot.models import BotExchange
+from bot.periods import find_period, resolve
+from bot.services import ask, press
 from finance.models import Receivable
-from im.adapters.devinbox.models import DevInboxMessage
-from im.bot import parser
-from im.bot.models import BotExchange
-from im.bot.periods import find_period, resolve
-from im.bot.services import ask, press
+from im.platforms.devinbox.models import DevInboxMessage
 from sso.models import Profile
 from tests.conftest import unlock_phone
 
@@ -120,8 +120,8 @@ def test_help_and_fallback_are_never_silent(users):
 
 
 def test_fallback_suggests_only_names_the_asker_may_see(users):
-    from im.bot.answers.base import Context
-    from im.bot.answers.help import render_unknown
+    from bot.answers.base import Context
+    from bot.answers.help import render_unknown
 
     def suggested(user) -> str:
         ctx = Context(user, "zh-hans", timezone.localdate())
@@ -199,7 +199,7 @@ def test_decision_in_a_group_goes_to_the_asker_only(users):
 # --- approve via the bot --------------------------------------------------------------------------
 
 def test_approve_needs_the_confirm_button_and_goes_through_decide(users, committed, monkeypatch):
-    from im.bot import cards
+    from approvals import answers as cards  # the bot's confirm button is the approvals intent's
 
     calls = []
     real_decide = cards.decide
@@ -322,7 +322,7 @@ def test_period_ranges():
 
 
 def test_today_is_the_users_day(users, settings):
-    from im.bot.periods import today_for
+    from bot.periods import today_for
 
     now = timezone.now()
     assert today_for("Pacific/Kiritimati") != today_for("Pacific/Pago_Pago")  # UTC+14 vs UTC−11
@@ -405,7 +405,7 @@ def test_model_backend_choices_outside_the_typed_functions_are_refused(users, fa
 def test_model_backend_set_in_admin_wins_and_keeps_its_key_encrypted(users, fake_model, settings, admin_client):
     from django.db import connection
 
-    from im.bot.models import ModelBackend
+    from bot.models import ModelBackend
 
     calls, seen = fake_model
     url = settings.BOT_MODEL_URL
@@ -458,7 +458,7 @@ def test_retention_purges_old_exchanges(users):
 
 
 def test_dev_inbox_group_chat_answer_is_public_for_all_members_and_private_for_the_rest(users, committed):
-    from im.adapters.devinbox.models import DevInboxGroup
+    from im.platforms.devinbox.models import DevInboxGroup
 
     wang, chen = users["wang.wu"], users["chen.qi"]
     chat = DevInboxGroup.objects.create(idempotency_key="t1", name="项目B 应收",

@@ -11,9 +11,9 @@ import pytest
 from django.core.cache import cache
 
 from approvals.models import Decision
-from im.bot import parser
-from im.bot.models import BotExchange
-from im.bot.services import ask, press
+from bot import parser
+from bot.models import BotExchange
+from bot.services import ask, press
 from sso.models import Profile
 
 pytestmark = pytest.mark.django_db
@@ -193,9 +193,9 @@ def test_the_answer_is_in_the_language_of_the_question_when_the_profile_has_none
 
 
 def test_what_waits_for_me_is_one_selector_and_a_short_list_says_so(users, monkeypatch, client):
+    from approvals import answers as bot_approvals
     from approvals.selectors import pending_page
-    from im.bot.answers import approvals as bot_approvals
-    from widgets.selectors import pending_view
+    from approvals.widgets import pending_view
 
     li = users["li.si"]
     everything = pending_page(li)

@@ -318,7 +318,7 @@ def test_forwarded_card_link_lands_on_sign_in_without_the_document(world, new_pa
     from django.contrib.auth import get_user_model
 
     from approvals.models import ApprovalDocument
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.models import DevInboxMessage
 
     document = ApprovalDocument.objects.get(external_id=DOC_NUMBER)
     li_si = get_user_model().objects.get(username="li.si")

@@ -10,7 +10,7 @@ from approvals import services
 from approvals.models import ApprovalDocument, Decision
 from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import AppliedDecision, FaultPlan, PurchaseRequisition
-from im.adapters.devinbox.models import DevInboxMessage
+from im.platforms.devinbox.models import DevInboxMessage
 from portal.tasks import requeue_stale_work
 from tests.conftest import unlock_phone
 

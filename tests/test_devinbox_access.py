@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from approvals.models import ApprovalDocument, Decision
-from im.adapters.devinbox.guard import is_loopback, refusal_from_env, remote_bind_refusal
-from im.adapters.devinbox.models import DevInboxMessage
+from im.platforms.devinbox.guard import is_loopback, refusal_from_env, remote_bind_refusal
+from im.platforms.devinbox.models import DevInboxMessage
 from tests.conftest import unlock_phone
 
 DOC = "PR-2026-0042"

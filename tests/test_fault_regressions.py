@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDocument
 from im import services
-from im.adapters.base import SentMessage
 from im.models import Delivery, MessageRef
+from im.platforms.base import SentMessage
 from portal import tasks
 
 

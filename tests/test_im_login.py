@@ -1,8 +1,8 @@
-"""IM sign-in: login-free codes (sso/im_login/, im/adapters/<platform>/exchange.py) and allauth providers
-(im/adapters/wecom/signin/, sso/adapters.py).
+"""IM sign-in: login-free codes (sso/im_login/, im/platforms/<platform>/exchange.py) and allauth providers
+(im/platforms/wecom/signin/, sso/adapters.py).
 
 The platforms are answered at the HTTP layer by an ``httpx.MockTransport`` with the documented
-examples in sso/im_login/fixtures/<platform>/, and every outgoing request is checked against the
+examples in im/platforms/<platform>/fixtures/signin/, and every outgoing request is checked against the
 documentation: method, URL, query, JSON body, headers.
 """
 
@@ -22,14 +22,14 @@ from sso.models import ImIdentity, UnlinkedImUser
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parent.parent / "sso" / "im_login" / "fixtures"
+PLATFORMS = Path(__file__).resolve().parent.parent / "im" / "platforms"
 CORP_ID = "ww1234567890abcdef"
 FEISHU_TENANT = "736588c92lxf175d"
 DINGTALK_CORP = "dingcorp0001"
 
 
 def recorded(platform: str, name: str) -> dict:
-    return json.loads((FIXTURES / platform / f"{name}.json").read_text())
+    return json.loads((PLATFORMS / platform / "fixtures" / "signin" / f"{name}.json").read_text())
 
 
 class PlatformApi:
@@ -174,7 +174,7 @@ def test_wecom_rejected_cached_token_is_fetched_again_once(client, api, li_si):
 def test_wecom_sign_in_and_adapter_share_one_token_error_table(client, api, li_si):
     """41001 (access_token missing) is a rejected token for sign-in as it always was for sending: the
     exchange reads the adapter's one table (it used to have its own, without 41001)."""
-    from im.adapters.wecom import adapter, exchange
+    from im.platforms.wecom import adapter, exchange
 
     assert exchange.TOKEN_REJECTED is adapter.TOKEN_REJECTED and 41001 in exchange.TOKEN_REJECTED
     ImIdentity.objects.create(user=li_si, platform="wecom", tenant=CORP_ID, external_id="USERID")
@@ -187,9 +187,9 @@ def test_wecom_sign_in_and_adapter_share_one_token_error_table(client, api, li_s
 
 
 def test_exchanges_are_registered_by_their_platform_packages():
-    from im.adapters.dingtalk.exchange import DingTalkExchange
-    from im.adapters.feishu.exchange import FeishuExchange
-    from im.adapters.wecom.exchange import WeComExchange
+    from im.platforms.dingtalk.exchange import DingTalkExchange
+    from im.platforms.feishu.exchange import FeishuExchange
+    from im.platforms.wecom.exchange import WeComExchange
 
     assert [base.exchange_class(p) for p in ("wecom", "feishu", "dingtalk", "slack")] == [
         WeComExchange, FeishuExchange, DingTalkExchange, None]

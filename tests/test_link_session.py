@@ -118,7 +118,7 @@ def test_a_platform_set_to_full_sign_in_never_decides_from_a_link(client, users,
 def test_a_platform_set_to_a_one_time_code_sends_it_to_the_recipients_im(client, users, document):
     import re
 
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.models import DevInboxMessage
 
     LinkDecisionCheck.objects.create(platform="devinbox", requirement=LinkDecisionCheck.Check.CODE)
     path = document.get_absolute_url()
@@ -140,7 +140,7 @@ def test_a_platform_set_to_a_one_time_code_sends_it_to_the_recipients_im(client,
 def test_a_one_time_code_is_void_after_five_wrong_tries(client, users, document):
     import re
 
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.models import DevInboxMessage
 
     LinkDecisionCheck.objects.create(platform="devinbox", requirement=LinkDecisionCheck.Check.CODE)
     path = document.get_absolute_url()

@@ -134,8 +134,8 @@ async def test_dev_inbox_phone_topics_only_for_a_browser_signed_in_to_that_phone
     a browser that unlocked the phone (dev inbox session proof) are subscribed."""
     from django.contrib.sessions.backends.db import SessionStore
 
-    from im.adapters.devinbox.models import DevInboxGroup
-    from im.adapters.devinbox.views import PHONES_KEY
+    from im.platforms.devinbox.models import DevInboxGroup
+    from im.platforms.devinbox.views import PHONES_KEY
 
     settings.DEV_INBOX_ENABLED = True
     users, _document = world

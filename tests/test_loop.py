@@ -8,8 +8,8 @@ import pytest
 
 from approvals.models import ApprovalDocument, Decision
 from erp.connectors.demo.models import AppliedDecision, PurchaseRequisition
-from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery
+from im.platforms.devinbox.models import DevInboxMessage
 
 from .conftest import approval_requested, unlock_phone
 

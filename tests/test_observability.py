@@ -237,6 +237,9 @@ def test_readyz_round_trips_the_redis_channel_layer_and_broker(client, db, redis
     assert down.status_code == 503 and down.json()["failed"] == ["channel_layer"]
 
 
+# Channels closes stale database connections around each message; a connection another test left open
+# on the same worker thread must be checkable, so the test may touch the database.
+@pytest.mark.django_db
 async def test_websocket_connections_are_counted_and_carry_a_request_id():
     from channels.generic.websocket import AsyncJsonWebsocketConsumer
     from channels.testing import WebsocketCommunicator

@@ -141,8 +141,8 @@ def test_receivables_widget_has_an_ageing_bar_and_no_mid_string_wraps(client, us
 
 
 def test_bot_card_without_status_shows_no_empty_pill(client, users, demo):
-    from im.adapters.devinbox.models import DevInboxMessage
-    from im.bot.services import ask
+    from bot.services import ask
+    from im.platforms.devinbox.models import DevInboxMessage
 
     reply = ask(users["wang.wu"], "华东电子的应收")
     assert reply.intent == "receivables" and reply.card is not None
@@ -291,6 +291,6 @@ def test_pinned_widget_needs_no_emoji_font():
     from pathlib import Path
 
     # The group page and the partial it includes (and refetches live) for its messages and pinned widgets.
-    templates = Path(__file__).resolve().parent.parent / "im/adapters/devinbox/templates/devinbox"
+    templates = Path(__file__).resolve().parent.parent / "im/platforms/devinbox/templates/devinbox"
     text = "".join((templates / name).read_text(encoding="utf-8") for name in ("group.html", "_group_messages.html"))
     assert "📌" not in text and '<svg class="icon"' in text

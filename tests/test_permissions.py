@@ -332,8 +332,8 @@ def test_every_route_refuses_someone_elses_document_like_a_missing_one(client, u
 def test_a_card_button_pressed_by_someone_who_may_not_decide_is_refused(users, document):
     """A forwarded card (or a group chat) lets others press its buttons: the platform tells us who
     pressed, and that person's permissions decide."""
-    from im.adapters.devinbox.adapter import PLATFORM
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.adapter import PLATFORM
+    from im.platforms.devinbox.models import DevInboxMessage
     from im.services import handle_card_action
 
     message = DevInboxMessage.objects.get(recipient=users["li.si"], card__topic=document.topic)

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from im import ratelimit, services
-from im.adapters import ADAPTER_CLASSES
-from im.adapters.base import SentMessage
 from im.models import Delivery
+from im.platforms import ADAPTER_CLASSES
+from im.platforms.base import SentMessage
 
 sent_at: list[float] = []
 

@@ -109,7 +109,7 @@ async def pushes(sockets: list, topic: str) -> list[dict]:
 def test_two_daphne_processes_and_two_workers_share_the_work(served, connector, users, settings):
     from erp.connectors.demo import emitter
     from erp.connectors.demo.models import Stock
-    from im.adapters.devinbox.models import DevInboxMessage
+    from im.platforms.devinbox.models import DevInboxMessage
     from widgets.embed import make_embed_token
 
     handle = served

@@ -1,7 +1,7 @@
 """Retention: per kind of record (and optionally per platform) keep N days, then destroy in batches.
 
 Kinds live in a registry that each app fills with its own records in ``AppConfig.ready()``
-(``im``: sent cards, ``erp``: event payloads, ``im.bot``: bot exchanges, ``notifications``: group-chat
+(``im``: sent cards, ``erp``: event payloads, ``bot``: bot exchanges, ``notifications``: group-chat
 records; ``trust`` itself: audit entries); this module imports none of them::
 
     register_retention_kind("bot_exchanges", due_fn, destroy_fn, label=_("bot exchanges"))

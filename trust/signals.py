@@ -8,6 +8,7 @@ access change is tied to the chain by the sha256 of its before/after, not by a c
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from typing import Any
@@ -22,10 +23,12 @@ from trust.services import Fact, record, record_many
 FINAL_DELIVERY = ("sent", "dead")
 
 
-def _actor() -> Any:
-    from sso.audit import _actor as current
+# Who acts in this request: set by sso's AuditActorMiddleware, empty for the system (tasks, commands).
+CURRENT_ACTOR: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
 
-    return current.get()
+
+def _actor() -> Any:
+    return CURRENT_ACTOR.get()
 
 
 def on_decision(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
@@ -144,11 +147,13 @@ def on_deliveries_finished(sender: Any, deliveries: list[Any], **kwargs: Any) ->
     ])
 
 
-def connect() -> None:
-    from sso.models import AccessChange, LinkTokenUse
+def audit_access(access_change_model: Any, link_token_use_model: Any) -> None:
+    """Audit every change to who may do what, and every card link used (sso registers its models)."""
+    post_save.connect(on_access_change, sender=access_change_model, dispatch_uid="trust-access-change")
+    post_save.connect(on_link_token_used, sender=link_token_use_model, dispatch_uid="trust-link-token")
 
-    post_save.connect(on_access_change, sender=AccessChange, dispatch_uid="trust-access-change")
-    post_save.connect(on_link_token_used, sender=LinkTokenUse, dispatch_uid="trust-link-token")
+
+def connect() -> None:
     post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="trust-admin-change")
     user_logged_in.connect(on_logged_in, dispatch_uid="trust-signed-in")
     user_login_failed.connect(on_login_failed, dispatch_uid="trust-sign-in-failed")

@@ -1,13 +1,6 @@
 from django.apps import AppConfig
 
 
-def _order_topics(match: dict) -> set[str]:
-    from inventory.models import SalesOrder
-
-    pk = SalesOrder.objects.filter(external_id=match["number"]).values_list("pk", flat=True).first()
-    return {f"order.{pk}"} if pk else set()
-
-
 def _receivables_topics(match: dict) -> set[str]:
     from urllib.parse import unquote
 
@@ -27,7 +20,15 @@ class WidgetsConfig(AppConfig):
         # pending approvals, which asks for a real sign-in.
         body = ("body/",)
         register_link_page(r"/w/stock/(?P<sku>[^/]+)/", subpaths=body, topics=lambda m: {f"item.{m['sku']}"})
-        register_link_page(r"/w/order/(?P<number>[^/]+)/", subpaths=body, topics=_order_topics)
         register_link_page(r"/w/receivables/(?P<scope>[^/]+)/(?P<name>[^/]+)/", subpaths=body,
                            topics=_receivables_topics)
         register_link_page(r"/w/approval/(?P<pk>\d+)/", subpaths=body, topics=lambda m: {f"approval.{m['pk']}"})
+
+        from widgets.embed import register_embed_topics
+        from widgets.topics import scope_topic
+
+        register_embed_topics("widgets", "stock", lambda args, user: frozenset({f"item.{args['sku']}"}))
+        register_embed_topics("widgets", "receivables",
+                              lambda args, user: frozenset({scope_topic("receivables", args["scope"], args["name"])}))
+        register_embed_topics("widgets", "approval", lambda args, user: frozenset({f"approval.{args['pk']}"}))
+        register_embed_topics("widgets", "pending", lambda args, user: frozenset({f"inbox.{user.pk}"}))

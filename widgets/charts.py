@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from portal import formatting
+from portal.formatting import AGEING_CLASSES
 
 WIDTH, HEIGHT = 320, 150
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 22  # room for the axis labels
@@ -110,7 +111,6 @@ def stock_chart(history: Sequence[tuple[dt.date, float]], forecast: Sequence[For
     )
 
 
-AGEING_CLASSES = {"current": "age0", "1-30": "age1", "31-60": "age2", "61-90": "age3", "90+": "age4"}
 
 
 def bucket_label(bucket: str) -> str:

@@ -117,8 +117,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return user if time.time() < expires else self.user
 
     async def disconnect(self, code: int) -> None:
-        for task in getattr(self, "flushes", {}).values():
-            task.cancel()
+        for task in [*getattr(self, "flushes", {}).values(), getattr(self, "heartbeat", None)]:
+            if task is not None:
+                task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
             await self._presence(topic, joined=False)
@@ -172,6 +173,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if hooks is not None:
             await database_sync_to_async(hooks[0] if joined else hooks[1])(self._viewer_for(topic), topic,
                                                                             self.channel_name)
+            if joined and hooks[2] is not None and getattr(self, "heartbeat", None) is None:
+                self.heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        """While this socket watches topics with presence, say so every PRESENCE_HEARTBEAT_SECONDS: a
+        process that dies says nothing more, and its rows are swept."""
+        while True:
+            await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            for topic in list(self.topics):
+                hooks = presence_hooks(topic)
+                if hooks is not None and hooks[2] is not None:
+                    await database_sync_to_async(hooks[2])(self._viewer_for(topic), topic, self.channel_name)
 
     async def _drop(self, topic: str) -> None:
         if topic in self.topics:

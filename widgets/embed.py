@@ -8,6 +8,7 @@ session and never signs anyone in elsewhere. Permissions are still checked on ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -96,31 +97,23 @@ def embed_viewer(token: str, path: str | None = None) -> Any | None:
     return get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
 
 
+# The live topics of each embeddable page, by (URL namespace, URL name; None: every page of the namespace).
+# Widgets registers its own pages; apps with pages of their own (inventory's order, boards) theirs.
+_embed_topics: dict[tuple[str, str | None], Callable[[dict, Any], frozenset[str]]] = {}
+
+
+def register_embed_topics(namespace: str, url_name: str | None,
+                          topics: Callable[[dict, Any], frozenset[str]]) -> None:
+    """``topics(url kwargs, viewer)``: what a socket opened with an embed token for that page may watch."""
+    _embed_topics[(namespace, url_name)] = topics
+
+
 def embed_topics(token: str, user: Any) -> frozenset[str]:
     """The live topics the widget named by ``token`` shows: all a socket opened with it may watch.
     Each subscription is still checked against the viewer's permissions."""
-    from widgets.topics import scope_topic
-
     claims = read_embed_token(token or "")
     match = widget_page(claims.path) if claims is not None else None
     if match is None:
         return frozenset()
-    args = match.kwargs
-    if match.url_name == "stock":
-        return frozenset({f"item.{args['sku']}"})
-    if match.url_name == "order":
-        from inventory.models import SalesOrder
-
-        return frozenset(f"order.{pk}" for pk in SalesOrder.objects.filter(external_id=args["number"])
-                         .values_list("pk", flat=True))
-    if match.url_name == "receivables":
-        return frozenset({scope_topic("receivables", args["scope"], args["name"])})
-    if match.url_name == "approval":
-        return frozenset({f"approval.{args['pk']}"})
-    if match.url_name == "pending":
-        return frozenset({f"inbox.{user.pk}"})
-    if match.namespace == "boards":
-        from boards.selectors import board_topics
-
-        return board_topics(int(args["group_id"]))
-    return frozenset()
+    topics = _embed_topics.get((match.namespace, match.url_name)) or _embed_topics.get((match.namespace, None))
+    return topics(match.kwargs, user) if topics is not None else frozenset()

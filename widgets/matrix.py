@@ -46,7 +46,10 @@ def matrix_user_of(access_token: str, server_name: str) -> str:
         raise OpenIdRefused(f"the homeserver could not be asked: {type(exc).__name__}") from exc
     if response.status_code != 200:
         raise OpenIdRefused("the homeserver does not know this token")
-    user_id = str(response.json().get("sub", ""))
+    try:
+        user_id = str(response.json().get("sub", ""))
+    except (ValueError, AttributeError) as exc:  # not JSON, or JSON but no object (a proxy's error page)
+        raise OpenIdRefused("the homeserver's answer could not be read") from exc
     if not user_id.startswith("@") or user_id.split(":", 1)[-1] != server_name:
         raise OpenIdRefused("the token names a user of another server")
     return user_id

@@ -29,9 +29,10 @@ _immediate: set[str] = set()
 # Guests (a group board's external members: no portal account) may watch only the kinds registered
 # here, each with a check of its own; every other kind refuses them without asking its check.
 _guest_checks: dict[str, TopicCheck] = {}
-# Presence: called when a socket starts / stops watching a topic of the kind (who is looking now).
+# Presence: called when a socket starts / stops watching a topic of the kind (who is looking now), and
+# every PRESENCE_HEARTBEAT_SECONDS while it watches (so rows of a process that died can be swept).
 PresenceHook = Callable[[Any, str, str], None]
-_presence: dict[str, tuple[PresenceHook, PresenceHook]] = {}
+_presence: dict[str, tuple[PresenceHook, PresenceHook, PresenceHook | None]] = {}
 
 
 def register_topic(kind: str, check: TopicCheck, *, coalesce: bool = True) -> None:
@@ -51,8 +52,9 @@ def register_guest_topic(kind: str, check: TopicCheck) -> None:
     _guest_checks[kind] = check
 
 
-def register_presence(kind: str, join: PresenceHook, leave: PresenceHook) -> None:
-    _presence[kind] = (join, leave)
+def register_presence(kind: str, join: PresenceHook, leave: PresenceHook,
+                      heartbeat: PresenceHook | None = None) -> None:
+    _presence[kind] = (join, leave, heartbeat)
 
 
 # Who a socket without a portal user speaks for, from its cookies (a board guest's pass); None: nobody.
@@ -72,7 +74,7 @@ def guest_viewer_from(cookies: dict[str, str]) -> Any:
     return None
 
 
-def presence_hooks(topic: str) -> tuple[PresenceHook, PresenceHook] | None:
+def presence_hooks(topic: str) -> tuple[PresenceHook, PresenceHook, PresenceHook | None] | None:
     return _presence.get(topic.partition(".")[0])
 
 

@@ -12,7 +12,7 @@ from django.core import mail
 from boards.models import BoardActivity, GuestPass
 from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import PurchaseOrderLine
-from im.adapters.devinbox.models import DevInboxGroupMessage, DevInboxMessage
+from im.platforms.devinbox.models import DevInboxGroupMessage, DevInboxMessage
 from notifications.models import ChatGroup
 from tests.conftest import unlock_phone
 from trust.models import AuditEntry
@@ -106,10 +106,12 @@ def test_guest_confirms_a_delivery_date_the_erp_holds_it_audited_and_posted(war_
     assert entry.actor_name == f"guest:{SUPPLIER}" and entry.object_id == str(war_room.pk)
     assert any("2026-12-20" in str(m.card) for m in DevInboxGroupMessage.objects.filter(
         group_id=int(war_room.chat_id)) if m.card)
-    # The same form sent again (a double tap) applies nothing twice.
+    # The same form sent again (a double tap) applies nothing twice, and is recorded and audited once.
     confirm(client, committed, war_room, line, "2026-12-20", version=1, qty="6")
     line.refresh_from_db()
     assert line.version == 2
+    assert BoardActivity.objects.filter(group=war_room, action="confirm_delivery").count() == 1
+    assert AuditEntry.objects.filter(action="board.confirm_delivery").count() == 1
 
 
 def test_stale_confirmation_is_refused_with_what_changed(war_room, client, committed, users):
@@ -281,7 +283,7 @@ def test_a_board_embed_token_covers_its_board_only(war_room, users, client):
 
 
 def test_matrix_pins_the_board_through_its_openid_bootstrap(settings):
-    from im.adapters.matrix.adapter import MatrixAdapter
+    from im.platforms.matrix.adapter import MatrixAdapter
 
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     calls = []

@@ -305,6 +305,8 @@ class RequisitionRequest:
 PURCHASE_ORDERS = "purchase_orders"  # purchase_order_lines(sku=, supplier=) -> list[PurchaseOrderLine]
 CONFIRM_DELIVERY = "confirm_delivery"  # confirm_delivery(LineConfirmation) -> PurchaseOrderLine
 EXPEDITE_ORDER = "expedite_order"  # expedite_line(line_id, expected_version=, actor=, idempotency_key=)
+# What a board's purchasing actions need; a connector declares all three or none.
+PURCHASING_CAPABILITIES = frozenset({PURCHASE_ORDERS, CONFIRM_DELIVERY, EXPEDITE_ORDER})
 
 
 @dataclass(frozen=True)

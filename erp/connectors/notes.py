@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NOTE_PREFIX = "portal-decision"
 _TAGS = re.compile(r"<[^>]+>")
@@ -24,10 +24,13 @@ class PortalNote:
     actor: str
     resource: str
     created_at: dt.datetime
+    facts: dict[str, str] = field(default_factory=dict)  # any further ``name=value`` of the marker line
 
 
-def note_text(key: str, outcome: str, actor: str, comment: str) -> str:
+def note_text(key: str, outcome: str, actor: str, comment: str, facts: dict[str, str] | None = None) -> str:
+    """The marker line (``facts`` are appended as ``name=value``: values without spaces), then ``comment``."""
     text = f"{NOTE_PREFIX} key={key} outcome={outcome} actor={actor}"
+    text += "".join(f" {name}={value}" for name, value in (facts or {}).items())
     return f"{text}\n{comment}" if comment else text
 
 
@@ -49,4 +52,5 @@ def parse_note(message: str, resource: str, created_at: dt.datetime) -> PortalNo
     fields = dict(part.split("=", 1) for part in parts[1:] if "=" in part)
     if not fields.get("key") or not fields.get("outcome"):
         return None
-    return PortalNote(fields["key"], fields["outcome"], fields.get("actor", ""), resource, created_at)
+    facts = {name: value for name, value in fields.items() if name not in {"key", "outcome", "actor"}}
+    return PortalNote(fields["key"], fields["outcome"], fields.get("actor", ""), resource, created_at, facts)

@@ -12,7 +12,7 @@ from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import PurchaseRequisition
 from foresight import cards, services, tasks
 from foresight.models import ExpenseScore, Feedback, ModelRun, ReceivableRisk, RestockSuggestion, SeriesForecast
-from im.adapters.devinbox.models import DevInboxMessage
+from im.platforms.devinbox.models import DevInboxMessage
 from notifications.models import ChatGroup
 from tests.conftest import unlock_phone
 

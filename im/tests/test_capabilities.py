@@ -4,8 +4,8 @@ adapter has, and address_of is written once (sso.ImIdentity), not per adapter.""
 import pytest
 from django.utils.module_loading import import_string
 
-from im.adapters import ADAPTER_CLASSES
-from im.adapters.base import CAPABILITY_METHODS, GROUPS, RECALL, LinkedIdentityAddress, supports
+from im.platforms import ADAPTER_CLASSES
+from im.platforms.base import CAPABILITY_METHODS, GROUPS, RECALL, LinkedIdentityAddress, supports
 
 
 @pytest.mark.parametrize("platform", sorted(ADAPTER_CLASSES))
@@ -33,7 +33,7 @@ def test_platform_adapters_share_one_address_of(platform):
 
 
 def test_address_of_is_the_linked_identity(db, django_user_model):
-    from im.adapters import get_adapter
+    from im.platforms import get_adapter
     from sso.models import ImIdentity
 
     ann = django_user_model.objects.create_user("ann")

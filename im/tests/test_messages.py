@@ -5,7 +5,7 @@ from im.messages import IncomingMessage, deliver_message, register_message_handl
 
 
 def test_the_bot_registers_its_handler():
-    from im.bot.inbound import answer_message
+    from bot.inbound import answer_message
 
     assert answer_message in messages._handlers
 

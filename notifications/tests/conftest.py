@@ -17,4 +17,4 @@ def scenarios(demo, connector, committed):  # noqa: F811
 
 
 # Scenario 2 against a real Synapse: the Matrix adapter's own session fixture, shared here.
-from im.adapters.matrix.conftest import fresh_user, matrix, synapse  # noqa: E402,F401
+from im.platforms.matrix.conftest import fresh_user, matrix, synapse  # noqa: E402,F401

@@ -51,7 +51,7 @@ def test_scenario_2_war_room_on_synapse(scenarios, users, matrix, fresh_user, co
     assert layout[top["state_key"]]["container"] == "top"
     assert group.posts.exclude(message_id="").count() >= 2
     # Someone joins later (a second buyer): invited into the same room; the same create key, the same room.
-    from im.adapters.matrix.adapter import MatrixAdapter
+    from im.platforms.matrix.adapter import MatrixAdapter
 
     late = fresh_user()
     MatrixAdapter().add_members(room, [late.user_id])

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from erp.connectors.demo import services as erp
-from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery
+from im.platforms.devinbox.models import DevInboxMessage
 from notifications import engine, services
 from notifications.models import Notification, NotificationRule
 from tests.conftest import approval_requested, unlock_phone

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDocument, Decision
 from erp.connectors.demo import services as erp
-from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from im.models import Delivery
+from im.platforms.devinbox.models import DevInboxGroup, DevInboxGroupMessage, DevInboxMessage
 from notifications import services
 from notifications.models import ChatGroup, Notification, NotificationRule
 from tests.conftest import unlock_phone

@@ -3,9 +3,10 @@ and log one line saying what happened. Nothing here may fail the caller's work."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -19,6 +20,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 # (connector slug, event type) of the event being received, once its signature and shape are good.
 _intake_labels: ContextVar[tuple[str, str] | None] = ContextVar("intake_labels", default=None)
 
+# Lookups the apps that own the data register (erp and im, in ready()): this module imports no app.
+_lookups: dict[str, Callable[[str], Any]] = {
+    "event_type_known": lambda event_type: False,
+    "connector_known": lambda slug: False,
+    "dedupe_keys_of_topic": lambda topic: [],
+}
+
+
+def register_lookups(**lookups: Callable[[str], Any]) -> None:
+    """``event_type_known(type)`` and ``connector_known(slug)`` (erp): labels stay bounded;
+    ``dedupe_keys_of_topic(topic)`` (im): the outbox keys of a topic's newest cards, newest first."""
+    unknown = set(lookups) - set(_lookups)
+    if unknown:
+        raise ValueError(f"unknown observability lookups: {sorted(unknown)}")
+    _lookups.update(lookups)
+
 
 # --- Intake ---------------------------------------------------------------------------------
 
@@ -29,45 +46,56 @@ def observe_intake(receive: F) -> F:
 
     @functools.wraps(receive)
     def wrapper(connector_slug: str, *args: Any, **kwargs: Any) -> Any:
-        with context.scope():
-            token = _intake_labels.set(None)
-            try:
-                result = receive(connector_slug, *args, **kwargs)
-            except Exception as exc:
-                status = getattr(exc, "status", None)
-                if status is not None:  # IntakeError: a refusal, answered with a 4xx
-                    connector, event_type = _intake_labels.get() or (_known_connector(connector_slug), "unknown")
-                    metrics.ERP_EVENTS.labels(connector, event_type, "rejected").inc()
-                    logger.info("erp event rejected: %s %s", status, getattr(exc, "title", ""),
-                                extra={"connector": connector, "event_type": event_type})
-                raise
-            finally:
-                labels = _intake_labels.get()
-                _intake_labels.reset(token)
-            outcome = "duplicate" if result.duplicate else "accepted"
-            metrics.ERP_EVENTS.labels(*(labels or ("unknown", "unknown")), outcome).inc()
-            if result.duplicate:
-                logger.info("erp event duplicate, nothing changed")
+        with intake_observed(connector_slug) as answered:
+            result = receive(connector_slug, *args, **kwargs)
+            answered(result.duplicate)
             return result
 
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def intake_observed(connector_slug: str, connector_known: bool | None = None) -> Iterator[Callable[[bool], None]]:
+    """Around one event at the intake (both routes): a refusal (an exception with a ``status``) is
+    counted and logged as it leaves; the caller reports an answered event with the function yielded.
+    ``connector_known``: whether the slug names a connector, when the caller knows (no query then)."""
+    with context.scope():
+        token = _intake_labels.set(None)
+        try:
+            yield _intake_answered
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status is not None:  # IntakeError: a refusal, answered with a 4xx
+                connector, event_type = _intake_labels.get() or (
+                    _known_connector(connector_slug, connector_known), "unknown")
+                metrics.ERP_EVENTS.labels(connector, event_type, "rejected").inc()
+                logger.info("erp event rejected: %s %s", status, getattr(exc, "title", ""),
+                            extra={"connector": connector, "event_type": event_type})
+            raise
+        finally:
+            _intake_labels.reset(token)
+
+
+def _intake_answered(duplicate: bool) -> None:
+    labels = _intake_labels.get()
+    metrics.ERP_EVENTS.labels(*(labels or ("unknown", "unknown")), "duplicate" if duplicate else "accepted").inc()
+    if duplicate:
+        logger.info("erp event duplicate, nothing changed")
+
+
 def intake_parsed(connector_slug: str, envelope: dict[str, Any]) -> None:
     """The event passed its signature and shape checks: from here on it has an id and labels."""
-    from erp.events import handler_for
-
-    event_type = envelope["type"] if handler_for(envelope["type"]) else "unsupported"  # bounded labels
+    event_type = envelope["type"] if _lookups["event_type_known"](envelope["type"]) else "unsupported"  # bounded
     _intake_labels.set((connector_slug, event_type))
     context.bind(event_id=context.event_key(connector_slug, envelope["id"]))
 
 
-def _known_connector(slug: str) -> str:
+def _known_connector(slug: str, known: bool | None = None) -> str:
     """The slug as a label only when it names a connector: the URL is anyone's to choose."""
-    from erp.models import Connector
-
+    if known is not None:
+        return slug if known else "unknown"
     try:
-        return slug if Connector.objects.filter(slug=slug).exists() else "unknown"
+        return slug if _lookups["connector_known"](slug) else "unknown"
     except Exception:
         return "unknown"
 
@@ -99,9 +127,7 @@ def card_outcome(delivery: Any, outcome: str, detail: str = "") -> None:
 
 def event_id_of_topic(topic: str) -> str:
     """The ERP event behind a document's topic: the one its latest event-born cards came from."""
-    from im.models import Delivery
-
-    keys = Delivery.objects.filter(topic=topic).order_by("-pk").values_list("dedupe_key", flat=True)[:20]
+    keys = _lookups["dedupe_keys_of_topic"](topic)
     return next((found for key in keys if (found := context.event_id_from_dedupe_key(key))), "")
 
 

@@ -35,6 +35,4 @@ def moment(value: dt.datetime | None) -> str:
 @register.filter
 def ageing_class(bucket: str) -> str:
     """The colour class of an overdue bucket, the same as in the ageing bar."""
-    from widgets.charts import AGEING_CLASSES
-
-    return AGEING_CLASSES.get(bucket, "age4")
+    return formatting.AGEING_CLASSES.get(bucket, "age4")

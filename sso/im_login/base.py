@@ -8,20 +8,16 @@ API for the user's id. Nothing the browser says about who it is is trusted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from django.core.cache import cache
 
 log = logging.getLogger(__name__)
 
 # Tests replace this with an ``httpx.MockTransport``; production uses httpx's own transport.
 http_transport: httpx.BaseTransport | None = None
 TIMEOUT = httpx.Timeout(10.0)
-# A cached platform token is dropped this long before the platform says it expires.
-TOKEN_MARGIN_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -106,24 +102,6 @@ class LoginFreeExchange:
         if response.status_code >= 500:
             raise ExchangeError("platform_error", f"{self.platform}: HTTP {response.status_code}")
         return body
-
-    def cached_token(self, name: str, fetch: Callable[[], tuple[str, int]]) -> str:
-        """A platform access token from the cache, or fetched and kept until shortly before it expires.
-
-        Platforms rate-limit their token endpoints (WeCom, DingTalk: 2 h tokens meant to be reused).
-        """
-        key = f"sso:im-token:{self.platform}:{name}:{self.config.client_id}"
-        token = cache.get(key)
-        if token:
-            return token
-        token, expires_in = fetch()
-        ttl = int(expires_in) - TOKEN_MARGIN_SECONDS
-        if ttl > 0:
-            cache.set(key, token, ttl)
-        return token
-
-    def forget_token(self, name: str) -> None:
-        cache.delete(f"sso:im-token:{self.platform}:{name}:{self.config.client_id}")
 
 
 def app_config(platform: str) -> AppConfig | None:

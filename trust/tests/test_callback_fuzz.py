@@ -10,19 +10,19 @@ import json
 import pytest
 
 from im import inbound
-from im.adapters.agora.adapter import AgoraAdapter
-from im.adapters.agora.tests import CONFIG as AGORA
-from im.adapters.dingtalk.adapter import DingTalkAdapter
-from im.adapters.dingtalk.tests import CONFIG as DINGTALK
-from im.adapters.feishu.adapter import FeishuAdapter
-from im.adapters.feishu.tests import CONFIG as FEISHU
-from im.adapters.slack.adapter import SlackAdapter
-from im.adapters.slack.client import SlackClient
-from im.adapters.slack.tests import SECRET as SLACK_SECRET
-from im.adapters.webhook.adapter import WebhookAdapter
-from im.adapters.webhook.tests import SECRET as WEBHOOK_SECRET
-from im.adapters.wecom.adapter import WeComAdapter
-from im.adapters.wecom.tests import CONFIG as WECOM
+from im.platforms.agora.adapter import AgoraAdapter
+from im.platforms.agora.tests import CONFIG as AGORA
+from im.platforms.dingtalk.adapter import DingTalkAdapter
+from im.platforms.dingtalk.tests import CONFIG as DINGTALK
+from im.platforms.feishu.adapter import FeishuAdapter
+from im.platforms.feishu.tests import CONFIG as FEISHU
+from im.platforms.slack.adapter import SlackAdapter
+from im.platforms.slack.client import SlackClient
+from im.platforms.slack.tests import SECRET as SLACK_SECRET
+from im.platforms.webhook.adapter import WebhookAdapter
+from im.platforms.webhook.tests import SECRET as WEBHOOK_SECRET
+from im.platforms.wecom.adapter import WeComAdapter
+from im.platforms.wecom.tests import CONFIG as WECOM
 
 ADAPTERS = {
     "wecom": lambda: WeComAdapter(WECOM),

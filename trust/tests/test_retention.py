@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDocument
 from erp.models import InboundEvent
-from im.adapters.devinbox.adapter import DevInboxAdapter
-from im.adapters.devinbox.models import DevInboxMessage
 from im.models import Delivery, MessageRef
+from im.platforms.devinbox.adapter import DevInboxAdapter
+from im.platforms.devinbox.models import DevInboxMessage
 from trust import retention
 from trust.models import AuditEntry, LegalHold, RetentionPolicy
 from trust.services import record, verify
@@ -69,7 +69,7 @@ def test_platform_policy_overrides_the_general_one(demo):
 
 
 def test_platform_outage_keeps_the_row_for_the_next_run(demo, monkeypatch):
-    from im.adapters.base import TransportError
+    from im.platforms.base import TransportError
 
     def down(address, message_id, *, recall_id=""):
         raise TransportError("platform down")
@@ -109,7 +109,7 @@ def test_deleting_the_oldest_entries_by_hand_is_detected(db):
 
 
 def test_bot_exchanges_kind_is_registered_and_runs(db, django_user_model):
-    from im.bot.models import BotExchange
+    from bot.models import BotExchange
 
     user = django_user_model.objects.create_user("ivy")
     BotExchange.objects.create(user=user, text="库存", intent="stock")
@@ -183,8 +183,8 @@ def _card(title: str):
 
 def test_dev_inbox_deletes_like_any_adapter(db, django_user_model):
     """The dev inbox implements delete_message: direct cards by id, group messages by their g<pk> id."""
-    from im.adapters.base import TransportError
-    from im.adapters.devinbox.models import DevInboxGroup, DevInboxGroupMessage
+    from im.platforms.base import TransportError
+    from im.platforms.devinbox.models import DevInboxGroup, DevInboxGroupMessage
 
     adapter = DevInboxAdapter()
     user = django_user_model.objects.create_user("ivy")
@@ -202,7 +202,7 @@ def test_dev_inbox_deletes_like_any_adapter(db, django_user_model):
 
 
 def test_group_chat_records_are_recalled_from_the_dev_inbox_too(db, django_user_model):
-    from im.adapters.devinbox.models import DevInboxGroupMessage
+    from im.platforms.devinbox.models import DevInboxGroupMessage
     from notifications.models import ChatGroup, GroupPost
 
     adapter = DevInboxAdapter()

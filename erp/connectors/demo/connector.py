@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from erp.connectors.base import (
+    PURCHASING_CAPABILITIES,
     ConnectorError,
     DecisionConflict,
     DocumentLine,
@@ -28,7 +29,7 @@ from .models import (
     FaultPlan,
     PurchaseRequisition,
 )
-from .purchasing import PURCHASING_CAPABILITIES, PurchasingCapabilities
+from .purchasing import PurchasingCapabilities
 from .reads import READ_CAPABILITIES, ReadCapabilities
 
 # ERP state -> the state names of DocumentSnapshot. A draft was never submitted; the portal only

@@ -9,13 +9,13 @@ that propagates and the caller decides what to do.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
 from erp.intake import IntakeResult, receive
 from erp.models import Connector
+from erp.payload import money, quantity
 from erp.signing import make_cloudevent, signed_request
 
 from .models import ApprovalDocument, ExpenseClaim, PurchaseRequisition, Receivable, SalesOrder, Stock
@@ -29,19 +29,6 @@ STOCK_CHANGED = "erp.stock.changed"
 ORDER_STATUS_CHANGED = "erp.order.status_changed"
 RECEIVABLE_CHANGED = "erp.receivable.changed"
 EVENT_TYPES = (APPROVAL_REQUESTED, APPROVAL_DECIDED, STOCK_CHANGED, ORDER_STATUS_CHANGED, RECEIVABLE_CHANGED)
-
-
-def money(value: Decimal) -> str:
-    """Amounts travel as strings with two decimals ("12800.00"): no float rounding on the way."""
-    return format(Decimal(value).quantize(Decimal("0.01")), "f")
-
-
-def quantity(value: Decimal) -> str:
-    """Quantities travel as strings without trailing zeros ("4", "2.5")."""
-    text = format(Decimal(value), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
 
 
 def timestamp(value: dt.datetime) -> str:

@@ -220,6 +220,14 @@ class RequisitionLine(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} × {self.qty}"
 
+    @classmethod
+    def add_to(cls, requisition: PurchaseRequisition, picked: list) -> None:
+        """The lines of a new requisition: (item, quantity) pairs, at the item's price."""
+        cls.objects.bulk_create(
+            cls(requisition=requisition, sku=item.sku, name=item.name, qty=qty, unit_price=item.unit_price)
+            for item, qty in picked
+        )
+
     @property
     def total(self) -> Decimal:
         return self.qty * self.unit_price

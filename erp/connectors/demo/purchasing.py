@@ -12,7 +12,6 @@ from django.utils import timezone
 from erp.connectors.base import (
     CONFIRM_DELIVERY,
     EXPEDITE_ORDER,
-    PURCHASE_ORDERS,
     ConnectorError,
     LineConfirmation,
     PurchaseOrderLine,
@@ -21,8 +20,6 @@ from erp.connectors.base import (
 
 from .models import AppliedLineAction, PurchaseOrder
 from .models import PurchaseOrderLine as Line
-
-PURCHASING_CAPABILITIES = frozenset({PURCHASE_ORDERS, CONFIRM_DELIVERY, EXPEDITE_ORDER})
 
 
 def _snapshot(line: Line) -> PurchaseOrderLine:

@@ -297,16 +297,7 @@ def seed_demo_erp(emit: bool = True) -> dict[str, int]:
             c.counts["requisitions"] = c.counts.get("requisitions", 0) + int(created)
             if created:
                 # Lines only with a new requisition: an existing one keeps whatever it has.
-                RequisitionLine.objects.bulk_create(
-                    RequisitionLine(
-                        requisition=requisition,
-                        sku=item.sku,
-                        name=item.name,
-                        qty=qty,
-                        unit_price=item.unit_price,
-                    )
-                    for item, qty in lines
-                )
+                RequisitionLine.add_to(requisition, lines)
                 if requisition.state == DocumentState.WAITING:
                     new_waiting.append(requisition)
 

@@ -100,16 +100,7 @@ def create_urgent_requisition(now: dt.datetime | None = None) -> PurchaseRequisi
                     urgent=True,
                     created_at=now,
                 )
-                RequisitionLine.objects.bulk_create(
-                    RequisitionLine(
-                        requisition=requisition,
-                        sku=item.sku,
-                        name=item.name,
-                        qty=qty,
-                        unit_price=item.unit_price,
-                    )
-                    for item, qty in picked
-                )
+                RequisitionLine.add_to(requisition, picked)
             break
         except IntegrityError:
             continue  # another click took this number meanwhile; pick the next one

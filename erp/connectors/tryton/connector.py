@@ -1,4 +1,5 @@
-"""ErpConnector for Tryton (8.x) over JSON-RPC: purchase requisitions, stock, sales, users.
+"""ErpConnector for Tryton (8.x) over JSON-RPC: purchase requisitions, stock, sales, users, and the
+purchasing capabilities of group boards (``purchasing.py``).
 
 Tryton has no idempotency keys, so ``decide`` writes the key into a note on the requisition
 (``ir.note``) *before* pressing the button. A retry finds the note: if the requisition already holds
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from erp.connectors.base import (
     CHANGES,
+    PURCHASING_CAPABILITIES,
     RECEIVABLES,
     SALES_ORDERS,
     STOCK,
@@ -38,6 +40,7 @@ from erp.connectors.base import (
 from erp.connectors.notes import NOTE_PREFIX, PortalNote, note_text, parse_note  # noqa: F401 - re-exported
 
 from .client import TrytonClient, TrytonError
+from .purchasing import TrytonPurchasing
 
 REQUISITION = "purchase.requisition"
 KIND = "purchase_requisition"
@@ -85,10 +88,11 @@ def related(record: dict[str, Any], path: str) -> Any:
 # The shapes of the optional capabilities live in erp.connectors.base; the names stay importable here.
 Check = ConnectionCheck
 
-class TrytonConnector:
-    """ErpConnector for one configured Tryton connection (``erp.models.ConnectorSettings``)."""
+class TrytonConnector(TrytonPurchasing):
+    """ErpConnector for one configured Tryton connection (``erp.models.ConnectorSettings``);
+    purchasing for group boards in ``purchasing.py``."""
 
-    capabilities = frozenset({STOCK, SALES_ORDERS, RECEIVABLES, CHANGES, TEST_CONNECTION})
+    capabilities = frozenset({STOCK, SALES_ORDERS, RECEIVABLES, CHANGES, TEST_CONNECTION}) | PURCHASING_CAPABILITIES
 
     def __init__(self, settings: Any = None, *, client: TrytonClient | None = None, slug: str = "tryton") -> None:
         if client is None:

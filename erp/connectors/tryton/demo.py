@@ -25,8 +25,8 @@ EVENT_TYPES = [choice for choice, _label in ConnectorSettings.EVENT_TYPE_CHOICES
 
 def setup_tryton_demo(server: TrytonServer, *, slug: str = "tryton", poll_interval: int = 5) -> ConnectorSettings:
     """The connector, its settings (cursor reset when the Tryton database is new), users and rules."""
-    from approvals.services import link_erp_login
     from sso.models import PermissionRule, Profile
+    from sso.services import link_erp_login
 
     connector, _created = Connector.objects.get_or_create(slug=slug, defaults={"name": "Tryton", "kind": "tryton"})
     settings = ConnectorSettings.objects.filter(connector=connector).first() or ConnectorSettings(connector=connector)

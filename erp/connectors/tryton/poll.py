@@ -16,9 +16,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from erp.connectors.demo.emitter import money, quantity
 from erp.intake import IntakeError, receive
 from erp.models import ConnectorSettings, InboundEvent
+from erp.payload import money, quantity
 from erp.signing import make_cloudevent, sign
 
 from .connector import REQUISITION, SNAPSHOT_STATES, TrytonConnector, changed_since, related, utc
@@ -175,7 +175,9 @@ class Poller:
                     wanted[(sku, code)] = max(filter(None, [wanted.get((sku, code)), stamp]))
         if not wanted:
             return newest
-        for level in self.connector.stock(skus=sorted({sku for sku, _w in wanted})):
+        skus = sorted({sku for sku, _w in wanted})
+        suppliers = self.connector.suppliers(skus)
+        for level in self.connector.stock(skus=skus):
             stamp = wanted.get((level.sku, level.warehouse))
             if stamp is None:
                 continue
@@ -189,6 +191,8 @@ class Poller:
                 "safety_level": "0",
                 "unit": level.unit,
             }
+            if level.sku in suppliers:  # the item's supplier and its contact (invited to low-stock groups)
+                data["supplier"] = suppliers[level.sku]
             self.send(STOCK, data, subject=f"{level.sku}@{level.warehouse}",
                       change_id=f"stock:{level.sku}:{level.warehouse}:{stamp.isoformat()}")
         return newest

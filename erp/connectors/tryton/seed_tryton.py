@@ -2,8 +2,10 @@
 
     python -m erp.connectors.tryton.seed_tryton CONFIG_FILE DATABASE
 
-Company 演示公司, users li.si (approver), zhang.san (requester) and wang.wu (may read requisitions,
-may not approve), two warehouses with stock, one waiting requisition, one sale and one posted customer invoice.
+Company 演示公司, users li.si (approver, buyer), zhang.san (requester) and wang.wu (may read requisitions,
+may not approve), two warehouses with stock, one waiting requisition, one sale, one posted customer invoice,
+and two suppliers (each with a contact email) with a confirmed purchase of SKU-123 each, whose incoming
+moves wait for delivery.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from decimal import Decimal
 
 PASSWORD = "tryton-Secret-42"  # noqa: S105 - test accounts of a throw-away database
+SUPPLIER_EMAIL = "liu.wei@jinggong-motor.example.cn"
+OTHER_SUPPLIER_EMAIL = "sales@huanan-drive.example.cn"
 
 
 def seed(config_file: str, database: str) -> dict:
@@ -50,6 +54,7 @@ def seed(config_file: str, database: str) -> dict:
     sale_group = group("sale", "group_sale")
     product_group = group("product", "group_product_admin")
     account_group = group("account", "group_account")  # reads invoices' lines to pay (receivables)
+    purchase_group = group("purchase", "group_purchase")  # purchase lines and their notes (board actions)
 
     def user(login: str, name: str, groups: list):
         party = Party(name=name)
@@ -68,7 +73,8 @@ def seed(config_file: str, database: str) -> dict:
 
     approver, approver_employee = user(
         "li.si", "李四",
-        [requisition_group, approval_group, request_group, stock_group, sale_group, product_group, account_group],
+        [requisition_group, approval_group, request_group, stock_group, sale_group, product_group, account_group,
+         purchase_group],
     )
     requester, requester_employee = user("zhang.san", "张三", [requisition_group])
     user("wang.wu", "王五", [requisition_group, stock_group])
@@ -179,8 +185,37 @@ def seed(config_file: str, database: str) -> dict:
     invoice.save()
     invoice.click("post")
 
+    # Two suppliers of SKU-123, each with a confirmed purchase whose incoming move waits for delivery
+    # (the supplier's contact confirms its date from the group board).
+    Purchase = Model.get("purchase.purchase")
+    purchases = {}
+    ProductSupplier = Model.get("purchase.product_supplier")
+    for supplier_name, contact, email, number_qty, price, days in (
+        ("精工电机", "刘伟", SUPPLIER_EMAIL, 10, "3000", 14),
+        ("华南传动", "", OTHER_SUPPLIER_EMAIL, 5, "3100", 21),
+    ):
+        supplier = Party(name=supplier_name)
+        supplier.contact_mechanisms.new(type="email", value=email, name=contact)
+        supplier.save()
+        if contact:  # the item's own supplier (the first one Tryton proposes for SKU-123)
+            ProductSupplier(template=products["SKU-123"].template, party=supplier, lead_time=dt.timedelta(days=14)
+                            ).save()
+        purchase = Purchase(party=supplier, currency=cny, warehouse=warehouse, invoice_method="manual")
+        purchase.purchase_date = today
+        purchase.delivery_date = today + dt.timedelta(days=days)
+        purchase_line = purchase.lines.new()
+        purchase_line.product = products["SKU-123"]
+        purchase_line.quantity = number_qty
+        purchase_line.unit_price = Decimal(price)
+        purchase.save()
+        purchase.click("quote")
+        purchase.click("confirm")
+        purchase.reload()
+        purchases[email] = {"number": purchase.number, "line": purchase.lines[0].id, "state": purchase.state}
+
     return {
         "company": company.id,
+        "purchases": purchases,
         "warehouses": {"SH": warehouse.id, "BJ": second.id},
         "products": {code: p.id for code, p in products.items()},
         "requisition": requisition.id,

@@ -149,3 +149,20 @@ def run_server(
             process.kill()
             process.wait()
         log.close()
+
+
+def count_stock(server: TrytonServer, sku: str, quantity: int, warehouse: str = "SH") -> None:
+    """A stock count in Tryton finds ``quantity`` of ``sku`` in ``warehouse`` (a confirmed
+    ``stock.inventory``: its done moves are what the poll reads), as a warehouse keeper would."""
+    import datetime as dt
+
+    from .client import TrytonClient
+
+    with TrytonClient(server.base_url, server.database, "li.si", server.password) as erp:
+        [product] = erp.search_read("product.product", [("code", "=", sku)], ["id"])
+        [location] = erp.model("stock.location", "read", [server.seed["warehouses"][warehouse]], ["storage_location"])
+        [inventory] = erp.model("stock.inventory", "create", [{
+            "location": location["storage_location"], "company": server.seed["company"], "date": dt.date.today(),
+            "lines": [["create", [{"product": product["id"], "quantity": quantity}]]]}])
+        erp.model("stock.inventory", "confirm", [inventory])
+

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         from erp.connectors.tryton.demo import DEMO_PASSWORD, setup_tryton_demo
         from erp.connectors.tryton.poll import poll as poll_once
         from erp.connectors.tryton.testing import TrytonUnavailable, build_template, run_server
-        from im.adapters.devinbox.guard import remote_bind_refusal
+        from im.platforms.devinbox.guard import remote_bind_refusal
 
         refusal = remote_bind_refusal(host, enabled=settings.DEV_INBOX_ENABLED,
                                       allow_remote=settings.DEV_INBOX_ALLOW_REMOTE)
@@ -73,6 +73,11 @@ class Command(BaseCommand):
             (directory / "server.json").write_text(json.dumps(
                 {"base_url": server.base_url, "database": server.database, "seed": server.seed}))
             row = setup_tryton_demo(server, poll_interval=poll)
+            from django.contrib.auth import get_user_model
+
+            from boards.demo import setup_tryton_board_rule  # the project's glue: the board scenario
+
+            setup_tryton_board_rule(get_user_model().objects.get(username="li.si"))
             first = poll_once(row)
             base = f"http://{host}:{port}"
             out("")
@@ -84,6 +89,8 @@ class Command(BaseCommand):
             out(f"  Admin:           {base}/admin/   (admin / admin; ERP connectors → tryton → Test connection)")
             out(f"  Users (password {DEMO_PASSWORD!r}): li.si approves, zhang.san requests, wang.wu may not approve")
             out("  New requisition in Tryton:  .venv/bin/python manage.py tryton_new_requisition --description 轴承")
+            out("  Group board: a stock change of SKU-123 in Tryton (e.g. a stock count) gives li.si a card with")
+            out(f"               一键建群; the supplier's code (liu.wei@…) is in {base}/dev/mail/ (admin)")
             out("")
             if no_serve:
                 return

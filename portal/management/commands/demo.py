@@ -70,7 +70,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="set up only")
 
     def handle(self, *args, host: str, port: int, no_serve: bool, **options):
-        from im.adapters.devinbox.guard import remote_bind_refusal
+        from im.platforms.devinbox.guard import remote_bind_refusal
 
         refusal = remote_bind_refusal(host, enabled=settings.DEV_INBOX_ENABLED,
                                       allow_remote=settings.DEV_INBOX_ALLOW_REMOTE)
