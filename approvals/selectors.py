@@ -51,7 +51,7 @@ def document_for(user: Any, document_id: int) -> ApprovalDocument | None:
     # Assignments (with their users' names) serve the check and every page; lines and history are
     # read only where they are shown, so a cached widget or a 304 does not read them.
     document = (
-        ApprovalDocument.objects.select_related("connector")
+        ApprovalDocument.objects.select_related("connector", "requester")
         .prefetch_related("assignments__user")
         .filter(pk=document_id)
         .first()

@@ -70,12 +70,12 @@ def test_approval_widget_and_page_have_query_budgets(client, users, demo, django
         widget = client.get(f"/w/approval/{document.pk}/")
     assert widget.status_code == 200 and document.external_id in widget.content.decode()
     # The page shows approvers by name, history and lines, and checks both view and decide.
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(15):
         page = client.get(document.get_absolute_url())
     html = page.content.decode()
     assert page.status_code == 200 and 'name="outcome" value="approved"' in html
-    assert "李四" in html  # an approver's display name, from the prefetched users
-    with django_assert_max_num_queries(15):
+    assert "李四" in html and "张三" in html  # approver and requester by name, read with the document
+    with django_assert_max_num_queries(14):
         assert client.get(f"/approvals/{document.pk}/panel/").status_code == 200
 
 
