@@ -109,6 +109,28 @@ def handle_approval_requested(event: ErpEvent) -> None:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
         fields["department"] = department
 
+    mirrored = _mirror_document(connector, external_id, fields, parsed_lines)
+    if mirrored is None:
+        return
+    document, created, lines = mirrored
+    recipients = _assign_approvers(document, created, connector, approvers, external_id)
+    enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
+    # For this event's post-hooks (notification rules, delegates): the document as just written, so
+    # they do not read it, its lines and (when new) its approvers again.
+    event.notes["subject"] = document_subject(document, approval_facts(document, lines))
+    if created:
+        event.notes["approvers"] = {r.user.pk: r.user for r in recipients}
+        # A new document: nobody has a card of it to edit yet, and its approvers are the ones just read.
+        _announce(document, involved={r.user.pk for r in recipients}, cards_sent=False)
+    else:
+        _announce(document)
+
+
+def _mirror_document(connector, external_id: str, fields: dict, parsed_lines: list[dict]
+                     ) -> tuple[ApprovalDocument, bool, list[ApprovalLine]] | None:
+    """Write the request into the mirror (new, a new step, or a revision of the pending one) with its
+    lines and history; None when it is to be ignored (an earlier step, or asked again after the decision:
+    its history says so)."""
     step = fields["step"]
 
     document, created = ApprovalDocument.objects.select_for_update().get_or_create(
@@ -127,13 +149,13 @@ def handle_approval_requested(event: ErpEvent) -> None:
         HistoryEntry.objects.create(
             document=document, action="ignored", note=_("The ERP asked again for an earlier step.")
         )
-        return
+        return None
     if not created:
         if document.status != ApprovalDocument.Status.PENDING:
             HistoryEntry.objects.create(
                 document=document, action="ignored", note=_("The ERP asked again after the decision.")
             )
-            return
+            return None
         for name, value in fields.items():
             setattr(document, name, value)
         document.version += 1
@@ -147,6 +169,13 @@ def handle_approval_requested(event: ErpEvent) -> None:
         note=_("Approval requested in the ERP."),
     )
 
+    return document, created, lines
+
+
+def _assign_approvers(document: ApprovalDocument, created: bool, connector, approvers: list[str],
+                      external_id: str) -> list[Recipient]:
+    """The document's approvers as assignments, and who of them can be told (a login without a portal
+    user is recorded in the history, never skipped silently)."""
     recipients = []
     logins = list(dict.fromkeys(approvers))
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
@@ -183,16 +212,7 @@ def handle_approval_requested(event: ErpEvent) -> None:
             continue
         recipients.append(Recipient(user=user, reason=_("named approver in the ERP (%s)") % login))
     HistoryEntry.objects.bulk_create(unrouted)
-    enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
-    # For this event's post-hooks (notification rules, delegates): the document as just written, so
-    # they do not read it, its lines and (when new) its approvers again.
-    event.notes["subject"] = document_subject(document, approval_facts(document, lines))
-    if created:
-        event.notes["approvers"] = {r.user.pk: r.user for r in recipients}
-        # A new document: nobody has a card of it to edit yet, and its approvers are the ones just read.
-        _announce(document, involved={r.user.pk for r in recipients}, cards_sent=False)
-    else:
-        _announce(document)
+    return recipients
 
 
 def handle_approval_decided(event: ErpEvent) -> None:
