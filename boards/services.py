@@ -55,6 +55,12 @@ class Outcome:
     status: int = 200  # the HTTP status a page answers with
 
 
+# How far from today a confirmed delivery date may be: a late confirmation of a past delivery, or a
+# long lead time, but not a year's typo.
+DELIVERY_DATE_PAST = dt.timedelta(days=366)
+DELIVERY_DATE_AHEAD = dt.timedelta(days=730)
+
+
 def _record(viewer: Viewer, group: ChatGroup, action: str, object_ref: str, outcome: str, detail: str,
             *, key: str = "") -> BoardActivity:
     """Record an action once: a repeat of the same form (a double tap, a retried POST) carries the same
@@ -135,6 +141,11 @@ def confirm_delivery(viewer: Viewer, group: ChatGroup, line_id: str, *, delivery
             raise ValueError("NaN and Infinity parse as Decimals but are no quantity (NaN cannot be compared)")
     except (ValueError, InvalidOperation):
         return Outcome(False, _("Give a date (YYYY-MM-DD) and, for a partial delivery, a quantity."), 400)
+    today = timezone.localdate()
+    if not today - DELIVERY_DATE_PAST <= date <= today + DELIVERY_DATE_AHEAD:
+        # A typo (2062, 2016) or a probe (9999-12-31) would otherwise be planned with in the ERP.
+        return Outcome(False, _("Give a delivery date between %(first)s and %(last)s.") % {
+            "first": today - DELIVERY_DATE_PAST, "last": today + DELIVERY_DATE_AHEAD}, 400)
     try:
         with transaction.atomic():
             result = erp.confirm_delivery(LineConfirmation(

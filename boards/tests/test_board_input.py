@@ -22,3 +22,14 @@ def test_a_quantity_that_is_not_a_number_is_a_400_and_changes_nothing(war_room, 
     line.refresh_from_db()
     assert line.confirmed_date is None and line.confirmed_qty is None and line.version == 1
     assert not BoardActivity.objects.filter(action="confirm_delivery", outcome="done").exists()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2020-01-01"])
+def test_a_delivery_date_far_from_today_is_a_400_and_changes_nothing(war_room, client, committed, day):  # noqa: F811
+    redeem(client, committed, war_room)
+    line = line_of("PO-2026-0301")
+    response = confirm(client, committed, war_room, line, day)
+    assert response.status_code == 400
+    line.refresh_from_db()
+    assert line.confirmed_date is None and line.version == 1
+    assert not BoardActivity.objects.filter(action="confirm_delivery", outcome="done").exists()
