@@ -71,7 +71,7 @@ def subject_of(event: ErpEvent) -> EventSubject | None:
     """The mirrored object the event is about (its handler has just written it); None when no app
     registered the event's type, or the object is not in the mirror. A handler that noted the subject it
     wrote (``event.notes["subject"]``) saves the hooks reading it again."""
-    noted = event.notes.get("subject")
+    noted = getattr(event, "notes", {}).get("subject")  # an event read outside a handler has none
     if isinstance(noted, EventSubject):
         return noted
     for kind in _KINDS.values():

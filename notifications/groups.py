@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -225,6 +226,7 @@ def _post(group: ChatGroup, card: Card, *, key: str, reason: str) -> GroupPost |
     return post if created else None
 
 
+@transaction.atomic  # its row locks need a transaction; a handler's is joined, a direct call gets its own
 def archive_groups_about(subject_topic: str, why: str) -> list[ChatGroup]:
     """The condition cleared (stock back above the safety level): archive its war rooms, keep the
     record until the rule's retention date."""
