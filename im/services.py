@@ -22,11 +22,12 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
+from im import accepted as accepted_sends
 from im import ratelimit
 from im.cards import Card, action_handler_for, build_card, build_cards
 from im.models import Delivery, MessageRef
 from im.platforms import enabled_platforms, get_adapter
-from im.platforms.base import TransportError, Unsupported, identities_read_once
+from im.platforms.base import SentMessage, TransportError, Unsupported, identities_read_once
 from im.signals import deliveries_finished
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
@@ -214,10 +215,16 @@ def send_batch(delivery_ids: list[int]) -> dict[int, float]:
                        exc_info=True)
         _release(claimed)
         return {}
+    # Cards a platform accepted under a sender that died before recording them: recorded, not sent again.
+    accepted_before = accepted_sends.noted(d.pk for d in claimed if d.kind == Delivery.Kind.CARD)
     with identities_read_once([d.recipient for d in claimed], {d.platform for d in claimed}):
         for delivery in claimed:
             if rest or time.monotonic() > send_until:
                 rest.append(delivery)
+                continue
+            if delivery.pk in accepted_before:
+                _accepted_earlier(delivery, cards.get(delivery.pk), *accepted_before[delivery.pk])
+                done.append(delivery)
                 continue
             observe.delivery_started(delivery)
             try:
@@ -233,9 +240,18 @@ def send_batch(delivery_ids: list[int]) -> dict[int, float]:
             if delay is not None:
                 delays[delivery.pk] = delay
     _record(done)
+    accepted_sends.forget(d.pk for d in done if getattr(d, "sent_message", None))
     if rest:
         _release(rest)
     return delays
+
+
+def _accepted_earlier(delivery: Delivery, card: Card | None, address: str, message_id: str, recall_id: str) -> None:
+    delivery.attempts += 1
+    if card is not None:
+        delivery.card = card.to_dict()
+    delivery.sent_message = (address, SentMessage(message_id=message_id, recall_id=recall_id))
+    _finish(delivery, Delivery.Status.SENT)
 
 
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
@@ -302,6 +318,7 @@ def _attempt(delivery: Delivery, card: Card | None) -> float | None:
         sent = adapter.send_card(address, card, idempotency_key=delivery.dedupe_key)
     except TransportError as exc:
         return _failed(delivery, exc)
+    accepted_sends.note(delivery.pk, address, sent.message_id, sent.recall_id)  # before the batch records it
     delivery.sent_message = (address, sent)
     return _finish(delivery, Delivery.Status.SENT)
 

@@ -175,6 +175,26 @@ def test_sending_approval_cards_costs_the_same_queries_for_2_and_40_recipients(
     assert counts[0] == counts[1] <= 30, counts  # 26 on SQLite
 
 
+@pytest.mark.services
+def test_a_card_accepted_before_its_sender_died_is_recorded_not_sent_again(users, platform, plain_cards, redis_url,
+                                                                          settings):
+    """A batch records its outcomes after its last send; a worker killed in between leaves accepted cards
+    queued. Each accepted send is noted at once (im.accepted), so the next sender records it instead."""
+    from im import accepted
+
+    settings.REDIS_URL = redis_url
+    settings.IM_RATE_LIMIT_PREFIX = f"test-accepted:{uuid.uuid4().hex}"
+    ids = [Delivery.objects.create(dedupe_key=f"accepted:{uuid.uuid4().hex}", topic="plain.1",
+                                   recipient=users["li.si"], platform="devinbox").pk for _ in range(2)]
+    accepted.note(ids[0], "li.si", "m-before-the-crash", "")  # what the dead sender's platform call left
+    assert services.send_batch(ids) == {}
+    assert len(platform.sent) == 1  # only the row nobody had sent
+    first = Delivery.objects.get(pk=ids[0])
+    assert first.status == "sent" and first.attempts == 1 and first.message.message_id == "m-before-the-crash"
+    assert Delivery.objects.get(pk=ids[1]).status == "sent"
+    assert accepted.noted(ids) == {}  # recorded: the notes are gone
+
+
 def test_a_send_holds_no_transaction_and_no_lock(transactional_db, users, platform, plain_cards):
     pk = Delivery.objects.create(dedupe_key="outside:1", topic="plain.1", recipient=users["li.si"],
                                  platform="devinbox").pk
