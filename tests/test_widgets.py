@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 
 from approvals.models import ApprovalDocument
 from erp.connectors.demo import services as demo_erp
@@ -182,8 +183,12 @@ async def test_a_burst_of_stock_moves_is_one_push(live_world):
     await subscribe(ws, "item.SKU-123")
 
     def burst():
-        for _ in range(30):
-            demo_erp.adjust_stock("SKU-123", "SH", 1)
+        # One transaction: the 30 changes are published together at its commit, as a burst is, however
+        # slow each move is on a loaded machine (spread over more than the coalescing window, a later
+        # version is rightly pushed again).
+        with transaction.atomic():
+            for _ in range(30):
+                demo_erp.adjust_stock("SKU-123", "SH", 1)
 
     await sync_to_async(burst)()
     first = await ws.receive_json_from(timeout=3)
