@@ -192,6 +192,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How long an unacknowledged task waits before Redis hands it to another worker.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600),
 }
+if os.environ.get("CELERY_RESTORE_SWEEP_SECONDS"):
+    # How often a worker looks for unacknowledged tasks older than the visibility timeout (kombu's
+    # default: every ~100 s, skipped when another worker holds the sweep's lock at that moment).
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "unacked_restore_interval": env_int("CELERY_RESTORE_SWEEP_SECONDS", 10),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "portal")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {

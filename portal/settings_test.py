@@ -12,3 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; te
 # Rate-limit buckets are per process and outlive a test: off by default so tests do not wait on each
 # other's sends; tests/test_ratelimit.py (and any test that wants them) sets IM_RATE_LIMITS itself.
 IM_RATE_LIMITS = {}
+
+# Parallel test processes (pytest-xdist) share one Redis: each gets its own channel-layer and cache
+# prefix, so a page subscribed in one process never receives another process's pushes.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker and REDIS_URL:  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] += f"-{_worker}"  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] += f"-{_worker}"  # noqa: F405

@@ -193,3 +193,40 @@ async def test_publishes_grouped_for_a_batch_leave_together_once_per_topic_with_
     assert await sync_to_async(current_version)(document.topic) == document.version + 2
     assert await sync_to_async(current_version)("approval.999999") == 7
     await ws.disconnect()
+
+
+def test_publishes_in_one_transaction_leave_once_per_topic_after_its_commit(transactional_db, monkeypatch):
+    """Thirty stock moves in one transaction are one push per topic, with the last version; a
+    rolled-back savepoint takes back its own publishes and nothing else; another commit hook
+    registered in between keeps its place."""
+    from django.db import transaction
+
+    from widgets import live
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(live, "publish_now", lambda topic, version: sent.append((topic, version)))
+    monkeypatch.setattr(live, "publish_many", lambda versions: sent.extend(versions.items()))
+    with transaction.atomic():
+        for version in range(1, 31):
+            live.publish("item.SKU-1", version)
+            live.publish("stock.1", version)
+        assert sent == []  # nothing before the commit
+    assert sent == [("item.SKU-1", 30), ("stock.1", 30)]
+
+    sent.clear()
+    with transaction.atomic():
+        live.publish("item.SKU-1", 31)
+        try:
+            with transaction.atomic():
+                live.publish("item.SKU-1", 99)
+                live.publish("stock.rolled-back", 1)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        transaction.on_commit(lambda: sent.append(("other hook", 0)))
+        live.publish("stock.1", 31)
+    assert sent == [("item.SKU-1", 31), ("other hook", 0), ("stock.1", 31)]
+
+    sent.clear()
+    live.publish("item.SKU-1", 32)  # outside a transaction: at once
+    assert sent == [("item.SKU-1", 32)]

@@ -162,7 +162,7 @@ def test_worker_killed_mid_task_is_redelivered_by_the_broker(workers, users):
         "the killed worker's message should wait unacknowledged in Redis"
     )
     # kombu restores unacknowledged messages older than the visibility timeout in a sweep that a
-    # worker runs when it starts (and only every ~100 s after that): start the next worker then.
+    # worker runs when it starts and then every second here (CELERY_RESTORE_SWEEP_SECONDS).
     time.sleep(max(0.0, unacked[0].delivered_at + VISIBILITY_TIMEOUT + 0.5 - time.time()))
     second = workers()
 

@@ -80,6 +80,9 @@ def worker_env(*, queue: str, redis_url: str, db: dict[str, Any], **extra: str) 
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CELERY_QUEUE": queue,
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            # Sweep for abandoned tasks every second: other tests' workers share this Redis and its
+            # sweep lock, so the sweep a worker makes when it starts may be skipped.
+            "CELERY_RESTORE_SWEEP_SECONDS": "1",
             "DATABASE_URL": database_url(db),
             "RETRY_BASE_SECONDS": "0.2",
             # The outbox lease, scaled like the safety net's STALE_AFTER (60 s in production).
