@@ -35,8 +35,11 @@ WATCH_JS = """(condition) => {
   const holds = new Function("return (" + condition + ")();");
   window.__noReload = true;
   window.__seenAt = null;
+  // One watch at a time: an earlier watch's condition (already true) must not stamp this one.
+  if (window.__watcher) window.__watcher.disconnect();
   const check = () => { if (window.__seenAt === null && holds()) window.__seenAt = Date.now(); };
-  new MutationObserver(check).observe(document.documentElement, {subtree: true, childList: true, attributes: true});
+  window.__watcher = new MutationObserver(check);
+  window.__watcher.observe(document.documentElement, {subtree: true, childList: true, attributes: true});
   check();
 }"""
 
