@@ -44,7 +44,9 @@ WEBHOOK_SECRET = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMhIQ=="  # th
 # (stage, module, attribute): the wrapped functions; a stage's time excludes the stages nested in it.
 STAGES: list[tuple[str, str, str]] = [
     ("handle events (mirror, assignments, history)", "erp.handling", "_handle_one"),
+    ("handle events (mirror, assignments, history)", "erp.handling", "_handle_together"),
     ("outbox write", "im.services", "write_outbox"),
+    ("outbox write", "approvals.services", "write_outbox"),
     ("claim", "im.services", "_claim"),
     ("build cards (incl. authorize)", "im.services", "build_card"),
     ("build cards (incl. authorize)", "im.services", "build_cards"),

@@ -142,12 +142,18 @@ def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -
 
     The same ``dedupe_prefix`` twice (a redelivered event) adds nothing.
     """
+    return write_outbox(card_items(topic, recipients, dedupe_prefix))
+
+
+def card_items(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[OutboxItem]:
+    """``enqueue_cards``' rows, for a caller that writes the cards of many topics in one ``write_outbox``
+    (a worker's batch of events: the same keys, so the same exactly-once)."""
     platforms = enabled_platforms()
-    return write_outbox([
+    return [
         OutboxItem(dedupe_key=f"{dedupe_prefix}:{r.user.pk}:{platform}", topic=topic, platform=platform,
                    recipient=r.user, reason=r.reason)
         for r in recipients for platform in platforms
-    ])
+    ]
 
 
 # --- operations other than cards (group chats): the app that owns them registers how to perform them

@@ -409,18 +409,26 @@ def test_an_event_whose_handling_fails_is_visible_and_handled_again_on_retry(
     from erp.models import InboundEvent
 
     real = events._handlers["erp.approval.requested"]
+    real_many = events._many_handlers["erp.approval.requested"]
 
     def buggy(event):
         if event.data["document"]["id"] == "PR-FAILS-1":
             raise RuntimeError("handler bug")
         real(event)
 
+    def buggy_many(batch):  # the same bug in the set-based handler: its whole run falls back to one by one
+        if any(event.data["document"]["id"] == "PR-FAILS-1" for event in batch):
+            raise RuntimeError("handler bug")
+        return real_many(batch)
+
     with committed():
         post(client, connector, approval_requested("PR-FAILS-1"))
         post(client, connector, approval_requested("PR-FAILS-2"))
     monkeypatch.setitem(events._handlers, "erp.approval.requested", buggy)
+    monkeypatch.setitem(events._many_handlers, "erp.approval.requested", buggy_many)
     handling.handle_received()
     monkeypatch.setitem(events._handlers, "erp.approval.requested", real)
+    monkeypatch.setitem(events._many_handlers, "erp.approval.requested", real_many)
     failed = InboundEvent.objects.get(data__document__id="PR-FAILS-1")
     assert failed.status == "failed" and "handler bug" in failed.error and failed.attempts == 1
     # The bug did not stop the rest of the batch, and left nothing of its own event behind.
