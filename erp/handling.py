@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from erp.events import ErpEvent, EventDataError, ManyHandler, handler_for, many_handler_for, run_post_hooks
 from erp.models import InboundEvent
+from portal.bulk import update_rows
 from portal.observability import context, metrics
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE)
                 start += _handle_from(rows, start)
         finally:
             _batch_reads.reset(token)
-        InboundEvent.objects.bulk_update(rows, ["status", "handled_at", "attempts", "error"])
+        update_rows(InboundEvent, rows, ["status", "handled_at", "attempts", "error"])
     for row in rows:
         metrics.ERP_EVENTS_HANDLED.labels(row.connector.slug, row.type, row.status).inc()
     return len(rows)
