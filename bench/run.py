@@ -566,6 +566,11 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
         final = await asyncio.gather(*(page(i, c, document.version + 2) for i, (_ws, c) in enumerate(sockets)))
         stages.pages_final.append((max(done for _, done in final) - started) * 1000)
         decision_wall[number] = (started, wall)
+        if os.environ.get("BENCH_VERBOSE"):  # each decision's figures: is a p99 one cold request or all of them?
+            log(f"{number}: answered {stages.answer[-1]:.0f}, pushed {stages.pushes_decided[-1]:.0f}, "
+                f"pages {stages.pages_decided[-1]:.0f}, final {stages.pages_final[-1]:.0f} ms; pushes "
+                + ", ".join(f"{(p - started) * 1000:.0f}" for p, _ in decided) + "; refetched "
+                + ", ".join(f"{(d - started) * 1000:.0f}" for _, d in decided))
 
     decision_wall: dict[str, tuple[float, float]] = {}
     asyncio.run(main())
