@@ -1,6 +1,7 @@
 """Websocket fan-out and widget page benchmark: two Daphne processes on the Redis channel layer.
 
     REDIS_URL=redis://127.0.0.1:6379/0 [DATABASE_URL=postgres://…] .venv/bin/python bench/fanout.py [--sockets 2000]
+        [--rounds 5] [--pages 200] [--profile DIR]
 
 N sockets (half on each Daphne) subscribe to one live topic (the stock widget of SKU-123, with its
 embed token). The ERP then reports stock changes through the signed intake of the first Daphne;
@@ -36,9 +37,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_daphne(port: int, env: dict[str, str], log: Path, profile: Path | None = None) -> subprocess.Popen:
+    # --profile: each Daphne under cProfile, its stats written when it stops (py-spy is not installed here).
+    profiled = ["-m", "cProfile", "-o", str(profile / f"daphne-{port}.prof")] if profile else []
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        [sys.executable, *profiled, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
 
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--json", help="also write the figures to this file (bench/run.py's table)")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each Daphne into this folder")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("REDIS_URL is needed: the two Daphne processes share the Redis channel layer")
@@ -127,7 +131,7 @@ def main() -> None:
     env = dict(os.environ, SECRET_KEY=settings.SECRET_KEY, ALLOWED_HOSTS="127.0.0.1,localhost",
                CELERY_TASK_ALWAYS_EAGER="1", LIVE_COALESCE_SECONDS=os.environ.get("LIVE_COALESCE_SECONDS", "0.05"),
                STATIC_ROOT=str(settings.STATIC_ROOT))
-    servers = [start_daphne(port, env, tmp / f"daphne-{port}.log") for port in ports]
+    servers = [start_daphne(port, env, tmp / f"daphne-{port}.log", args.profile) for port in ports]
     try:
         for port in ports:
             wait_healthy(port)
