@@ -155,14 +155,20 @@ def main() -> None:
             opened = time.perf_counter() - started
             rss_busy = [p.memory_info().rss / 2**20 for p in processes]
             latencies = []
+            # The servers' CPU over the pushes: less at the mercy of other work on the machine than latency.
+            cpu_before = sum(sum(p.cpu_times()[:2]) for p in processes)
             for _ in range(args.rounds):
                 latencies += await measure_push(sockets, post)
                 await asyncio.sleep(0.5)
+            push_cpu.append(sum(sum(p.cpu_times()[:2]) for p in processes) - cpu_before)
             for ws in sockets:
                 await ws.close()
             return latencies, opened, rss_busy
 
+        push_cpu: list[float] = []
         latencies, opened, rss_busy = asyncio.run(run())
+        # Per socket per change: the intake's own request and the idle sleeps between rounds are included.
+        cpu_per_push = push_cpu[0] / (args.rounds * args.sockets) * 1e6
 
         page_times, size = [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers={"Accept-Encoding": "gzip"}) as client:
@@ -197,6 +203,8 @@ def main() -> None:
         ("fan-out: push to every socket", f"{len(latencies)} pushes", f"{statistics.median(latencies):.0f}",
          f"{percentile(latencies, 99):.0f}", "p99 < 250 ms",
          f"{args.sockets} sockets on 2 Daphne, {args.rounds} changes, opened in {opened:.1f} s"),
+        ("fan-out: Daphne CPU per socket per change", f"{args.rounds} changes", f"{cpu_per_push:.0f} µs", "", "—",
+         "both processes, user + system, over the push rounds (the intake request included)"),
         ("widget page GET (loopback)", f"{len(page_times)} GETs", f"{statistics.median(page_times):.1f}",
          f"{percentile(page_times, 99):.1f}", "p50 < 20 ms", f"{size} B over the wire, all included (gzip)"),
         ("widget refetch, unchanged (If-None-Match)", f"{len(refetch_times)} GETs",
@@ -211,6 +219,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({
             "sockets": args.sockets, "rounds": args.rounds, "opened_s": opened,
             "push_p50": statistics.median(latencies), "push_p99": percentile(latencies, 99),
+            "push_cpu_us": cpu_per_push,
             "page_p50": statistics.median(page_times), "page_p99": percentile(page_times, 99), "page_bytes": size,
             "refetch_p50": statistics.median(refetch_times), "refetch_p99": percentile(refetch_times, 99),
             "refetch_codes": sorted(refetch_codes),
