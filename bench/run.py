@@ -519,6 +519,7 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
                 sockets.append((ws, cookie))
                 stages.sockets.add(ws.response.headers.get("server", "?"))
             versions: dict[tuple[int, str], tuple[int, float]] = {}  # (socket, topic) -> newest version, time
+            subscribed: set[tuple[int, str]] = set()
 
             async def listen(index: int, ws) -> None:
                 with suppress(websockets.ConnectionClosed):
@@ -526,8 +527,16 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
                         message = json.loads(raw)
                         if "version" in message:
                             versions[(index, message["topic"])] = (message["version"], time.monotonic())
+                        elif "subscribed" in message:
+                            subscribed.add((index, message["subscribed"]))
 
             listeners = [asyncio.ensure_future(listen(i, ws)) for i, (ws, _c) in enumerate(sockets)]
+            # The pages are open once every subscription is answered (each is checked): a decision made
+            # before that would time the pages' opening too, not only the decision reaching them.
+            opening = time.monotonic()
+            while len(subscribed) < len(sockets) * len(documents) and time.monotonic() - opening < 30:
+                await asyncio.sleep(0.01)
+            log(f"pages open: {len(subscribed)} subscriptions answered in {time.monotonic() - opening:.1f} s")
             await asyncio.sleep(0.5)
             for number, document in sorted(documents.items()):
                 await one_decision(http, sockets, versions, number, document)
