@@ -1,6 +1,7 @@
 """Websocket fan-out and widget page benchmark: two Daphne processes on the Redis channel layer.
 
     REDIS_URL=redis://127.0.0.1:6379/0 [DATABASE_URL=postgres://…] .venv/bin/python bench/fanout.py [--sockets 2000]
+        [--rounds 5] [--pages 200] [--profile DIR]
 
 N sockets (half on each Daphne) subscribe to one live topic (the stock widget of SKU-123, with its
 embed token). The ERP then reports stock changes through the signed intake of the first Daphne;
@@ -36,9 +37,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_daphne(port: int, env: dict[str, str], log: Path, profile: Path | None = None) -> subprocess.Popen:
+    # --profile: each Daphne under cProfile, its stats written when it stops (py-spy is not installed here).
+    profiled = ["-m", "cProfile", "-o", str(profile / f"daphne-{port}.prof")] if profile else []
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        [sys.executable, *profiled, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
 
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--json", help="also write the figures to this file (bench/run.py's table)")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each Daphne into this folder")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("REDIS_URL is needed: the two Daphne processes share the Redis channel layer")
@@ -127,7 +131,7 @@ def main() -> None:
     env = dict(os.environ, SECRET_KEY=settings.SECRET_KEY, ALLOWED_HOSTS="127.0.0.1,localhost",
                CELERY_TASK_ALWAYS_EAGER="1", LIVE_COALESCE_SECONDS=os.environ.get("LIVE_COALESCE_SECONDS", "0.05"),
                STATIC_ROOT=str(settings.STATIC_ROOT))
-    servers = [start_daphne(port, env, tmp / f"daphne-{port}.log") for port in ports]
+    servers = [start_daphne(port, env, tmp / f"daphne-{port}.log", args.profile) for port in ports]
     try:
         for port in ports:
             wait_healthy(port)
@@ -151,14 +155,20 @@ def main() -> None:
             opened = time.perf_counter() - started
             rss_busy = [p.memory_info().rss / 2**20 for p in processes]
             latencies = []
+            # The servers' CPU over the pushes: less at the mercy of other work on the machine than latency.
+            cpu_before = sum(sum(p.cpu_times()[:2]) for p in processes)
             for _ in range(args.rounds):
                 latencies += await measure_push(sockets, post)
                 await asyncio.sleep(0.5)
+            push_cpu.append(sum(sum(p.cpu_times()[:2]) for p in processes) - cpu_before)
             for ws in sockets:
                 await ws.close()
             return latencies, opened, rss_busy
 
+        push_cpu: list[float] = []
         latencies, opened, rss_busy = asyncio.run(run())
+        # Per socket per change: the intake's own request and the idle sleeps between rounds are included.
+        cpu_per_push = push_cpu[0] / (args.rounds * args.sockets) * 1e6
 
         page_times, size = [], 0
         with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers={"Accept-Encoding": "gzip"}) as client:
@@ -193,6 +203,8 @@ def main() -> None:
         ("fan-out: push to every socket", f"{len(latencies)} pushes", f"{statistics.median(latencies):.0f}",
          f"{percentile(latencies, 99):.0f}", "p99 < 250 ms",
          f"{args.sockets} sockets on 2 Daphne, {args.rounds} changes, opened in {opened:.1f} s"),
+        ("fan-out: Daphne CPU per socket per change", f"{args.rounds} changes", f"{cpu_per_push:.0f} µs", "", "—",
+         "both processes, user + system, over the push rounds (the intake request included)"),
         ("widget page GET (loopback)", f"{len(page_times)} GETs", f"{statistics.median(page_times):.1f}",
          f"{percentile(page_times, 99):.1f}", "p50 < 20 ms", f"{size} B over the wire, all included (gzip)"),
         ("widget refetch, unchanged (If-None-Match)", f"{len(refetch_times)} GETs",
@@ -207,6 +219,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({
             "sockets": args.sockets, "rounds": args.rounds, "opened_s": opened,
             "push_p50": statistics.median(latencies), "push_p99": percentile(latencies, 99),
+            "push_cpu_us": cpu_per_push,
             "page_p50": statistics.median(page_times), "page_p99": percentile(page_times, 99), "page_bytes": size,
             "refetch_p50": statistics.median(refetch_times), "refetch_p99": percentile(refetch_times, 99),
             "refetch_codes": sorted(refetch_codes),

@@ -523,6 +523,7 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
                 sockets.append((ws, cookie))
                 stages.sockets.add(ws.response.headers.get("server", "?"))
             versions: dict[tuple[int, str], tuple[int, float]] = {}  # (socket, topic) -> newest version, time
+            subscribed: set[tuple[int, str]] = set()
 
             async def listen(index: int, ws) -> None:
                 with suppress(websockets.ConnectionClosed):
@@ -530,8 +531,16 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
                         message = json.loads(raw)
                         if "version" in message:
                             versions[(index, message["topic"])] = (message["version"], time.monotonic())
+                        elif "subscribed" in message:
+                            subscribed.add((index, message["subscribed"]))
 
             listeners = [asyncio.ensure_future(listen(i, ws)) for i, (ws, _c) in enumerate(sockets)]
+            # The pages are open once every subscription is answered (each is checked): a decision made
+            # before that would time the pages' opening too, not only the decision reaching them.
+            opening = time.monotonic()
+            while len(subscribed) < len(sockets) * len(documents) and time.monotonic() - opening < 30:
+                await asyncio.sleep(0.01)
+            log(f"pages open: {len(subscribed)} subscriptions answered in {time.monotonic() - opening:.1f} s")
             await asyncio.sleep(0.5)
             for number, document in sorted(documents.items()):
                 await one_decision(http, sockets, versions, number, document)
@@ -570,6 +579,11 @@ def decision_stages(handle: serve.Served, sink_: Sink, setup: dict, count: int) 
         final = await asyncio.gather(*(page(i, c, document.version + 2) for i, (_ws, c) in enumerate(sockets)))
         stages.pages_final.append((max(done for _, done in final) - started) * 1000)
         decision_wall[number] = (started, wall)
+        if os.environ.get("BENCH_VERBOSE"):  # each decision's figures: is a p99 one cold request or all of them?
+            log(f"{number}: answered {stages.answer[-1]:.0f}, pushed {stages.pushes_decided[-1]:.0f}, "
+                f"pages {stages.pages_decided[-1]:.0f}, final {stages.pages_final[-1]:.0f} ms; pushes "
+                + ", ".join(f"{(p - started) * 1000:.0f}" for p, _ in decided) + "; refetched "
+                + ", ".join(f"{(d - started) * 1000:.0f}" for _, d in decided))
 
     decision_wall: dict[str, tuple[float, float]] = {}
     asyncio.run(main())

@@ -13,6 +13,11 @@ from portal.asgi_handler import PooledSyncASGIHandler  # noqa: E402
 # Not django.core.asgi.get_asgi_application(): one thread hop per request (portal/asgi_handler.py).
 django_asgi_app = PooledSyncASGIHandler()
 
+from portal.warmup import warm_up  # noqa: E402
+
+# Before Daphne listens: the URL conf and the templates, not on the first person's request.
+warm_up()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

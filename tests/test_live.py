@@ -230,3 +230,42 @@ def test_publishes_in_one_transaction_leave_once_per_topic_after_its_commit(tran
     sent.clear()
     live.publish("item.SKU-1", 32)  # outside a transaction: at once
     assert sent == [("item.SKU-1", 32)]
+
+
+async def test_a_push_costs_no_hop_to_the_database_thread_but_is_still_checked(world, monkeypatch):
+    """Channels hops to its database thread before every message it dispatches to a consumer; a push
+    reaches each socket without that hop (with a thousand sockets per process it queued a thousand
+    calls on one thread per push), and its permission check still runs. Other messages keep the hop."""
+    import channels.consumer
+
+    from sso.models import PermissionRule
+
+    hops: list[str] = []
+    real = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append("hop")
+        await real()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    users, document = world
+    ws = await connect(users["li.si"])
+    await ws.send_json_to({"subscribe": document.topic})
+    assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+    assert hops  # the connection and the subscription went through Channels' own dispatch
+
+    hops.clear()
+    await sync_to_async(publish_now)(document.topic, document.version + 1)
+    assert await ws.receive_json_from(timeout=5) == {"topic": document.topic, "version": document.version + 1}
+    assert hops == []
+
+    # Still checked at push time: li.si loses access and is told so instead of getting the push.
+    await sync_to_async(lambda: PermissionRule.objects.all().delete())()
+    await sync_to_async(lambda: document.assignments.all().delete())()
+    from widgets import consumers
+
+    consumers._verdicts.clear()
+    await sync_to_async(publish_now)(document.topic, document.version + 2)
+    assert await ws.receive_json_from(timeout=5) == {"revoked": document.topic}
+    assert hops == []
+    await ws.disconnect()

@@ -193,6 +193,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.pending.pop(topic, None)
         await self.channel_layer.group_discard(group_name(topic), self.channel_name)
 
+    async def dispatch(self, message) -> None:
+        # Channels hops to its database thread before every handler to close stale connections. A push
+        # (``live.update``) touches the database only through database_sync_to_async, which does the
+        # same around its own call; skipping the hop matters because the hop is per socket: a push to a
+        # thousand sockets of a process queued a thousand calls on that one thread (cProfile of Daphne
+        # under bench/fanout.py: most of the push's time, in SimpleQueue.put and the thread handoff).
+        if message.get("type") == "live.update":
+            await self.live_update(message)
+            return
+        await super().dispatch(message)
+
     async def live_update(self, event) -> None:
         topic, version = event["topic"], event["version"]
         if topic not in self.topics:

@@ -1,0 +1,18 @@
+"""Process start-up loads what the first request would otherwise pay for (portal/warmup.py)."""
+
+from __future__ import annotations
+
+from django.template import engines
+
+from portal.warmup import project_templates, warm_up
+
+
+def test_every_project_template_is_found_and_compiles_at_start():
+    names = project_templates()
+    # The pages live updates refetch, from the templates/ folder and from the apps.
+    assert {"approvals/_panel.html", "widgets/page.html", "widgets/stock_body.html", "base.html"} <= set(names)
+    assert not any(name.startswith(("admin/auth/", "rest_framework/")) for name in names)  # not third-party
+    warm_up()
+    loader = engines["django"].engine.template_loaders[0]
+    # Each one compiled and kept (a template that failed to compile would be missing or its error class).
+    assert [name for name in names if isinstance(loader.get_template_cache.get(name, type), type)] == []
