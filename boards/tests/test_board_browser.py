@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from erp.connectors.tryton.conftest import tryton, tryton_template  # noqa: F401 - the running trytond
+from erp.connectors.tryton.seed_tryton import company_today
 from tests.live_server import LiveServer, free_port, run_live_server
 from tests.test_browser import (
     WAIT_MS,
@@ -278,7 +279,7 @@ def test_supplier_guest_on_tryton_confirms_a_date_tryton_plans_with(board_server
     assert "3000" not in html and "3100" not in html and "单价" not in html  # no prices
     assert guest.locator(f'.po-line[data-order="{order}"] .qty').inner_text() == "10"
 
-    day = dt.date.today() + dt.timedelta(days=10)
+    day = company_today() + dt.timedelta(days=10)
     # Each step reads Tryton over JSON-RPC (the confirmation about fifteen calls, each board refetch
     # four): on a loaded machine that is seconds, so this walk waits longer for the boards to move.
     for page in (buyer, planner, guest):

@@ -14,7 +14,7 @@ import pytest
 from django.core import mail
 
 from erp.connectors.tryton.conftest import tryton, tryton_template  # noqa: F401 - the running trytond
-from erp.connectors.tryton.seed_tryton import OTHER_SUPPLIER_EMAIL, SUPPLIER_EMAIL
+from erp.connectors.tryton.seed_tryton import OTHER_SUPPLIER_EMAIL, SUPPLIER_EMAIL, company_today
 from erp.connectors.tryton.testing import TrytonServer
 from notifications.models import ChatGroup
 from tests.conftest import unlock_phone
@@ -22,7 +22,7 @@ from tests.conftest import unlock_phone
 from .conftest import code_in, notice_about, setup_tryton_board
 
 pytestmark = [pytest.mark.django_db, pytest.mark.tryton]
-TODAY = dt.date.today()
+TODAY = company_today()
 
 
 def tryton_client(server: TrytonServer):

@@ -17,6 +17,7 @@ from erp.models import Connector, ConnectorSettings
 
 from .client import TrytonClient
 from .connector import TrytonConnector
+from .seed_tryton import company_today
 from .testing import TrytonServer
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - portal passwords of the demo users, printed by the command
@@ -74,7 +75,7 @@ def new_requisition(server: TrytonServer, description: str = "备件", qty: int 
         [req_id] = client.model("purchase.requisition", "create", [{
             "description": description,
             "employee": seed["employees"]["zhang.san"],
-            "supply_date": dt.date.today() + dt.timedelta(days=3),
+            "supply_date": company_today() + dt.timedelta(days=3),
             "warehouse": seed["warehouses"]["SH"],
             "currency": seed["currency"],
             "lines": [["create", [{

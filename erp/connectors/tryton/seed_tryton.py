@@ -14,10 +14,21 @@ import datetime as dt
 import json
 import sys
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 PASSWORD = "tryton-Secret-42"  # noqa: S105 - test accounts of a throw-away database
 SUPPLIER_EMAIL = "liu.wei@jinggong-motor.example.cn"
 OTHER_SUPPLIER_EMAIL = "sales@huanan-drive.example.cn"
+
+
+# The demo company keeps Chinese time, as the portal does (TIME_ZONE): Tryton's "today" (``ir.date``)
+# is then the company's date, not UTC's, which is the day before from 16:00 UTC on.
+COMPANY_TIMEZONE = "Asia/Shanghai"
+
+
+def company_today() -> dt.date:
+    """The date in the demo company's time zone: what Tryton calls today for it."""
+    return dt.datetime.now(ZoneInfo(COMPANY_TIMEZONE)).date()
 
 
 def seed(config_file: str, database: str) -> dict:
@@ -32,6 +43,8 @@ def seed(config_file: str, database: str) -> dict:
     cny = get_currency("CNY")
     create_company(currency=cny)
     company = get_company()
+    company.timezone = COMPANY_TIMEZONE
+    company.save()
     company.party.name = "演示公司"
     company.party.save()
     create_chart(company)
@@ -139,7 +152,7 @@ def seed(config_file: str, database: str) -> dict:
 
     Requisition = Model.get("purchase.requisition")
     requisition = Requisition(description="紧急采购: 伺服电机", employee=requester_employee)
-    requisition.supply_date = dt.date.today() + dt.timedelta(days=7)
+    requisition.supply_date = company_today() + dt.timedelta(days=7)
     requisition.warehouse = warehouse
     requisition.currency = cny
     line = requisition.lines.new()
@@ -167,7 +180,7 @@ def seed(config_file: str, database: str) -> dict:
     from trytond.modules.account.tests.tools import create_fiscalyear
     from trytond.modules.account_invoice.tests.tools import set_fiscalyear_invoice_sequences
 
-    today = dt.date.today()
+    today = company_today()
     fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(company, today=today))
     fiscalyear.click("create_period")
     invoice_date = max(today - dt.timedelta(days=40), dt.date(today.year, 1, 1))  # inside this fiscal year

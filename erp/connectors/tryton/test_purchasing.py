@@ -21,12 +21,12 @@ from erp.connectors.base import (
 )
 
 from .client import TrytonError
-from .seed_tryton import OTHER_SUPPLIER_EMAIL, SUPPLIER_EMAIL
+from .seed_tryton import OTHER_SUPPLIER_EMAIL, SUPPLIER_EMAIL, company_today
 from .testing import TrytonServer
 from .tests import client, connector
 
 pytestmark = pytest.mark.tryton
-TODAY = dt.date.today()
+TODAY = company_today()
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from .seed_tryton import PASSWORD
+from .seed_tryton import PASSWORD, company_today
 
 MODULES = ["purchase_requisition", "stock", "sale", "account_invoice"]
 HERE = Path(__file__).resolve().parent
@@ -154,7 +154,6 @@ def run_server(
 def count_stock(server: TrytonServer, sku: str, quantity: int, warehouse: str = "SH") -> None:
     """A stock count in Tryton finds ``quantity`` of ``sku`` in ``warehouse`` (a confirmed
     ``stock.inventory``: its done moves are what the poll reads), as a warehouse keeper would."""
-    import datetime as dt
 
     from .client import TrytonClient
 
@@ -162,7 +161,7 @@ def count_stock(server: TrytonServer, sku: str, quantity: int, warehouse: str = 
         [product] = erp.search_read("product.product", [("code", "=", sku)], ["id"])
         [location] = erp.model("stock.location", "read", [server.seed["warehouses"][warehouse]], ["storage_location"])
         [inventory] = erp.model("stock.inventory", "create", [{
-            "location": location["storage_location"], "company": server.seed["company"], "date": dt.date.today(),
+            "location": location["storage_location"], "company": server.seed["company"], "date": company_today(),
             "lines": [["create", [{"product": product["id"], "quantity": quantity}]]]}])
         erp.model("stock.inventory", "confirm", [inventory])
 

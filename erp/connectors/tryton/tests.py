@@ -25,6 +25,7 @@ from .admin import connection_report
 from .client import TrytonClient, decode, error_from_body
 from .connector import TrytonConnector, parse_note
 from .poll import poll
+from .seed_tryton import company_today
 from .testing import TrytonServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,7 +60,7 @@ def new_requisition(server: TrytonServer, description: str = "备件", qty: int 
     [req_id] = requester.model("purchase.requisition", "create", [{
         "description": description,
         "employee": seed["employees"]["zhang.san"],
-        "supply_date": dt.date.today() + dt.timedelta(days=3),
+        "supply_date": company_today() + dt.timedelta(days=3),
         "warehouse": seed["warehouses"]["SH"],
         "currency": seed["currency"],
         "lines": [["create", [{
