@@ -148,9 +148,11 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
     assignments and history, one outbox write for all their cards. The first event that is anything else
     (its document mirrored already or asked for twice: a next step, a revision, a request after the
     decision; or data the handler refuses) ends that part: it goes to the one-by-one handler, whose rules
-    apply as before. Returns how many events were handled here (their post-hooks are erp's to run)."""
+    apply as before. Returns how many events were handled here (their post-hooks are erp's to run), or
+    minus how many leading events are for the one-by-one path (their documents are mirrored already, or
+    the first one's data is refused): handling those does not change what the events after them are."""
     if not connection.features.can_return_rows_from_bulk_insert:
-        return 0  # the new documents' ids are needed for their lines
+        return -len(events)  # the new documents' ids are needed for their lines
     prepared = []
     for event in events:
         try:
@@ -158,14 +160,15 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
         except EventDataError:
             break  # refused alone, by the one-by-one path
     if not prepared:
-        return 0
+        return -1
     wanted: dict[int, list[str]] = {}
     for event, *_parts, external_id in prepared:
         wanted.setdefault(event.connector.pk, []).append(external_id)
-    mirrored = set(ApprovalDocument.objects.filter(
+    existing = set(ApprovalDocument.objects.filter(
         functools.reduce(operator.or_, (Q(connector_id=pk, external_id__in=ids) for pk, ids in wanted.items()))
     ).values_list("connector_id", "external_id"))
     fresh = []
+    mirrored = set(existing)
     for item in prepared:
         key = (item[0].connector.pk, item[-1])
         if key in mirrored:
@@ -173,7 +176,13 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
         mirrored.add(key)
         fresh.append(item)
     if not fresh:
-        return 0
+        # Not tried again after each of them: a run of next steps or revisions is read once here.
+        mirrored_already = 0
+        for item in prepared:
+            if (item[0].connector.pk, item[-1]) not in existing:
+                break
+            mirrored_already += 1
+        return -max(mirrored_already, 1)
 
     # A concurrent writer of one of these documents makes this insert fail: the run is then handled one
     # by one (erp.handling), where get_or_create finds that writer's document.

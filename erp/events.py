@@ -150,7 +150,8 @@ def run_post_hooks(event: ErpEvent) -> None:
 
 # Set-based handlers, per event type (optional, beside the one-by-one handler): given a worker's run of
 # stored events of that type, ``handle_many(events)`` writes the mirror of a leading part of them together
-# and returns how many it handled (0: none, the first is for the one-by-one handler). It writes exactly
+# and returns how many it handled, or minus how many leading events are for the one-by-one handler
+# (which handles them before the set-based one is asked about the rest again). It writes exactly
 # what the one-by-one handler would for those events, in their order; ``erp.handling`` runs their
 # post-hooks, and falls back to the one-by-one handler when it raises.
 ManyHandler = Callable[[list[ErpEvent]], int]

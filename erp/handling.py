@@ -108,24 +108,28 @@ def _handle_from(rows: list[InboundEvent], start: int) -> int:
     end = start + 1
     while handle_many is not None and end < len(rows) and rows[end].type == rows[start].type:
         end += 1
-    if end - start > 1:
-        handled = _handle_together(rows[start:end], handle_many)
-        if handled:
-            return handled
-    _handle_one(rows[start])
-    return 1
+    if end - start == 1:
+        _handle_one(rows[start])
+        return 1
+    handled = _handle_together(rows[start:end], handle_many)
+    if handled > 0:
+        return handled
+    for row in rows[start:start + max(-handled, 1)]:  # the ones the set-based handler leaves to this path
+        _handle_one(row)
+    return max(-handled, 1)
 
 
 def _handle_together(rows: list[InboundEvent], handle_many: ManyHandler) -> int:
     """The set-based path: a leading part of ``rows`` written together, then each one's post-hooks, all
-    in one savepoint. Returns how many rows it handled; 0 when the handler took none. Any exception
+    in one savepoint. Returns how many rows it handled, or minus how many leading rows the handler
+    leaves to the one-by-one path (``erp.events.register_many``). Any exception
     (a bad event, a unique violation from a concurrent writer, a hook's bug) rolls the savepoint back
     and every row of the run is handled one by one instead, so a bad event is ``failed`` alone."""
     events = [_event_of(row) for row in rows]
     try:
         with transaction.atomic():
             count = handle_many(events)
-            for event in events[:count]:
+            for event in events[:max(count, 0)]:
                 with context.scope(event_id=context.event_key(event.connector.slug, event.id)):
                     run_post_hooks(event)
     except Exception:
@@ -136,7 +140,7 @@ def _handle_together(rows: list[InboundEvent], handle_many: ManyHandler) -> int:
             _handle_one(row)
         return len(rows)
     now = timezone.now()
-    for row in rows[:count]:
+    for row in rows[:max(count, 0)]:
         row.attempts += 1
         row.handled_at = now
         row.status, row.error = InboundEvent.Status.PROCESSED, ""
