@@ -11,7 +11,7 @@ class ApprovalsConfig(AppConfig):
         from approvals.kinds import KINDS
         from approvals.models import ApprovalDocument, Decision
         from approvals.tasks import write_back
-        from erp.events import register
+        from erp.events import register, register_many
         from erp.subjects import register_subject_kind
         from im.cards import register_card_kind
         from portal.tasks import register_requeuer
@@ -30,6 +30,7 @@ class ApprovalsConfig(AppConfig):
         register_policy("approvals.view", policies.VIEW)
         register_policy("approvals.decide", policies.DECIDE)
         register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)
+        register_many("erp.approval.requested", services.handle_approval_requested_many)
         register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
         register_card_kind("approval", cards.build, cards.handle_action, build_many=cards.build_many)
         # A document changes a few times in its life and people wait for each change: no coalescing.

@@ -7,13 +7,16 @@ card edits, live pages) are queued with ``transaction.on_commit`` so they see co
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import operator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +28,7 @@ from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
 from erp.handling import read_many_once_per_batch, read_once_per_batch
 from erp.payload import boolean, decimal_for, integer, read, text
-from im.services import Recipient, enqueue_cards, refresh_cards
+from im.services import OutboxItem, Recipient, card_items, enqueue_cards, refresh_cards, write_outbox
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -94,36 +97,123 @@ def _parse_approval_requested(data: Any) -> tuple[dict[str, Any], list[dict[str,
     return fields, lines, approvers, doc["id"].tame(text(max_length=100))
 
 
-def handle_approval_requested(event: ErpEvent) -> None:
-    """``erp.approval.requested``: mirror the document and tell its approvers."""
+def _prepare_approval_requested(event: ErpEvent) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], str]:
+    """The event read and checked, with its requester's identity (read once per batch of events: a
+    worker's batch names the same people again and again)."""
     fields, parsed_lines, approvers, external_id = _parse_approval_requested(event.data)
     if fields["amount"] < 0 and not allows_credit(fields["kind"]):
         # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
         raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
-    # Identities are read once per batch of events (a worker's batch names the same people again and again).
     fields["requester"], department = read_once_per_batch(
         ("requester", connector.pk, fields["requester_login"]),
         lambda: user_and_department_for_login(connector, fields["requester_login"]))
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
         fields["department"] = department
+    return fields, parsed_lines, approvers, external_id
 
+
+def handle_approval_requested(event: ErpEvent) -> None:
+    """``erp.approval.requested``: mirror the document and tell its approvers."""
+    fields, parsed_lines, approvers, external_id = _prepare_approval_requested(event)
+    connector = event.connector
     mirrored = _mirror_document(connector, external_id, fields, parsed_lines)
     if mirrored is None:
         return
     document, created, lines = mirrored
     recipients = _assign_approvers(document, created, connector, approvers, external_id)
     enqueue_cards(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
+    _note_and_announce(event, document, created, lines, recipients)
+
+
+def _note_and_announce(event: ErpEvent, document: ApprovalDocument, created: bool, lines: list[ApprovalLine],
+                       recipients: list[Recipient], *, unseen: frozenset[int] = frozenset()) -> None:
     # For this event's post-hooks (notification rules, delegates): the document as just written, so
     # they do not read it, its lines and (when new) its approvers again.
-    event.notes["subject"] = document_subject(document, approval_facts(document, lines))
+    event.notes["subject"] = subject = document_subject(document, approval_facts(document, lines))
+    subject.unseen = unseen
     if created:
         event.notes["approvers"] = {r.user.pk: r.user for r in recipients}
         # A new document: nobody has a card of it to edit yet, and its approvers are the ones just read.
         _announce(document, involved={r.user.pk for r in recipients}, cards_sent=False)
     else:
         _announce(document)
+
+
+def handle_approval_requested_many(events: list[ErpEvent]) -> int:
+    """The set-based form of ``handle_approval_requested`` for a worker's run of events (registered with
+    ``erp.events.register_many``). The leading events that each request a document not mirrored yet, and
+    not requested earlier in the run, are written together: one insert each of their documents, lines,
+    assignments and history, one outbox write for all their cards. The first event that is anything else
+    (its document mirrored already or asked for twice: a next step, a revision, a request after the
+    decision; or data the handler refuses) ends that part: it goes to the one-by-one handler, whose rules
+    apply as before. Returns how many events were handled here (their post-hooks are erp's to run)."""
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return 0  # the new documents' ids are needed for their lines
+    prepared = []
+    for event in events:
+        try:
+            prepared.append((event, *_prepare_approval_requested(event)))
+        except EventDataError:
+            break  # refused alone, by the one-by-one path
+    if not prepared:
+        return 0
+    wanted: dict[int, list[str]] = {}
+    for event, *_parts, external_id in prepared:
+        wanted.setdefault(event.connector.pk, []).append(external_id)
+    mirrored = set(ApprovalDocument.objects.filter(
+        functools.reduce(operator.or_, (Q(connector_id=pk, external_id__in=ids) for pk, ids in wanted.items()))
+    ).values_list("connector_id", "external_id"))
+    fresh = []
+    for item in prepared:
+        key = (item[0].connector.pk, item[-1])
+        if key in mirrored:
+            break
+        mirrored.add(key)
+        fresh.append(item)
+    if not fresh:
+        return 0
+
+    # A concurrent writer of one of these documents makes this insert fail: the run is then handled one
+    # by one (erp.handling), where get_or_create finds that writer's document.
+    documents = ApprovalDocument.objects.bulk_create([
+        ApprovalDocument(connector=event.connector, external_id=external_id, **fields)
+        for event, fields, _lines, _approvers, external_id in fresh
+    ])
+    lines_of = [[ApprovalLine(document=document, **line) for line in parsed_lines]
+                for document, (_e, _f, parsed_lines, _a, _x) in zip(documents, fresh, strict=True)]
+    ApprovalLine.objects.bulk_create([line for lines in lines_of for line in lines])
+    logins_of = [list(dict.fromkeys(approvers)) for _e, _f, _l, approvers, _x in fresh]
+    users: dict[int, dict[str, Any]] = {}
+    connectors = {event.connector.pk: event.connector for event, *_parts in fresh}
+    for pk, connector in connectors.items():
+        logins = list(dict.fromkeys(login for (event, *_parts), logins in zip(fresh, logins_of, strict=True)
+                                    if event.connector.pk == pk for login in logins))
+        users[pk] = {login: user for login, user in read_many_once_per_batch(
+            f"approvers of connector {pk}", logins, lambda missing, c=connector: users_for_logins(c, missing),
+        ).items() if user is not None}
+    ApprovalAssignment.objects.bulk_create([
+        ApprovalAssignment(document=document, erp_login=login, user=users[document.connector_id].get(login))
+        for document, logins in zip(documents, logins_of, strict=True) for login in logins
+    ])
+    history: list[HistoryEntry] = []
+    outbox: list[OutboxItem] = []
+    recipients_of = []
+    for document, logins, (event, fields, *_rest, external_id) in zip(documents, logins_of, fresh, strict=True):
+        history.append(_requested_entry(document, fields))
+        unrouted, recipients = _route_approvers(document, logins, users[document.connector_id], external_id)
+        history += unrouted
+        recipients_of.append(recipients)
+        outbox += card_items(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
+    HistoryEntry.objects.bulk_create(history)
+    write_outbox(outbox)
+    for position, (document, lines, recipients, (event, *_parts)) in enumerate(
+            zip(documents, lines_of, recipients_of, fresh, strict=True)):
+        # One by one, the documents of the events after this one would not exist yet when its hooks ran.
+        _note_and_announce(event, document, True, lines, recipients,
+                           unseen=frozenset(d.pk for d in documents[position + 1:]))
+    return len(fresh)
 
 
 def _mirror_document(connector, external_id: str, fields: dict, parsed_lines: list[dict]
@@ -162,21 +252,23 @@ def _mirror_document(connector, external_id: str, fields: dict, parsed_lines: li
         document.save()
         document.lines.all().delete()
     lines = ApprovalLine.objects.bulk_create(ApprovalLine(document=document, **line) for line in parsed_lines)
-    HistoryEntry.objects.create(
+    _requested_entry(document, fields).save()
+    return document, created, lines
+
+
+def _requested_entry(document: ApprovalDocument, fields: dict[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
         document=document,
         actor_name=display_name(fields["requester"]) if fields["requester"] else fields["requester_login"],
         action="requested",
         note=_("Approval requested in the ERP."),
     )
 
-    return document, created, lines
-
 
 def _assign_approvers(document: ApprovalDocument, created: bool, connector, approvers: list[str],
                       external_id: str) -> list[Recipient]:
     """The document's approvers as assignments, and who of them can be told (a login without a portal
     user is recorded in the history, never skipped silently)."""
-    recipients = []
     logins = list(dict.fromkeys(approvers))
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
     # assignments present, one insert and one update of the rest, one insert of the history.
@@ -197,7 +289,16 @@ def _assign_approvers(document: ApprovalDocument, created: bool, connector, appr
         ApprovalAssignment(document=document, erp_login=login, user=users.get(login))
         for login in logins if login not in present
     )
+    unrouted, recipients = _route_approvers(document, logins, users, external_id)
+    HistoryEntry.objects.bulk_create(unrouted)
+    return recipients
+
+
+def _route_approvers(document: ApprovalDocument, logins: list[str], users: dict[str, Any], external_id: str,
+                     ) -> tuple[list[HistoryEntry], list[Recipient]]:
+    """Who of the approvers can be told, and a history entry (not saved) for each who cannot."""
     unrouted = []
+    recipients = []
     for login in logins:
         user = users.get(login)
         if user is None:
@@ -211,8 +312,7 @@ def _assign_approvers(document: ApprovalDocument, created: bool, connector, appr
             logger.warning("approver %s of %s has no portal user", login, external_id)
             continue
         recipients.append(Recipient(user=user, reason=_("named approver in the ERP (%s)") % login))
-    HistoryEntry.objects.bulk_create(unrouted)
-    return recipients
+    return unrouted, recipients
 
 
 def handle_approval_decided(event: ErpEvent) -> None:

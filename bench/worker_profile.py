@@ -44,7 +44,9 @@ WEBHOOK_SECRET = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMhIQ=="  # th
 # (stage, module, attribute): the wrapped functions; a stage's time excludes the stages nested in it.
 STAGES: list[tuple[str, str, str]] = [
     ("handle events (mirror, assignments, history)", "erp.handling", "_handle_one"),
+    ("handle events (mirror, assignments, history)", "erp.handling", "_handle_together"),
     ("outbox write", "im.services", "write_outbox"),
+    ("outbox write", "approvals.services", "write_outbox"),
     ("claim", "im.services", "_claim"),
     ("build cards (incl. authorize)", "im.services", "build_card"),
     ("build cards (incl. authorize)", "im.services", "build_cards"),
@@ -204,6 +206,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="events handled first, not measured")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the measured run")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave out the gc.freeze() a worker's pool process does at start")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, sink_process() as sink_url:
@@ -216,6 +220,10 @@ def main() -> None:
         logins = approver_logins(args.approvers)
         store_events(args.warmup, logins)
         work()  # warm-up: imports, translations, the HTTP connection
+        if not args.no_freeze:
+            from portal.celery import freeze_start_up_objects
+
+            freeze_start_up_objects()  # as a pool process does when it starts (worker_process_init)
         before = arrivals(sink_url)
 
         clock = Clock()

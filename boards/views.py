@@ -55,7 +55,10 @@ def board_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             why = guest.refusal()
             if why:
                 response = render(request, "boards/refused.html", {"group": group, "why": why}, status=403)
-                response.delete_cookie(guests.COOKIE)
+                if not kwargs.get("part"):
+                    # Only when the guest opens the board: a refetch in an open tab must not take the
+                    # pass away before the guest's next visit has been told why it is refused.
+                    response.delete_cookie(guests.COOKIE)
                 return response
             request.viewer = Viewer(guest=guest)
         return frameable(view(request, group, *args, **kwargs))

@@ -148,6 +148,23 @@ def run_post_hooks(event: ErpEvent) -> None:
         hook(event)
 
 
+# Set-based handlers, per event type (optional, beside the one-by-one handler): given a worker's run of
+# stored events of that type, ``handle_many(events)`` writes the mirror of a leading part of them together
+# and returns how many it handled (0: none, the first is for the one-by-one handler). It writes exactly
+# what the one-by-one handler would for those events, in their order; ``erp.handling`` runs their
+# post-hooks, and falls back to the one-by-one handler when it raises.
+ManyHandler = Callable[[list[ErpEvent]], int]
+_many_handlers: dict[str, ManyHandler] = {}
+
+
+def register_many(event_type: str, handle_many: ManyHandler) -> None:
+    _many_handlers[event_type] = handle_many
+
+
+def many_handler_for(event_type: str) -> ManyHandler | None:
+    return _many_handlers.get(event_type)
+
+
 def handler_for(event_type: str) -> Handler | None:
     handler = _handlers.get(event_type)
     if handler is None or not _post_hooks:

@@ -2,8 +2,11 @@
 each event inside its intake request instead, see ``erp.intake.receive``).
 
 ``handle_received(ids)`` claims events still ``received`` with ``SELECT … FOR UPDATE SKIP LOCKED`` (a
-plain claim on SQLite, whose writers are serialised anyway), runs each one's handler in its own
-savepoint inside one transaction, and records every outcome in one multi-row update:
+plain claim on SQLite, whose writers are serialised anyway) and handles them inside one transaction:
+consecutive events of a type with a set-based handler (``erp.events.register_many``) are written
+together in one savepoint (one insert per table for all of them); if that fails in any way it is rolled
+back and those events are handled one by one. One by one, each event's handler runs in its own
+savepoint. Every outcome is recorded in one multi-row update:
 ``processed``, or ``failed`` with the error (bad data, a handler's bug), visible in admin and
 metrics and retried from admin. A database error rolls the whole batch back: its events stay
 ``received`` and the safety net (``portal.tasks.requeue_stale_work``) queues them again.
@@ -21,8 +24,9 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from erp.events import ErpEvent, EventDataError, handler_for
+from erp.events import ErpEvent, EventDataError, ManyHandler, handler_for, many_handler_for, run_post_hooks
 from erp.models import InboundEvent
+from portal.bulk import update_rows
 from portal.observability import context, metrics
 
 logger = logging.getLogger(__name__)
@@ -86,19 +90,66 @@ def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE)
         rows = list(pending.select_related("connector").order_by("pk")[:limit])
         token = _batch_reads.set({})
         try:
-            for row in rows:
-                _handle_one(row)
+            start = 0
+            while start < len(rows):
+                start += _handle_from(rows, start)
         finally:
             _batch_reads.reset(token)
-        InboundEvent.objects.bulk_update(rows, ["status", "handled_at", "attempts", "error"])
+        update_rows(InboundEvent, rows, ["status", "handled_at", "attempts", "error"])
     for row in rows:
         metrics.ERP_EVENTS_HANDLED.labels(row.connector.slug, row.type, row.status).inc()
     return len(rows)
 
 
+def _handle_from(rows: list[InboundEvent], start: int) -> int:
+    """Handle ``rows[start]`` and, when its type has a set-based handler, the run of same-type events
+    after it together. Returns how many rows were handled."""
+    handle_many = many_handler_for(rows[start].type)
+    end = start + 1
+    while handle_many is not None and end < len(rows) and rows[end].type == rows[start].type:
+        end += 1
+    if end - start > 1:
+        handled = _handle_together(rows[start:end], handle_many)
+        if handled:
+            return handled
+    _handle_one(rows[start])
+    return 1
+
+
+def _handle_together(rows: list[InboundEvent], handle_many: ManyHandler) -> int:
+    """The set-based path: a leading part of ``rows`` written together, then each one's post-hooks, all
+    in one savepoint. Returns how many rows it handled; 0 when the handler took none. Any exception
+    (a bad event, a unique violation from a concurrent writer, a hook's bug) rolls the savepoint back
+    and every row of the run is handled one by one instead, so a bad event is ``failed`` alone."""
+    events = [_event_of(row) for row in rows]
+    try:
+        with transaction.atomic():
+            count = handle_many(events)
+            for event in events[:count]:
+                with context.scope(event_id=context.event_key(event.connector.slug, event.id)):
+                    run_post_hooks(event)
+    except Exception:
+        logger.warning("%d %s events: handling them together failed; one by one instead", len(rows),
+                       rows[0].type, exc_info=True)
+        metrics.ERP_BATCH_FALLBACKS.labels(rows[0].type).inc()
+        for row in rows:
+            _handle_one(row)
+        return len(rows)
+    now = timezone.now()
+    for row in rows[:count]:
+        row.attempts += 1
+        row.handled_at = now
+        row.status, row.error = InboundEvent.Status.PROCESSED, ""
+    return count
+
+
+def _event_of(row: InboundEvent) -> ErpEvent:
+    return ErpEvent(connector=row.connector, id=row.event_id, type=row.type, source=row.source,
+                    subject=row.subject, data=row.data)
+
+
 def _handle_one(row: InboundEvent) -> None:
-    event = ErpEvent(connector=row.connector, id=row.event_id, type=row.type, source=row.source,
-                     subject=row.subject, data=row.data)
+    event = _event_of(row)
     row.attempts += 1
     row.handled_at = timezone.now()
     handler = handler_for(row.type)

@@ -29,6 +29,10 @@ class EventSubject:
     view_action: str
     facts: dict[str, Any]
     link_path: str = ""
+    # Ids of objects of the same kind written after this one in the same set-based write of a worker's
+    # batch (erp.handling): handled one by one they would not exist yet when this subject's rules ran, so
+    # rules comparing with other objects (notifications' "usual amount") leave them out.
+    unseen: frozenset[int] = frozenset()
 
 
 FromEvent = Callable[[ErpEvent], EventSubject | None]

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from im import accepted as accepted_sends
@@ -29,6 +29,7 @@ from im.models import Delivery, MessageRef
 from im.platforms import enabled_platforms, get_adapter
 from im.platforms.base import SentMessage, TransportError, Unsupported, identities_read_once
 from im.signals import deliveries_finished
+from portal.bulk import update_rows
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -142,12 +143,18 @@ def enqueue_cards(topic: str, recipients: list[Recipient], dedupe_prefix: str) -
 
     The same ``dedupe_prefix`` twice (a redelivered event) adds nothing.
     """
+    return write_outbox(card_items(topic, recipients, dedupe_prefix))
+
+
+def card_items(topic: str, recipients: list[Recipient], dedupe_prefix: str) -> list[OutboxItem]:
+    """``enqueue_cards``' rows, for a caller that writes the cards of many topics in one ``write_outbox``
+    (a worker's batch of events: the same keys, so the same exactly-once)."""
     platforms = enabled_platforms()
-    return write_outbox([
+    return [
         OutboxItem(dedupe_key=f"{dedupe_prefix}:{r.user.pk}:{platform}", topic=topic, platform=platform,
                    recipient=r.user, reason=r.reason)
         for r in recipients for platform in platforms
-    ])
+    ]
 
 
 # --- operations other than cards (group chats): the app that owns them registers how to perform them
@@ -427,21 +434,10 @@ def _record_batch(done: list[Delivery]) -> None:
 
 
 def _update_in_one_statement(rows: list[Delivery], fields: list[str]) -> None:
-    """``bulk_update`` as one UPDATE, where a field every row gives the same value (the status of a batch
-    that all went out, its cleared lease) is set once instead of through a CASE arm per row: Django
-    building those arms was most of recording a batch's CPU."""
-    if not rows:
-        return
-    values: dict[str, Any] = {}
-    for name in fields:
-        field = Delivery._meta.get_field(name)
-        per_row = [getattr(row, field.attname) for row in rows]
-        if all(value == per_row[0] for value in per_row):
-            values[name] = Value(per_row[0], output_field=field)
-        else:
-            values[name] = Case(*(When(pk=row.pk, then=Value(value, output_field=field))
-                                  for row, value in zip(rows, per_row, strict=True)), output_field=field)
-    Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(**values)
+    """The batch's outcomes as one UPDATE (``portal.bulk.update_rows``: a value every row shares, such as
+    the status of a batch that all went out or its cleared lease, is set once; Django's ``bulk_update``
+    building a CASE arm per row and field was most of recording a batch's CPU)."""
+    update_rows(Delivery, rows, fields)
 
 
 def resend(delivery: Delivery) -> None:

@@ -98,6 +98,7 @@ def _usual_amount(subject: EventSubject) -> Decimal | None:
     amounts = sorted(
         type(obj)._default_manager.filter(connector=obj.connector, kind=obj.kind, amount__gt=0)
         .exclude(pk=subject.obj.pk)
+        .exclude(pk__in=subject.unseen)
         .order_by("-created_at")
         .values_list("amount", flat=True)[:USUAL_SAMPLE]
     )

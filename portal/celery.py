@@ -1,7 +1,8 @@
+import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -16,3 +17,12 @@ def _warm_up(**_kwargs) -> None:
     from portal.warmup import warm_up
 
     warm_up()
+
+
+@worker_process_init.connect
+def freeze_start_up_objects(**_kwargs: object) -> None:
+    """A pool process starts with Django, the apps and their modules loaded: objects that live as long as
+    it does. ``gc.freeze()`` leaves them out of later collections: in bench/worker_profile.py a full
+    collection walking them took about 150 ms of CPU during 200 cards (~0.7 ms a card, as much as
+    building the cards); frozen, none ran."""
+    gc.freeze()

@@ -18,4 +18,6 @@ IM_RATE_LIMITS = {}
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker and REDIS_URL:  # noqa: F405
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] += f"-{_worker}"  # noqa: F405
-    CACHES["default"]["KEY_PREFIX"] += f"-{_worker}"  # noqa: F405
+    for _cache in CACHES.values():  # noqa: F405
+        if "KEY_PREFIX" in _cache:
+            _cache["KEY_PREFIX"] += f"-{_worker}"

@@ -35,8 +35,11 @@ WATCH_JS = """(condition) => {
   const holds = new Function("return (" + condition + ")();");
   window.__noReload = true;
   window.__seenAt = null;
+  // One watch at a time: an earlier watch's condition (already true) must not stamp this one.
+  if (window.__watcher) window.__watcher.disconnect();
   const check = () => { if (window.__seenAt === null && holds()) window.__seenAt = Date.now(); };
-  new MutationObserver(check).observe(document.documentElement, {subtree: true, childList: true, attributes: true});
+  window.__watcher = new MutationObserver(check);
+  window.__watcher.observe(document.documentElement, {subtree: true, childList: true, attributes: true});
   check();
 }"""
 
@@ -339,3 +342,24 @@ def test_forwarded_card_link_lands_on_sign_in_without_the_document(world, new_pa
     page.goto(link)
     assert page.url == world.url + f"/approvals/{document.pk}/"
     assert page.locator("header .who").inner_text() == "李四"
+
+
+def test_an_error_answer_to_a_panel_action_is_shown_not_swallowed(world, new_page):
+    """htmx swaps nothing on a 4xx: the page says what the answer said (here the document went away
+    between render and tap: the translated "not found"), instead of a button that does nothing."""
+    from approvals.models import ApprovalDocument
+
+    document = ApprovalDocument.objects.get(external_id=DOC_NUMBER)
+    page = new_page()
+    sign_in(page, "li.si")
+    page.goto(f"/approvals/{document.pk}/")
+    assert page.locator("button[name=outcome][value=approved]").count() == 1
+    outside_playwright_loop(lambda: ApprovalDocument.objects.filter(pk=document.pk).delete())
+    page.click("button[name=outcome][value=approved]")
+    alert = page.locator("#doc-panel > .htmx-error[role=alert]")
+    alert.wait_for()
+    assert alert.inner_text() == "未找到"
+    page.evaluate("document.querySelector('#doc-panel > .htmx-error').textContent = 'seen'")
+    page.click("button[name=outcome][value=approved]")  # a second failure rewrites the same note
+    wait_js(page, "document.querySelector('#doc-panel > .htmx-error').textContent === '未找到'")
+    assert page.locator("#doc-panel > .htmx-error").count() == 1

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 
+from boards import guests
 from boards.models import BoardActivity, GuestPass
 from erp.connectors.demo import services as erp
 from erp.connectors.demo.models import PurchaseOrderLine
@@ -178,9 +179,15 @@ def test_archiving_the_group_revokes_the_pass(war_room, client, committed):
         erp.adjust_stock("SKU-124", "SH", 20)  # back above the safety level: archived
     war_room.refresh_from_db()
     assert war_room.state == "archived"
+    # The guest's open tab refetches a part first: refused, but the guest keeps the cookie, so that
+    # opening the board next says why (archived) instead of asking for a code again.
+    refetch = client.get(f"/g/{war_room.pk}/body/")
+    assert refetch.status_code == 403 and guests.COOKIE not in refetch.cookies
     response = client.get(f"/g/{war_room.pk}/")
     assert response.status_code == 403 and "归档" in response.content.decode()
+    assert response.cookies[guests.COOKIE].value == ""  # the page visit ends the pass in the browser
     assert GuestPass.objects.get(group=war_room).revoked_reason == "group archived"
+    assert client.get(f"/g/{war_room.pk}/").status_code == 302  # then: to the join page
 
 
 def test_removing_the_member_revokes_the_pass(war_room, client, committed):

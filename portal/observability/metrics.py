@@ -18,6 +18,11 @@ ERP_EVENTS_HANDLED = Counter(
     "portal_erp_events_handled", "Stored ERP events handled by workers, by outcome (processed, failed)",
     ["connector", "type", "outcome"],
 )
+ERP_BATCH_FALLBACKS = Counter(
+    "portal_erp_batch_fallbacks",
+    "Runs of stored ERP events whose set-based handling failed and that were handled one by one instead",
+    ["type"],
+)
 CARDS = Counter(
     "portal_im_cards", "Card sends by outcome: sent, retry (a failed attempt to be repeated), dead, skipped",
     ["platform", "outcome"],

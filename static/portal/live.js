@@ -96,6 +96,23 @@
     delay = 500;
     connect();
   }
+  // htmx swaps nothing on an error answer (a 429 lockout, a 403, a 409): show its alert (our error
+  // pages carry one, in the reader's language) above what the request was for, not a silent button.
+  document.addEventListener("htmx:responseError", function (event) {
+    var target = event.detail.target, xhr = event.detail.xhr;
+    if (!target || !xhr) return;
+    var text = "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      var said = doc.querySelector("main [role=alert]") || doc.querySelector("main h1");
+      text = said ? said.textContent.trim() : "";
+    } catch (e) { /* not HTML */ }
+    var note = target.querySelector(":scope > .htmx-error") || document.createElement("p");
+    note.className = "notice error htmx-error";
+    note.setAttribute("role", "alert");
+    note.textContent = text || (xhr.status + " " + (xhr.statusText || ""));
+    if (!note.parentNode) target.insertBefore(note, target.firstChild);
+  });
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", reconnectNow);
   document.addEventListener("DOMContentLoaded", connect);
