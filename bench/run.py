@@ -365,7 +365,7 @@ def throughput_and_latency(url: str, sink_: Sink, secret: str, args, phases: tup
     steady_phase, saturated_phase = phases
     steady: list[tuple[float, Result]] = []
     for index, rate in enumerate(args.rates):
-        phase = f"{steady_phase}{index}"
+        phase = steady_phase + "ABCDEFGHIJ"[index]  # letters: the sink knows numbers PR-B<letters>-<n>
         log(f"{label}: {rate:.0f} events/s for {args.seconds:.0f} s (open loop)")
         with memory.under_load():
             run = asyncio.run(open_loop(url, Events(secret, phase), rate, args.seconds))
