@@ -44,8 +44,7 @@ class _PublishAfterCommit:
         self.versions = versions
 
     def add(self, topic: str, version: int) -> None:
-        self.versions.pop(topic, None)  # keep the order of the publishes
-        self.versions[topic] = version
+        _keep_last(self.versions, topic, version)
 
     def __call__(self) -> None:
         if len(self.versions) == 1 or _grouped.get() is not None:
@@ -126,8 +125,7 @@ def publish_many(versions: dict[str, int]) -> None:
 def publish_now(topic: str, version: int) -> None:
     pending = _grouped.get()
     if pending is not None:
-        pending.pop(topic, None)  # the last version, in the order of the publishes
-        pending[topic] = version
+        _keep_last(pending, topic, version)
         return
     try:
         cache.set(f"live:v:{topic}", version, VERSION_TTL)
@@ -143,3 +141,9 @@ def publish_now(topic: str, version: int) -> None:
     except Exception:
         # A live update is a convenience: pages also refresh on reconnect. Never fail the caller.
         logger.exception("live publish failed", extra={"topic": topic})
+
+
+def _keep_last(versions: dict[str, int], topic: str, version: int) -> None:
+    """The topic's last version, placed in the order of the publishes."""
+    versions.pop(topic, None)
+    versions[topic] = version
