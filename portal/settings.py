@@ -170,7 +170,7 @@ else:
 
 # One cache for every process: token caches of IM platforms, bot conversations, live versions.
 CACHES = (
-    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+    {"default": {"BACKEND": "portal.cache.PrefixedRedisCache", "LOCATION": REDIS_URL,
                  "KEY_PREFIX": env_str("CACHE_PREFIX", "portal")}}
     if REDIS_URL
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
