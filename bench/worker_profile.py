@@ -187,13 +187,14 @@ def store_events(count: int, logins: list[str]) -> None:
         for i in range(count))
 
 
-def work() -> int:
-    """What a worker does with the stored events: handle them in batches, sending each batch's cards."""
-    from erp.handling import handle_received
+def work(batch_size: int | None = None) -> int:
+    """What a worker does with the stored events: handle them in batches, sending each batch's cards.
+    ``batch_size`` caps a batch (a quiet system claims one or two events per task)."""
+    from erp.handling import BATCH_SIZE, handle_received
 
     handled = 0
     while True:
-        batch = handle_received()
+        batch = handle_received(limit=batch_size or BATCH_SIZE)
         if not batch:
             return handled
         handled += batch
@@ -206,6 +207,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="events handled first, not measured")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the measured run")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=None,
+                        help="events per batch (default erp.handling.BATCH_SIZE; 1 = a quiet system's batches)")
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave out the gc.freeze() a worker's pool process does at start")
     args = parser.parse_args()
@@ -235,12 +238,14 @@ def main() -> None:
 
         def count(execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
             queries[0] += 1
+            if os.environ.get("SHOW_SQL"):
+                print("SQL", sql[:230])
             return execute(sql, params, many, context)
 
         if profiler:
             profiler.enable()
         with connection.execute_wrapper(count):
-            handled = work()
+            handled = work(args.batch)
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started_wall
