@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
 import time
+import weakref
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -13,6 +15,8 @@ from django.conf import settings
 
 from widgets.live import current_version, group_name
 from widgets.topics import coalesces, guest_viewer_from, may_subscribe, presence_hooks
+
+logger = logging.getLogger(__name__)
 
 # Push-time verdicts, per process: (user id, topic) -> (allowed, checked at). A push carries only a
 # topic and a version (the data is fetched over HTTP, authorized every time), so reusing a verdict
@@ -25,8 +29,7 @@ _inflight: dict[tuple[int | str | None, str], asyncio.Future] = {}
 
 
 async def _allowed_now(user, topic: str) -> bool:
-    # Guests have no pk: each is told apart by its pass (``live_key``), never lumped with the others.
-    key = (getattr(user, "live_key", None) or getattr(user, "pk", None), topic)
+    key = (_viewer_key(user), topic)
     now = time.monotonic()
     cached = _verdicts.get(key)
     if cached is not None and now - cached[1] < settings.LIVE_RECHECK_SECONDS:
@@ -55,6 +58,123 @@ TOPIC_RE = re.compile(r"^[a-z]+\.[A-Za-z0-9_-]{1,64}$")
 MAX_SUBSCRIPTIONS = 50
 
 
+def _viewer_key(user) -> int | str | None:
+    # Guests have no pk: each is told apart by its pass (``live_key``), never lumped with the others.
+    return getattr(user, "live_key", None) or getattr(user, "pk", None)
+
+
+class TopicHub:
+    """This process's sockets per live topic, fed by ONE channel-layer subscription per topic.
+
+    A push used to reach each socket through the channel layer's queue of that socket, its receive
+    loop, its own coalescing task and timer, then its own JSON encoding: per socket, per change (the
+    fan-out's largest cost after Daphne's framing, bench/fanout.py). Here the change arrives once per
+    process, bursts are coalesced once per topic, the viewers' verdicts are asked once per viewer, the
+    message is encoded once, and each socket only sends it. One hub per event loop and channel layer
+    (tests run several loops and layers in one process).
+    """
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+        self.sockets: dict[str, set[LiveConsumer]] = {}
+        self.pending: dict[str, int] = {}
+        self.flushes: dict[str, asyncio.Task] = {}
+        self.reader: asyncio.Task | None = None
+        # Membership changes one at a time: a last socket leaving (unsubscribe) and a first one joining
+        # (subscribe) must reach the channel layer in the order they happened here.
+        self.lock = asyncio.Lock()
+
+    async def join(self, consumer: LiveConsumer, topic: str) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("live-hub.")
+                self.reader = asyncio.ensure_future(self._read())
+            sockets = self.sockets.get(topic)
+            if sockets is None:
+                sockets = self.sockets[topic] = set()
+                await self.layer.group_add(group_name(topic), self.channel)
+            sockets.add(consumer)
+
+    async def leave(self, consumer: LiveConsumer, topic: str) -> None:
+        async with self.lock:
+            sockets = self.sockets.get(topic)
+            if sockets is None or consumer not in sockets:
+                return
+            sockets.discard(consumer)
+            if not sockets:
+                del self.sockets[topic]
+                self.pending.pop(topic, None)
+                await self.layer.group_discard(group_name(topic), self.channel)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer's connection; it reconnects, the pages' refetch covers the gap
+                logger.warning("live hub: reading the channel layer failed; trying again", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "live.update":
+                self._update(message["topic"], message["version"])
+
+    def _update(self, topic: str, version: int) -> None:
+        if topic not in self.sockets:
+            return
+        self.pending[topic] = max(version, self.pending.get(topic, version))
+        self._schedule(topic)
+
+    def _schedule(self, topic: str) -> None:
+        if topic not in self.flushes and topic in self.pending:
+            delay = settings.LIVE_COALESCE_SECONDS if coalesces(topic) else 0
+            self.flushes[topic] = asyncio.ensure_future(self._flush(topic, delay))
+
+    async def _flush(self, topic: str, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            version = self.pending.pop(topic, None)
+            sockets = list(self.sockets.get(topic, ()))
+            if version is None or not sockets:
+                return
+            viewers = {}
+            for consumer in sockets:
+                viewer = consumer._viewer_for(topic)
+                viewers.setdefault(_viewer_key(viewer), viewer)
+            keys = list(viewers)
+            # Every push is checked again, once per viewer (cached for LIVE_RECHECK_SECONDS).
+            allowed = dict(zip(keys, await asyncio.gather(*(_allowed_now(viewers[k], topic) for k in keys)),
+                               strict=True))
+            text = json.dumps({"topic": topic, "version": version})
+            for consumer in sockets:
+                try:
+                    if topic not in consumer.topics:
+                        continue
+                    if allowed[_viewer_key(consumer._viewer_for(topic))]:
+                        await consumer.send(text_data=text)
+                    else:
+                        await consumer.revoke(topic)
+                except Exception:  # one socket closing meanwhile must not keep the push from the rest
+                    logger.debug("live hub: a push to one socket failed", exc_info=True)
+        finally:
+            self.flushes.pop(topic, None)
+        # A version that arrived while this one was being checked and sent goes out next.
+        self._schedule(topic)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, TopicHub]] = weakref.WeakKeyDictionary()
+
+
+def hub_for(layer) -> TopicHub:
+    per_layer = _hubs.setdefault(asyncio.get_running_loop(), {})
+    hub = per_layer.get(id(layer))
+    if hub is None or hub.layer is not layer:
+        hub = per_layer[id(layer)] = TopicHub(layer)
+    return hub
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """One socket per page, multiplexing topic subscriptions.
 
@@ -71,8 +191,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         # enabled, lets anonymous viewers subscribe). A framed widget has no session cookie: its
         # embed token (?e=) speaks for its viewer.
         self.topics: set[str] = set()
-        self.pending: dict[str, int] = {}
-        self.flushes: dict[str, asyncio.Task] = {}
         self.user = self.scope.get("user")
         # None: any topic (each one checked); a set: a socket opened with an embed token watches only
         # the topics of the one widget the token names.
@@ -117,11 +235,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return user if time.time() < expires else self.user
 
     async def disconnect(self, code: int) -> None:
-        for task in [*getattr(self, "flushes", {}).values(), getattr(self, "heartbeat", None)]:
-            if task is not None:
-                task.cancel()
-        for topic in getattr(self, "topics", set()):
-            await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+        heartbeat = getattr(self, "heartbeat", None)
+        if heartbeat is not None:
+            heartbeat.cancel()
+        for topic in list(getattr(self, "topics", set())):
+            self.topics.discard(topic)
+            await hub_for(self.channel_layer).leave(self, topic)
             await self._presence(topic, joined=False)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
@@ -159,7 +278,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"refused": topic})
             return
         self.topics.add(topic)
-        await self.channel_layer.group_add(group_name(topic), self.channel_name)
+        await hub_for(self.channel_layer).join(self, topic)
         await self.send_json({"subscribed": topic})
         await self._presence(topic, joined=True)
         since = content.get("since")
@@ -190,45 +309,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if topic in self.topics:
             await self._presence(topic, joined=False)
         self.topics.discard(topic)
-        self.pending.pop(topic, None)
-        await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+        await hub_for(self.channel_layer).leave(self, topic)
 
-    async def dispatch(self, message) -> None:
-        # Channels hops to its database thread before every handler to close stale connections. A push
-        # (``live.update``) touches the database only through database_sync_to_async, which does the
-        # same around its own call; skipping the hop matters because the hop is per socket: a push to a
-        # thousand sockets of a process queued a thousand calls on that one thread (cProfile of Daphne
-        # under bench/fanout.py: most of the push's time, in SimpleQueue.put and the thread handoff).
-        if message.get("type") == "live.update":
-            await self.live_update(message)
-            return
-        await super().dispatch(message)
-
-    async def live_update(self, event) -> None:
-        topic, version = event["topic"], event["version"]
-        if topic not in self.topics:
-            return
-        self.pending[topic] = max(version, self.pending.get(topic, version))
-        self._schedule(topic)
-
-    def _schedule(self, topic: str) -> None:
-        if topic not in self.flushes and topic in self.pending:
-            delay = settings.LIVE_COALESCE_SECONDS if coalesces(topic) else 0
-            self.flushes[topic] = asyncio.ensure_future(self._flush(topic, delay))
-
-    async def _flush(self, topic: str, delay: float) -> None:
-        try:
-            if delay:
-                await asyncio.sleep(delay)
-            version = self.pending.pop(topic, None)
-            if version is None or topic not in self.topics:
-                return
-            if not await _allowed_now(self._viewer_for(topic), topic):
-                await self._drop(topic)
-                await self.send_json({"revoked": topic})
-                return
-            await self.send_json({"topic": topic, "version": version})
-        finally:
-            self.flushes.pop(topic, None)
-        # A version that arrived while this one was being checked and sent goes out next.
-        self._schedule(topic)
+    async def revoke(self, topic: str) -> None:
+        """The viewer lost access: no more pushes of ``topic`` on this socket, and the page is told."""
+        await self._drop(topic)
+        await self.send_json({"revoked": topic})
