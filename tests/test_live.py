@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -269,3 +271,42 @@ async def test_a_push_costs_no_hop_to_the_database_thread_but_is_still_checked(w
     assert await ws.receive_json_from(timeout=5) == {"revoked": document.topic}
     assert hops == []
     await ws.disconnect()
+
+
+async def test_a_process_subscribes_once_per_topic_whatever_its_sockets(world):
+    """The hub (widgets.consumers.TopicHub) is the topic group's one member in this process: sockets
+    come and go without touching the channel layer's group until the last one leaves, a push reaches
+    every socket still watching, and a viewer's revocation drops only that viewer's socket."""
+    from channels.layers import get_channel_layer
+
+    from widgets import consumers
+    from widgets.live import group_name
+
+    users, document = world
+    layer = get_channel_layer()
+    group = group_name(document.topic)
+    watchers = [await connect(users["li.si"]), await connect(users["li.si"]), await connect(users["zhang.san"])]
+    for ws in watchers:
+        await ws.send_json_to({"subscribe": document.topic})
+        assert await ws.receive_json_from(timeout=2) == {"subscribed": document.topic}
+    assert len(layer.groups[group]) == 1  # one channel: the hub's, not one per socket
+
+    await watchers[0].send_json_to({"unsubscribe": document.topic})
+    await sync_to_async(publish_now)(document.topic, document.version + 1)
+    for ws in watchers[1:]:
+        assert await ws.receive_json_from(timeout=5) == {"topic": document.topic, "version": document.version + 1}
+    assert await watchers[0].receive_nothing(timeout=0.3)
+
+    # Verdicts are per viewer: li.si's is now "no" (as a revocation leaves it), zhang.san's "yes".
+    now = time.monotonic()
+    consumers._verdicts[(users["li.si"].pk, document.topic)] = (False, now)
+    consumers._verdicts[(users["zhang.san"].pk, document.topic)] = (True, now)
+    await sync_to_async(publish_now)(document.topic, document.version + 2)
+    answers = [await ws.receive_json_from(timeout=5) for ws in watchers[1:]]
+    assert answers[0] == {"revoked": document.topic}
+    assert answers[1] == {"topic": document.topic, "version": document.version + 2}
+
+    await watchers[2].disconnect()
+    assert not layer.groups.get(group)  # the last socket gone: the process left the group
+    for ws in watchers[:2]:
+        await ws.disconnect()
