@@ -108,7 +108,7 @@ def _handle_from(rows: list[InboundEvent], start: int) -> int:
     end = start + 1
     while handle_many is not None and end < len(rows) and rows[end].type == rows[start].type:
         end += 1
-    if end - start == 1:
+    if handle_many is None:
         _handle_one(rows[start])
         return 1
     handled = _handle_together(rows[start:end], handle_many)

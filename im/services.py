@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from im import accepted as accepted_sends
@@ -71,23 +72,41 @@ def write_outbox(items: list[OutboxItem]) -> list[int]:
     wanted = {item.dedupe_key: item for item in items}  # the first of a repeated key wins
     if not wanted:
         return []
-    present = set(Delivery.objects.filter(dedupe_key__in=list(wanted)).values_list("dedupe_key", flat=True))
     rows = [
         Delivery(dedupe_key=key, kind=item.kind, topic=item.topic, recipient=item.recipient,
                  platform=item.platform, reason=item.reason[:200], ref=item.ref)
-        for key, item in wanted.items() if key not in present
+        for key, item in wanted.items()
     ]
-    if not rows:
+    ids = _insert_new(rows)
+    if not ids:
         return []
-    # ignore_conflicts: a concurrent writer of the same key (the same event delivered twice at once)
-    # keeps its row; the send is idempotent per row, so queueing it from here too does no harm.
-    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    ids = list(Delivery.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows]).values_list("pk", flat=True))
     collected = _collector.get()
     if collected is not None:
         collected.extend(ids)  # queued together with the rest of the batch (collect_outbox)
     else:
         _queue_sends(ids)
+    return ids
+
+
+def _insert_new(rows: list[Delivery]) -> list[int]:
+    """Insert the rows whose ``dedupe_key`` is not present; the ids of those inserted. One statement per
+    batch (``INSERT … ON CONFLICT DO NOTHING RETURNING id``, PostgreSQL and SQLite 3.35+) where reading the
+    keys present, inserting and reading the new ids back took three. A concurrent writer of the same key
+    keeps its row and this one returns nothing for it."""
+    if not connection.features.can_return_rows_from_bulk_insert:
+        present = set(Delivery.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows])
+                      .values_list("dedupe_key", flat=True))
+        rows = [row for row in rows if row.dedupe_key not in present]
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        return list(Delivery.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows]).values_list("pk", flat=True))
+    opts = Delivery._meta
+    fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.pk]
+    size = connection.ops.bulk_batch_size(fields, rows) or len(rows)
+    ids: list[int] = []
+    for start in range(0, len(rows), size):
+        returned = Delivery.objects._insert(rows[start:start + size], fields=fields, returning_fields=[opts.pk],
+                                            on_conflict=OnConflict.IGNORE)
+        ids += [row[0] for row in returned if row is not None]  # one row with a conflict comes back as None
     return ids
 
 
