@@ -26,7 +26,7 @@ from approvals.subjects import approval_facts, document_subject
 from erp.connectors import get_connector
 from erp.connectors.base import ConnectorError, DecisionConflict
 from erp.events import ErpEvent, EventDataError
-from erp.handling import read_many_once_per_batch, read_once_per_batch
+from erp.handling import read_many_once_per_batch
 from erp.payload import boolean, decimal_for, integer, read, text
 from im.services import OutboxItem, Recipient, card_items, enqueue_cards, refresh_cards, write_outbox
 from portal.observability import hooks as observe
@@ -34,7 +34,7 @@ from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
 from sso.authz import authorize
 from sso.models import display_name
-from sso.selectors import user_and_department_for_login, user_for_login, users_for_logins
+from sso.selectors import identities_for_logins, user_for_login
 from widgets.live import publish
 
 logger = logging.getLogger(__name__)
@@ -105,13 +105,26 @@ def _prepare_approval_requested(event: ErpEvent) -> tuple[dict[str, Any], list[d
         # "Amount at most 50,000" rules would otherwise let −99,999,999 through.
         raise EventDataError(f"data.document.amount must not be negative for a {fields['kind']}")
     connector = event.connector
-    fields["requester"], department = read_once_per_batch(
-        ("requester", connector.pk, fields["requester_login"]),
-        lambda: user_and_department_for_login(connector, fields["requester_login"]))
+    # The requester and the approvers in one read (each login read once per batch of events).
+    fields["requester"], department = _identities(connector, [fields["requester_login"], *approvers]).get(
+        fields["requester_login"]) or (None, "")
     if not fields["department"]:
         # Rules like "own department only" need one; the requester's ERP department is the usual.
         fields["department"] = department
     return fields, parsed_lines, approvers, external_id
+
+
+def _identities(connector, logins: list[str]) -> dict[str, tuple[Any, str] | None]:
+    """{login: (active user or None, department)}, None for a login without an identity; each login read
+    once per batch of events (a worker's batch names the same people again and again)."""
+    return read_many_once_per_batch(f"identities of connector {connector.pk}", logins,
+                                    lambda missing: identities_for_logins(connector, missing))
+
+
+def _users(connector, logins: list[str]) -> dict[str, Any]:
+    """{login: active portal user} for those of ``logins`` linked to one."""
+    return {login: found[0] for login, found in _identities(connector, logins).items()
+            if found is not None and found[0] is not None}
 
 
 def handle_approval_requested(event: ErpEvent) -> None:
@@ -199,9 +212,7 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
     for pk, connector in connectors.items():
         logins = list(dict.fromkeys(login for (event, *_parts), logins in zip(fresh, logins_of, strict=True)
                                     if event.connector.pk == pk for login in logins))
-        users[pk] = {login: user for login, user in read_many_once_per_batch(
-            f"approvers of connector {pk}", logins, lambda missing, c=connector: users_for_logins(c, missing),
-        ).items() if user is not None}
+        users[pk] = _users(connector, logins)
     ApprovalAssignment.objects.bulk_create([
         ApprovalAssignment(document=document, erp_login=login, user=users[document.connector_id].get(login))
         for document, logins in zip(documents, logins_of, strict=True) for login in logins
@@ -281,9 +292,7 @@ def _assign_approvers(document: ApprovalDocument, created: bool, connector, appr
     logins = list(dict.fromkeys(approvers))
     # Set-based, so 50 approvers cost the queries of 2: one read of their identities, one of the
     # assignments present, one insert and one update of the rest, one insert of the history.
-    users = {login: user for login, user in read_many_once_per_batch(
-        f"approvers of connector {connector.pk}", logins, lambda missing: users_for_logins(connector, missing),
-    ).items() if user is not None}
+    users = _users(connector, logins)
     present = {} if created else {
         a.erp_login: a for a in ApprovalAssignment.objects.filter(document=document, erp_login__in=logins)
     }

@@ -34,6 +34,13 @@ def users_for_logins(connector: Any, logins: list[str]) -> dict[str, Any]:
     return {i.erp_login: i.user for i in identities if i.user.is_active}
 
 
+def identities_for_logins(connector: Any, logins: list[str]) -> dict[str, tuple[Any, str]]:
+    """{ERP login: (active portal user or None, ERP department)} for those of ``logins`` that have an
+    identity, in one query (a document's requester and approvers together)."""
+    identities = ErpIdentity.objects.filter(connector=connector, erp_login__in=logins).select_related("user")
+    return {i.erp_login: (i.user if i.user.is_active else None, i.department or "") for i in identities}
+
+
 def users_for_login(connector: Any, login: str) -> list[Any]:
     """Every active portal user holding ``login`` in this ERP (none for an empty login)."""
     if not login:
