@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import hashlib
 import logging
 import random
@@ -300,33 +301,15 @@ def _claim_in_one_statement(delivery_ids: list[int], now: dt.datetime, lease: dt
     with their recipients and profiles as ONE statement, in autocommit (a statement is its own transaction).
     It was a transaction of three ORM queries; each cost more of Django's CPU than the database's time.
     Only this table's rows are locked, never the recipient's user row (decide() deadlocked on it once)."""
-    from sso.models import Profile
-
-    user_model = Delivery._meta.get_field("recipient").related_model
-    quote = connection.ops.quote_name
-    table, pk = quote(Delivery._meta.db_table), quote(Delivery._meta.pk.column)
-    lease_col, status_col = quote("lease_until"), quote("status")
-    recipient_col = quote(Delivery._meta.get_field("recipient").column)
-    users, user_pk = quote(user_model._meta.db_table), quote(user_model._meta.pk.column)
-    profiles, profile_user = quote(Profile._meta.db_table), quote(Profile._meta.get_field("user").column)
-    # Only quoted names from the models' metadata are formatted in; every value is a parameter.
-    sql = (
-        f"WITH c AS (UPDATE {table} SET {lease_col} = %s WHERE {pk} IN ("  # noqa: S608
-        f"SELECT {pk} FROM {table} WHERE {pk} = ANY(%s) AND {status_col} = %s "
-        f"AND ({lease_col} IS NULL OR {lease_col} < %s) FOR UPDATE SKIP LOCKED) RETURNING *) "
-        f"SELECT {columns_of(Delivery, connection, 'c')}, {columns_of(user_model, connection, 'u')}, "
-        f"{columns_of(Profile, connection, 'p')} FROM c LEFT JOIN {users} u ON u.{user_pk} = c.{recipient_col} "
-        f"LEFT JOIN {profiles} p ON p.{profile_user} = u.{user_pk} ORDER BY c.{pk}"
-    )
+    sql, split, split_user = _claim_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [lease, list(delivery_ids), Delivery.Status.QUEUED, now])
         found = cursor.fetchall()
+    user_model, profile_model = _recipient_models()
     read_delivery, read_user, read_profile = (row_reader(model, connection)
-                                              for model in (Delivery, user_model, Profile))
-    split = len(Delivery._meta.concrete_fields)
-    split_user = split + len(user_model._meta.concrete_fields)
+                                              for model in (Delivery, user_model, profile_model))
     recipient, profile = Delivery._meta.get_field("recipient"), user_model._meta.get_field("profile")
-    owner = Profile._meta.get_field("user")
+    owner = profile_model._meta.get_field("user")
     claimed = []
     for values in found:
         delivery, user = read_delivery(values[:split]), read_user(values[split:split_user])
@@ -338,6 +321,35 @@ def _claim_in_one_statement(delivery_ids: list[int], now: dt.datetime, lease: dt
                 owner.set_cached_value(person, user)
         claimed.append(delivery)
     return claimed
+
+
+def _recipient_models() -> tuple[Any, Any]:
+    from sso.models import Profile
+
+    return Delivery._meta.get_field("recipient").related_model, Profile
+
+
+@functools.cache
+def _claim_sql(vendor: str) -> tuple[str, int, int]:
+    """The claim's statement (made once per process) and where its user's and profile's columns start."""
+    user_model, profile_model = _recipient_models()
+    quote = connection.ops.quote_name
+    table, pk = quote(Delivery._meta.db_table), quote(Delivery._meta.pk.column)
+    lease_col, status_col = quote("lease_until"), quote("status")
+    recipient_col = quote(Delivery._meta.get_field("recipient").column)
+    users, user_pk = quote(user_model._meta.db_table), quote(user_model._meta.pk.column)
+    profiles, profile_user = quote(profile_model._meta.db_table), quote(profile_model._meta.get_field("user").column)
+    # Only quoted names from the models' metadata are formatted in; every value is a parameter.
+    sql = (
+        f"WITH c AS (UPDATE {table} SET {lease_col} = %s WHERE {pk} IN ("  # noqa: S608
+        f"SELECT {pk} FROM {table} WHERE {pk} = ANY(%s) AND {status_col} = %s "
+        f"AND ({lease_col} IS NULL OR {lease_col} < %s) FOR UPDATE SKIP LOCKED) RETURNING *) "
+        f"SELECT {columns_of(Delivery, connection, 'c')}, {columns_of(user_model, connection, 'u')}, "
+        f"{columns_of(profile_model, connection, 'p')} FROM c LEFT JOIN {users} u ON u.{user_pk} = c.{recipient_col} "
+        f"LEFT JOIN {profiles} p ON p.{profile_user} = u.{user_pk} ORDER BY c.{pk}"
+    )
+    split = len(Delivery._meta.concrete_fields)
+    return sql, split, split + len(user_model._meta.concrete_fields)
 
 
 def build_batch_cards(deliveries: list[Delivery]) -> dict[int, Card | None]:

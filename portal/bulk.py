@@ -11,6 +11,7 @@ combine them with other statements in one ``WITH`` (im.services records a batch 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -122,7 +123,14 @@ def columns_of(model: type[Model], connection: Any, alias: str) -> str:
 
 def row_reader(model: type[Model], connection: Any) -> Callable[[Sequence[Any]], Model | None]:
     """Makes instances of ``model`` from raw rows of ``columns_of``' columns (the same field converters as
-    a queryset, e.g. JSON); an all-NULL primary key (an outer join that found nothing) gives None."""
+    a queryset, e.g. JSON); an all-NULL primary key (an outer join that found nothing) gives None. Kept
+    per (model, database): working out the converters is most of the cost of a batch of one."""
+    return _reader(model, connection.alias)
+
+
+@functools.lru_cache(maxsize=64)
+def _reader(model: type[Model], alias: str) -> Callable[[Sequence[Any]], Model | None]:
+    connection = connections[alias]
     fields = model._meta.concrete_fields
     names = [field.attname for field in fields]
     cols = [field.get_col(model._meta.db_table) for field in fields]
@@ -130,7 +138,6 @@ def row_reader(model: type[Model], connection: Any) -> Callable[[Sequence[Any]],
                   for i, col in enumerate(cols)]
     converters = [(i, found) for i, found in converters if found]
     pk_index = names.index(model._meta.pk.attname)
-    db = connection.alias
 
     def read(values: Sequence[Any]) -> Model | None:
         if values[pk_index] is None:
@@ -138,7 +145,7 @@ def row_reader(model: type[Model], connection: Any) -> Callable[[Sequence[Any]],
         values = list(values)
         for i, found in converters:
             for convert in found:
-                values[i] = convert(values[i], cols[i], connection)
-        return model.from_db(db, names, values)
+                values[i] = convert(values[i], cols[i], connections[alias])
+        return model.from_db(alias, names, values)
 
     return read
