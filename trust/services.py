@@ -1,9 +1,10 @@
 """Writing and checking the audit chain.
 
 ``record()`` appends one entry, ``record_many()`` a batch, under a row lock on ``ChainHead``
-(``select_for_update``: a row lock on PostgreSQL; SQLite serialises writers anyway), inside the
+(``SELECT … FOR UPDATE``: a row lock on PostgreSQL; SQLite serialises writers anyway), inside the
 caller's transaction, so an audit entry commits or rolls back together with what it records and the
-chain stays linear. A batch takes the lock once (the sender records a whole batch of sent cards so).
+chain stays linear. A batch takes the lock once (the sender records a whole batch of sent cards so);
+on PostgreSQL the entries and the head's move are then one statement.
 """
 
 from __future__ import annotations
