@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import hashlib
 import logging
 import random
@@ -30,7 +31,7 @@ from im.models import Delivery, MessageRef
 from im.platforms import enabled_platforms, get_adapter
 from im.platforms.base import SentMessage, TransportError, Unsupported, identities_read_once
 from im.signals import deliveries_finished
-from portal.bulk import update_rows
+from portal.bulk import columns_of, row_reader, update_rows, update_sql, values_sql
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -282,20 +283,73 @@ def _accepted_earlier(delivery: Delivery, card: Card | None, address: str, messa
 
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
     now = timezone.now()
-    # A lease unique to this claim (microseconds of jitter), so the rows read back are exactly ours.
+    # A lease unique to this claim (microseconds of jitter), so the rows recorded later are exactly ours.
     lease = now + dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS, microseconds=random.randrange(1, 999_999))
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(delivery_ids, now, lease)
+    # Elsewhere (SQLite: writers are serialised) the conditional UPDATE is the claim and the lease finds
+    # the rows it took.
     free = Q(lease_until=None) | Q(lease_until__lt=now)
-    with transaction.atomic():
-        candidates = Delivery.objects.filter(free, pk__in=delivery_ids, status=Delivery.Status.QUEUED)
-        if connection.features.has_select_for_update_skip_locked:
-            # of=("self",): never the recipient's user row (decide() deadlocked on it once).
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        pks = list(candidates.values_list("pk", flat=True))
-        if not pks:
-            return []
-        Delivery.objects.filter(free, pk__in=pks, status=Delivery.Status.QUEUED).update(lease_until=lease)
-    return list(Delivery.objects.filter(pk__in=pks, lease_until=lease).select_related("recipient__profile")
+    if not Delivery.objects.filter(free, pk__in=delivery_ids, status=Delivery.Status.QUEUED).update(lease_until=lease):
+        return []
+    return list(Delivery.objects.filter(pk__in=delivery_ids, lease_until=lease).select_related("recipient__profile")
                 .order_by("pk"))
+
+
+def _claim_in_one_statement(delivery_ids: list[int], now: dt.datetime, lease: dt.datetime) -> list[Delivery]:
+    """PostgreSQL: lock (``SKIP LOCKED``: rows another sender is claiming are its), lease and read the rows
+    with their recipients and profiles as ONE statement, in autocommit (a statement is its own transaction).
+    It was a transaction of three ORM queries; each cost more of Django's CPU than the database's time.
+    Only this table's rows are locked, never the recipient's user row (decide() deadlocked on it once)."""
+    sql, split, split_user = _claim_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lease, list(delivery_ids), Delivery.Status.QUEUED, now])
+        found = cursor.fetchall()
+    user_model, profile_model = _recipient_models()
+    read_delivery, read_user, read_profile = (row_reader(model, connection)
+                                              for model in (Delivery, user_model, profile_model))
+    recipient, profile = Delivery._meta.get_field("recipient"), user_model._meta.get_field("profile")
+    owner = profile_model._meta.get_field("user")
+    claimed = []
+    for values in found:
+        delivery, user = read_delivery(values[:split]), read_user(values[split:split_user])
+        recipient.set_cached_value(delivery, user)  # as select_related("recipient__profile") leaves them
+        if user is not None:
+            person = read_profile(values[split_user:])
+            profile.set_cached_value(user, person)  # None: reading user.profile raises, as after select_related
+            if person is not None:
+                owner.set_cached_value(person, user)
+        claimed.append(delivery)
+    return claimed
+
+
+def _recipient_models() -> tuple[Any, Any]:
+    from sso.models import Profile
+
+    return Delivery._meta.get_field("recipient").related_model, Profile
+
+
+@functools.cache
+def _claim_sql(vendor: str) -> tuple[str, int, int]:
+    """The claim's statement (made once per process) and where its user's and profile's columns start."""
+    user_model, profile_model = _recipient_models()
+    quote = connection.ops.quote_name
+    table, pk = quote(Delivery._meta.db_table), quote(Delivery._meta.pk.column)
+    lease_col, status_col = quote("lease_until"), quote("status")
+    recipient_col = quote(Delivery._meta.get_field("recipient").column)
+    users, user_pk = quote(user_model._meta.db_table), quote(user_model._meta.pk.column)
+    profiles, profile_user = quote(profile_model._meta.db_table), quote(profile_model._meta.get_field("user").column)
+    # Only quoted names from the models' metadata are formatted in; every value is a parameter.
+    sql = (
+        f"WITH c AS (UPDATE {table} SET {lease_col} = %s WHERE {pk} IN ("  # noqa: S608
+        f"SELECT {pk} FROM {table} WHERE {pk} = ANY(%s) AND {status_col} = %s "
+        f"AND ({lease_col} IS NULL OR {lease_col} < %s) FOR UPDATE SKIP LOCKED) RETURNING *) "
+        f"SELECT {columns_of(Delivery, connection, 'c')}, {columns_of(user_model, connection, 'u')}, "
+        f"{columns_of(profile_model, connection, 'p')} FROM c LEFT JOIN {users} u ON u.{user_pk} = c.{recipient_col} "
+        f"LEFT JOIN {profiles} p ON p.{profile_user} = u.{user_pk} ORDER BY c.{pk}"
+    )
+    split = len(Delivery._meta.concrete_fields)
+    return sql, split, split + len(user_model._meta.concrete_fields)
 
 
 def build_batch_cards(deliveries: list[Delivery]) -> dict[int, Card | None]:
@@ -403,7 +457,10 @@ def _give_up(delivery: Delivery, reason: str) -> None:
     return _finish(delivery, Delivery.Status.DEAD, reason)
 
 
-RECORDED_FIELDS = ["status", "attempts", "last_error", "next_attempt_at", "card", "sent_at", "lease_until"]
+# What an attempt changes on a row (the lease is cleared by the same statement: ``also`` below).
+RECORDED_FIELDS = ["status", "attempts", "last_error", "next_attempt_at", "card", "sent_at"]
+REF_FIELDS = ["delivery", "topic", "platform", "address", "message_id", "recall_id", "needs_update",
+              "update_attempts", "update_error", "updated_at"]
 
 
 def _record(done: list[Delivery]) -> None:
@@ -430,33 +487,51 @@ def _record(done: list[Delivery]) -> None:
 
 
 def _record_batch(done: list[Delivery]) -> None:
-    with transaction.atomic():
-        # Only rows still under this batch's lease: another worker's outcome is never overwritten.
-        mine = set(
-            Delivery.objects.filter(pk__in=[d.pk for d in done], lease_until=done[0].lease_until,
-                                    status=Delivery.Status.QUEUED).values_list("pk", flat=True)
-        )
-        rows = [d for d in done if d.pk in mine]
-        for delivery in rows:
-            delivery.lease_until = None
-        _update_in_one_statement(rows, RECORDED_FIELDS)
-        sent = [d for d in rows if getattr(d, "sent_message", None)]
-        known = set(MessageRef.objects.filter(delivery__in=sent).values_list("delivery_id", flat=True))
-        MessageRef.objects.bulk_create([
-            MessageRef(delivery=d, topic=d.topic, platform=d.platform, address=d.sent_message[0],
+    """Outcomes, lease cleared and message references: one statement on PostgreSQL (two or three
+    elsewhere); then the audit entries of the finished rows (``deliveries_finished``: one append).
+    Only rows still under this batch's lease are written: another worker's outcome is never overwritten.
+    The rows in memory keep their lease until this commits, so a retry after a database error checks
+    the same lease."""
+    lease = done[0].lease_until
+    mine_only = {"lease_until": lease, "status": Delivery.Status.QUEUED}
+    sent = [d for d in done if getattr(d, "sent_message", None)]
+    refs = [MessageRef(delivery=d, topic=d.topic, platform=d.platform, address=d.sent_message[0],
                        message_id=d.sent_message[1].message_id, recall_id=d.sent_message[1].recall_id)
-            for d in sent if d.pk not in known
-        ])
-        finished = [d for d in rows if d.status in (Delivery.Status.SENT, Delivery.Status.DEAD)]
+            for d in sent]
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and refs:
+            mine = set(_update_and_add_refs(done, refs, mine_only))
+        else:
+            mine = set(update_rows(Delivery, done, RECORDED_FIELDS, where=mine_only, also={"lease_until": None}))
+            # A row that already has its reference (an admin re-sent a sent card) keeps it: no conflict.
+            MessageRef.objects.bulk_create([ref for ref in refs if ref.delivery_id in mine], ignore_conflicts=True)
+        finished = [d for d in done if d.pk in mine and d.status in (Delivery.Status.SENT, Delivery.Status.DEAD)]
         if finished:
             deliveries_finished.send(sender=Delivery, deliveries=finished)
+    for delivery in done:
+        if delivery.pk in mine:
+            delivery.lease_until = None
 
 
-def _update_in_one_statement(rows: list[Delivery], fields: list[str]) -> None:
-    """The batch's outcomes as one UPDATE (``portal.bulk.update_rows``: a value every row shares, such as
+def _update_and_add_refs(done: list[Delivery], refs: list[MessageRef], where: dict[str, Any]) -> list[int]:
+    """PostgreSQL: the batch's outcomes (``portal.bulk.update_rows``: a value every row shares, such as
     the status of a batch that all went out or its cleared lease, is set once; Django's ``bulk_update``
-    building a CASE arm per row and field was most of recording a batch's CPU)."""
-    update_rows(Delivery, rows, fields)
+    building a CASE arm per row and field was most of recording a batch's CPU) and the references of the
+    rows it wrote, as one statement; a reference already there is kept (``ON CONFLICT DO NOTHING``).
+    Returns the ids written."""
+    quote = connection.ops.quote_name
+    update, params = update_sql(Delivery, done, RECORDED_FIELDS, connection, where=where,
+                                also={"lease_until": None})
+    values, value_params = values_sql(MessageRef, refs, REF_FIELDS, connection)
+    names = ", ".join(quote(MessageRef._meta.get_field(name).column) for name in REF_FIELDS)
+    delivery_col, pk = quote(MessageRef._meta.get_field("delivery").column), quote(Delivery._meta.pk.column)
+    # Only quoted names from the models' metadata are formatted in; every value is a parameter.
+    sql = (f"WITH done AS ({update}), refs AS (INSERT INTO {quote(MessageRef._meta.db_table)} ({names}) "  # noqa: S608
+           f"SELECT * FROM ({values}) AS v({names}) WHERE v.{delivery_col} IN (SELECT {pk} FROM done) "
+           f"ON CONFLICT DO NOTHING) SELECT {pk} FROM done")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + value_params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def resend(delivery: Delivery) -> None:

@@ -1,9 +1,10 @@
 """Writing and checking the audit chain.
 
 ``record()`` appends one entry, ``record_many()`` a batch, under a row lock on ``ChainHead``
-(``select_for_update``: a row lock on PostgreSQL; SQLite serialises writers anyway), inside the
+(``SELECT … FOR UPDATE``: a row lock on PostgreSQL; SQLite serialises writers anyway), inside the
 caller's transaction, so an audit entry commits or rolls back together with what it records and the
-chain stays linear. A batch takes the lock once (the sender records a whole batch of sent cards so).
+chain stays linear. A batch takes the lock once (the sender records a whole batch of sent cards so);
+on PostgreSQL the entries and the head's move are then one statement.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.bulk import values_sql
 from trust.models import GENESIS_HASH, AuditEntry, ChainHead
 
 # Keys never copied into a summary, whatever the caller passes (secrets and personal data).
@@ -34,12 +36,40 @@ def _clean(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
 
 
-def _locked_head() -> ChainHead:
-    head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
+def _locked_head() -> tuple[int, str]:
+    """The head's (seq, hash), its row locked until the caller's transaction ends: one raw statement
+    (the ORM's query building cost more CPU than the database's work)."""
+    table = connection.ops.quote_name(ChainHead._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite: writers serialised
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash FROM {table} WHERE id = 1{lock}")  # noqa: S608 - the model's name
+        found = cursor.fetchone()
+    if found is None:
         ChainHead.objects.get_or_create(pk=1)
-        head = ChainHead.objects.select_for_update().get(pk=1)
-    return head
+        return _locked_head()
+    return int(found[0]), found[1]
+
+
+def _append(entries: list[AuditEntry], seq: int, head_hash: str) -> None:
+    """Insert ``entries`` and move the head to (``seq``, ``head_hash``); on PostgreSQL one statement
+    (``WITH … UPDATE`` the head ``INSERT … RETURNING`` the ids), elsewhere ``bulk_create`` and an update."""
+    if connection.vendor != "postgresql":
+        AuditEntry.objects.bulk_create(entries)
+        ChainHead.objects.filter(pk=1).update(seq=seq, hash=head_hash)
+        return
+    quote = connection.ops.quote_name
+    fields = [f.name for f in AuditEntry._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(quote(AuditEntry._meta.get_field(name).column) for name in fields)
+    values, params = values_sql(AuditEntry, entries, fields, connection)
+    # Only quoted names from the models' metadata are formatted in; every value is a parameter.
+    sql = (f"WITH head AS (UPDATE {quote(ChainHead._meta.db_table)} SET seq = %s, hash = %s WHERE id = 1) "  # noqa: S608
+           f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({names}) {values} RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [seq, head_hash, *params])
+        ids = [row[0] for row in cursor.fetchall()]
+    for entry, pk in zip(entries, ids, strict=True):  # as bulk_create leaves them: saved, with their ids
+        entry.pk = pk
+        entry._state.adding, entry._state.db = False, connection.alias
 
 
 @dataclass(frozen=True)
@@ -79,9 +109,10 @@ def record_many(facts: list[Fact]) -> list[AuditEntry]:
         return []
     now = timezone.now()
     entries = []
-    with transaction.atomic():
-        head = _locked_head()
-        seq, prev_hash = head.seq, head.hash
+    # No savepoint inside the caller's transaction: an append that fails fails the caller's transaction,
+    # which is what "the entry commits or rolls back with what it records" asks.
+    with transaction.atomic(savepoint=False):
+        seq, prev_hash = _locked_head()
         for fact in facts:
             object_type, object_id, actor = fact.object_type, fact.object_id, fact.actor
             if fact.obj is not None:
@@ -106,9 +137,7 @@ def record_many(facts: list[Fact]) -> list[AuditEntry]:
             entry.hash = entry.compute_hash()
             prev_hash = entry.hash
             entries.append(entry)
-        AuditEntry.objects.bulk_create(entries)
-        head.seq, head.hash = seq, prev_hash
-        head.save(update_fields=["seq", "hash"])
+        _append(entries, seq, prev_hash)
     return entries
 
 
