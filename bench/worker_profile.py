@@ -271,6 +271,8 @@ def main() -> None:
               f"{queries[0] / max(cards, 1):.1f} queries per card")
         if profiler:
             print()
+            if os.environ.get("PROFILE_OUT"):
+                profiler.dump_stats(os.environ["PROFILE_OUT"])
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
 
