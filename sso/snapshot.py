@@ -70,6 +70,7 @@ class Who:
 
 # key -> (stamp, read at (_clock), value). Keys: "rules", ("who", user pk), ("delegations", user pk).
 _entries: dict[Any, tuple[int, float, Any]] = {}
+_warned_at = -1e9
 _pinned: contextvars.ContextVar[int | None] = contextvars.ContextVar("permission_stamp", default=None)
 
 
@@ -90,7 +91,10 @@ def _read_stamp() -> int | None:
             cache.add(STAMP_KEY, secrets.randbits(62), timeout=None)
             stamp = cache.get(STAMP_KEY)
     except Exception:  # the cache is down: read the database, as without this module
-        log.warning("permission cache stamp unreadable; reading permissions fresh", exc_info=True)
+        global _warned_at
+        if time.monotonic() - _warned_at > 60:  # once a minute, not at every check
+            _warned_at = time.monotonic()
+            log.warning("permission cache stamp unreadable; reading permissions fresh", exc_info=True)
         return None
     return stamp
 

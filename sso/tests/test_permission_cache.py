@@ -263,6 +263,26 @@ def test_a_lost_stamp_never_revives_what_was_kept(world):
     assert not may(carl, document)
 
 
+class CacheDown:
+    def __getattr__(self, name):
+        def down(*args, **kwargs):
+            raise ConnectionError("the cache is not reachable")
+
+        return down
+
+
+def test_with_the_cache_unreachable_checks_read_the_database_and_writes_still_work(world, monkeypatch):
+    carl, document = world["carl"], world["document"]
+    warmed(carl, document)
+    monkeypatch.setattr(snapshot, "cache", CacheDown())
+    ErpIdentity.objects.filter(pk=world["identity"].pk).update(roles=[])  # nothing tells the stamp
+    assert not may(carl, document)  # the stamp is unknown: nothing kept is used
+    identity = ErpIdentity.objects.get(pk=world["identity"].pk)
+    identity.roles = ["approver"]
+    identity.save()  # its bump fails; the save does not
+    assert may(carl, document)
+
+
 def test_a_second_read_once_reads_no_permissions(world, django_assert_max_num_queries):
     users = [world[name] for name in ("ann", "bob", "carl", "eve")]
     with CaptureQueriesContext(connection) as first, read_once(users):
