@@ -19,3 +19,14 @@ def _eager_tasks(settings) -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_permission_reads() -> Iterator[None]:
+    """Each test starts as a new process would: a test's rows are rolled back without a signal, so what
+    this process kept of them (``sso.snapshot``) must not reach the next test, whose rows may reuse the ids."""
+    from sso import snapshot
+
+    snapshot.forget()
+    yield
+    snapshot.forget()

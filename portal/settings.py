@@ -176,6 +176,11 @@ CACHES = (
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
 
+# Seconds a process may keep the permission reads (rules, a user's groups, ERP roles and delegations:
+# sso.snapshot) while no change through the portal bumped their stamp in the cache above; a write that
+# bypasses the portal (raw SQL, another deployment) is seen within this time. 0: read them at every check.
+PERMISSION_CACHE_SECONDS = env_float("PERMISSION_CACHE_SECONDS", 5, minimum=0)
+
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # a host, or kombu warns on every start
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)

@@ -7,7 +7,7 @@ class SsoConfig(AppConfig):
     verbose_name = _("Sign-in and permissions")
 
     def ready(self) -> None:
-        from sso import audit
+        from sso import audit, snapshot
         from sso.permissions import register_action
 
         # Actions whose objects belong to later apps; listed here so admins can grant them now.
@@ -15,6 +15,7 @@ class SsoConfig(AppConfig):
         register_action("bot.query", _("ask the chat bot"))
         register_action("groups.create", _("open a group chat for an alert"))
         audit.connect()
+        snapshot.connect()
         from sso.models import AccessChange, LinkTokenUse
         from trust.signals import audit_access
 

@@ -69,6 +69,13 @@ def _own_verdict(user: Any, action: str, obj: Any) -> Verdict:
 
 def authorize(user: Any, action: str, obj: Any = None) -> Verdict:
     """May ``user`` do ``action`` (on ``obj``)? Unknown actions and anonymous users are refused."""
+    from sso.snapshot import pinned
+
+    with pinned():  # one read of the permission stamp for the whole check
+        return _authorize(user, action, obj)
+
+
+def _authorize(user: Any, action: str, obj: Any = None) -> Verdict:
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
         return Verdict(False, _("not signed in"))
     if not user.is_active:
@@ -96,6 +103,13 @@ def authorize(user: Any, action: str, obj: Any = None) -> Verdict:
 
 def restrict(queryset: QuerySet, user: Any, action: str) -> QuerySet:
     """``queryset`` narrowed to the objects ``user`` may ``action`` (in their name or a delegator's)."""
+    from sso.snapshot import pinned
+
+    with pinned():  # one read of the permission stamp for the whole check
+        return _restrict(queryset, user, action)
+
+
+def _restrict(queryset: QuerySet, user: Any, action: str) -> QuerySet:
     if not _signed_in(user):
         return queryset.none()
     from sso.permissions import ACTIONS, active_delegations, granted_queryset
@@ -134,10 +148,13 @@ def authorize_many(users: Iterable[Any], action: str, objects: Iterable[Model]) 
     allowed: set[tuple[int, int]] = set()
     if not people:
         return allowed
-    for model, pks in by_model.items():
-        scope = model._default_manager.filter(pk__in=pks)
-        may = {f"may_{i}": Exists(restrict(scope, user, action).filter(pk=OuterRef("pk")))
-               for i, user in enumerate(people)}
-        for pk, *verdicts in scope.annotate(**may).values_list("pk", *may):
-            allowed.update((user.pk, pk) for user, verdict in zip(people, verdicts, strict=True) if verdict)
+    from sso.snapshot import pinned
+
+    with pinned():
+        for model, pks in by_model.items():
+            scope = model._default_manager.filter(pk__in=pks)
+            may = {f"may_{i}": Exists(restrict(scope, user, action).filter(pk=OuterRef("pk")))
+                   for i, user in enumerate(people)}
+            for pk, *verdicts in scope.annotate(**may).values_list("pk", *may):
+                allowed.update((user.pk, pk) for user, verdict in zip(people, verdicts, strict=True) if verdict)
     return allowed

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sso import snapshot
 from sso.models import Delegation, ErpIdentity, PermissionRule
 
 # The actions admins can grant, with what they allow. Apps add theirs with ``register_action``.
@@ -81,8 +82,9 @@ def _value(obj: Any, path: str) -> Any:
 
 @dataclass
 class Principal:
-    """What the rules need to know about a user, read fresh from the database at every check, so a
-    revoked ERP role stops working at the next request, not at the end of a session."""
+    """What the rules need to know about a user: read from the database, or from this process's copy
+    while no change can have been made since (``sso.snapshot``: a revoked ERP role, a removed group stops
+    working at the next check)."""
 
     user: Any
     group_ids: set[int] = field(default_factory=set)
@@ -94,6 +96,9 @@ class Principal:
         batch = _batch.get()
         if batch is not None and user.pk in batch.principals:
             return batch.principals[user.pk]
+        if snapshot.max_age() > 0:
+            return cls.made(user, snapshot.principals([user.pk])[user.pk])
+        # PERMISSION_CACHE_SECONDS = 0: two queries at every check.
         principal = cls(user=user, group_ids=set(user.groups.values_list("pk", flat=True)))
         for connector_id, roles, department in ErpIdentity.objects.filter(user=user).values_list(
             "connector_id", "roles", "department"
@@ -102,6 +107,11 @@ class Principal:
             if department:
                 principal.departments.add(department)
         return principal
+
+    @classmethod
+    def made(cls, user: Any, who: snapshot.Who) -> Principal:
+        """The caller's own user object with copies of the kept sets: nothing shared is handed out."""
+        return cls(user=user, group_ids=set(who.group_ids), roles=set(who.roles), departments=set(who.departments))
 
     def holds(self, rule: PermissionRule, via_user: bool, via_group: bool) -> str | None:
         """Why ``rule`` applies to this user (None when it does not): named in it (``via_user``), a
@@ -121,11 +131,13 @@ def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, s
 
     One query: the rules naming the user, one of their groups, or any ERP role (roles are matched
     here, in Python, because JSON containment is not portable across SQLite and PostgreSQL). Inside
-    ``read_once`` none: the batch read every enabled rule with its users and groups."""
+    ``read_once`` none: the batch read every enabled rule with its users and groups; with the process's
+    copy (``sso.snapshot``) none either while it is valid."""
     batch = _batch.get()
-    if batch is not None:
+    every = batch.rules if batch is not None else snapshot.rules() if snapshot.max_age() > 0 else None
+    if every is not None:
         candidates = [(rule, principal.user.pk in user_ids, bool(principal.group_ids & group_ids))
-                      for rule, user_ids, group_ids in batch.rules]
+                      for rule, user_ids, group_ids in every]
     else:
         through_users = PermissionRule.users.through.objects.filter(permissionrule=OuterRef("pk"),
                                                                     user=principal.user)
@@ -152,8 +164,8 @@ def rules_for(principal: Principal, action: str) -> list[tuple[PermissionRule, s
 @dataclass
 class _ReadOnce:
     principals: dict[int, Principal]
-    rules: list[tuple[PermissionRule, set[int], set[int]]]  # every enabled rule, its user and group ids
-    delegations: dict[int, list[Delegation]]  # in force when the batch was read, by delegate
+    rules: list[tuple[PermissionRule, frozenset[int], frozenset[int]]]  # every enabled rule, its users and groups
+    delegations: dict[int, tuple[Delegation, ...]]  # not ended when read, by delegate; in force: see at use
 
 
 _batch: contextvars.ContextVar[_ReadOnce | None] = contextvars.ContextVar("permissions_read_once", default=None)
@@ -162,38 +174,20 @@ _batch: contextvars.ContextVar[_ReadOnce | None] = contextvars.ContextVar("permi
 @contextlib.contextmanager
 def read_once(users: Iterable[Any]) -> Iterator[None]:
     """Inside this block the rules, the principals of ``users`` (groups, ERP roles, departments) and
-    their delegations are what one read at its start found: six queries for any number of users, where
-    each check would read them again. For a batch of work done in one go (the cards of one send); a
-    role revoked meanwhile counts from the next batch, as it does from the next request."""
+    their delegations are what one read at its start found: at most six queries for any number of users
+    (none for what this process keeps, ``sso.snapshot``), where each check would read them again. For a
+    batch of work done in one go (the cards of one send); a role revoked meanwhile counts from the next
+    batch, as it does from the next request. Whether a delegation is in force is decided when it is used."""
     users = {user.pk: user for user in users if user is not None and user.pk is not None}
-    principals = {pk: Principal(user=user) for pk, user in users.items()}
-    for user_id, group_id in get_user_model().groups.through.objects.filter(user_id__in=list(users)).values_list(
-        "user_id", "group_id"
-    ):
-        principals[user_id].group_ids.add(group_id)
-    for user_id, connector_id, roles, department in ErpIdentity.objects.filter(user_id__in=list(users)).values_list(
-        "user_id", "connector_id", "roles", "department"
-    ):
-        principals[user_id].roles.update((connector_id, role) for role in roles or [])
-        if department:
-            principals[user_id].departments.add(department)
-    rules = {rule.pk: (rule, set(), set()) for rule in PermissionRule.objects.filter(enabled=True).order_by("name")}
-    for rule_id, user_id in PermissionRule.users.through.objects.filter(permissionrule_id__in=list(rules)).values_list(
-        "permissionrule_id", "user_id"
-    ):
-        rules[rule_id][1].add(user_id)
-    for rule_id, group_id in PermissionRule.groups.through.objects.filter(
-        permissionrule_id__in=list(rules)
-    ).values_list("permissionrule_id", "group_id"):
-        rules[rule_id][2].add(group_id)
-    delegations: dict[int, list[Delegation]] = {}
-    for delegation in _delegations_in_force(Delegation.objects.filter(delegate_id__in=list(users)), timezone.now()):
-        delegations.setdefault(delegation.delegate_id, []).append(delegation)
-    token = _batch.set(_ReadOnce(principals, list(rules.values()), delegations))
-    try:
-        yield
-    finally:
-        _batch.reset(token)
+    with snapshot.pinned():
+        who = snapshot.principals(users)
+        batch = _ReadOnce(principals={pk: Principal.made(user, who[pk]) for pk, user in users.items()},
+                          rules=snapshot.rules(), delegations=snapshot.delegations(users))
+        token = _batch.set(batch)
+        try:
+            yield
+        finally:
+            _batch.reset(token)
 
 
 def _constraint_failures(rule: PermissionRule, principal: Principal, obj: Any,
@@ -331,13 +325,32 @@ def granted_queryset(queryset: QuerySet, user: Any, action: str) -> QuerySet:
 
 
 def active_delegations(delegate: Any, action: str, at=None) -> list[Delegation]:
-    """Delegations in force now that let ``delegate`` do ``action`` for someone else."""
+    """Delegations in force now (or ``at``) that let ``delegate`` do ``action`` for someone else."""
     batch = _batch.get()
-    if batch is not None and at is None and delegate.pk in batch.principals:
-        in_force = batch.delegations.get(delegate.pk, [])
+    if at is None and batch is not None and delegate.pk in batch.principals:
+        kept = batch.delegations.get(delegate.pk, ())
+    elif at is None and snapshot.max_age() > 0:
+        kept = snapshot.delegations([delegate.pk])[delegate.pk]
     else:
-        in_force = _delegations_in_force(Delegation.objects.filter(delegate=delegate), at or timezone.now())
+        kept = None
+    if kept is not None:
+        # Kept rows are shared by the process: each caller gets its own copies. In force is decided
+        # here, now, so a delegation that ended a second ago is not honoured.
+        now = _now()
+        in_force = [_own_copy(d) for d in kept if d.starts_at <= now < d.ends_at]
+    else:
+        in_force = _delegations_in_force(Delegation.objects.filter(delegate=delegate), at or _now())
     return [d for d in in_force if action in (d.actions or []) and d.delegator.is_active]
+
+
+def _now() -> Any:
+    return timezone.now()  # tests replace it to move a delegation's end past
+
+
+def _own_copy(delegation: Delegation) -> Delegation:
+    mine = copy.copy(delegation)
+    mine.delegator = copy.copy(delegation.delegator)
+    return mine
 
 
 def _delegations_in_force(delegations: QuerySet, at: Any) -> list[Delegation]:

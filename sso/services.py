@@ -94,6 +94,7 @@ def sync_erp_identities(connector) -> SyncReport:
                 user, how = _portal_user_for(account)
                 link_erp_login(user, connector, account.login, roles, department=account.department,
                                employee=account.employee or account.name)
+                # synced_at changes no verdict: no permission stamp to bump (sso.snapshot).
                 ErpIdentity.objects.filter(connector=connector, erp_login=account.login).update(synced_at=now)
                 (report.created if how == "created" else report.linked).append(account.login)
                 continue

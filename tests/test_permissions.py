@@ -81,7 +81,9 @@ def test_the_limit_is_per_currency(users, request_for):
 
 
 def test_project_constraint_and_restricted_lists_agree(users, request_for):
-    PermissionRule.objects.filter(name__startswith="采购经理").update(projects=["项目B"], own_department=False)
+    for rule in PermissionRule.objects.filter(name__startswith="采购经理"):  # saved, as in admin
+        rule.projects, rule.own_department = ["项目B"], False
+        rule.save()
     in_a = request_for("PR-2026-0902", ["li.si"], project="项目A")
     in_b = request_for("PR-2026-0903", ["li.si"], project="项目B")
     li = users["li.si"]
