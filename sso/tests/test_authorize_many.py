@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import ApprovalAssignment, Decision
+from sso import authz
 from sso.authz import authorize, authorize_many
 from sso.models import Delegation, ErpIdentity, PermissionRule
 from sso.permissions import read_once
@@ -25,6 +26,13 @@ CASES = matrix.CASES
 world = matrix.world  # the same fixture: the same users, connector and object makers
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def set_based_always(monkeypatch):
+    """These tests compare the set-based statement with authorize(): never the pairwise shortcut for
+    small sets, which is authorize() itself (``test_small_sets_are_decided_pair_by_pair``)."""
+    monkeypatch.setattr(authz, "PAIRWISE_UP_TO", 0)
 
 
 def agree(users, action, objects) -> set[tuple[int, int]]:
@@ -127,3 +135,18 @@ def test_the_batch_form_costs_the_same_queries_for_2_and_20_users(world, django_
         assert len(allowed) == len(some) * len(documents)
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1] <= 8, counts
+
+
+def test_small_sets_are_decided_pair_by_pair_without_the_statement(world, monkeypatch):
+    """Up to PAIRWISE_UP_TO pairs, authorize_many() is authorize() pair by pair: the same verdicts,
+    and no restrict() statement is built."""
+    erp, ann, bob, document, stock, order = world
+    monkeypatch.setattr(authz, "PAIRWISE_UP_TO", 4)
+    PermissionRule.objects.create(name="v", actions=["approvals.view"], own_department=True).users.add(ann)
+    documents = [document(), document(department="财务部")]
+    expected = {(u.pk, d.pk) for u in (ann, bob) for d in documents if authorize(u, "approvals.view", d)}
+    assert expected == {(ann.pk, documents[0].pk)}
+    built = []
+    monkeypatch.setattr(authz, "restrict", lambda *args: built.append(args))
+    assert authorize_many([ann, bob], "approvals.view", documents) == expected
+    assert built == []
