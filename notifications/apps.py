@@ -18,6 +18,11 @@ class NotificationsConfig(AppConfig):
 
         # Runs after each event's own handler, in the intake's transaction: the mirror is up to date.
         register_post_hook(engine.on_event)
+        # The enabled rules of a type are kept per process (engine.rules_for_event): a change bumps the stamp.
+        from notifications.models import NotificationRule
+        from sso import snapshot
+
+        snapshot.watch(NotificationRule)
         # A decision taken in the portal is not an ERP event; rules on erp.approval.decided see it too.
         post_save.connect(engine.on_decision_saved, sender=Decision, dispatch_uid="notifications.decision")
         register_card_kind("notice", cards.build, cards.handle_action)

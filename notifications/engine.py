@@ -8,6 +8,7 @@ a broken rule is logged and skipped, it never refuses the ERP's event. ``preview
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -183,9 +184,20 @@ def next_allowed(rule: NotificationRule, user: Any, now: dt.datetime) -> dt.date
 def rules_for_event(event_type: str) -> list[NotificationRule]:
     """The enabled rules of a type; read once per batch of ERP events in a worker."""
     from erp.handling import read_once_per_batch
+    from sso import snapshot
 
-    return read_once_per_batch(("notification rules", event_type), lambda: list(
-        NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk")))
+    fields = [f.attname for f in NotificationRule._meta.concrete_fields]
+
+    def rows() -> list[tuple]:
+        return list(NotificationRule.objects.filter(enabled=True, event_type=event_type).order_by("pk")
+                    .values_list(*fields))
+
+    # Kept per process while the permission stamp holds (NotificationRule is watched: a change in admin
+    # counts at the next event in every process). Each event gets instances of its own, so a related
+    # object read through one (its chat group) is never kept.
+    return read_once_per_batch(("notification rules", event_type), lambda: [
+        NotificationRule.from_db(None, fields, copy.deepcopy(row))
+        for row in snapshot.kept(("notification rules", event_type), rows)])
 
 
 def on_event(event: ErpEvent) -> None:
@@ -245,6 +257,7 @@ def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     """Out of office: new approval cards also go to whoever holds a delegation from an approver."""
     from erp.handling import read_many_once_per_batch
     from im.services import enqueue_cards
+    from sso import snapshot
     from sso.models import Delegation
 
     now = timezone.now()
@@ -253,13 +266,10 @@ def route_to_delegates(event: ErpEvent, subject: EventSubject) -> None:
     if approvers is None:
         approvers = {a.user_id: a.user for a in subject.obj.assignments.exclude(user=None).select_related("user")}
     def read(delegator_ids: list[int]) -> dict[int, list[Delegation]]:
-        # One query for every approver's delegations, not one per approver.
-        found: dict[int, list[Delegation]] = {pk: [] for pk in delegator_ids}
-        for delegation in Delegation.objects.filter(
-            delegator_id__in=delegator_ids, starts_at__lte=now, ends_at__gt=now
-        ).select_related("delegate").order_by("delegator_id", "pk"):
-            found[delegation.delegator_id].append(delegation)
-        return found
+        # One read for every approver's delegations (none while this process's copy is valid,
+        # sso.snapshot); in force is decided here, now.
+        kept = snapshot.delegations_from(delegator_ids)
+        return {pk: [d for d in kept[pk] if d.starts_at <= now < d.ends_at] for pk in delegator_ids}
 
     # Once per batch of events for each approver: a worker's batch names the same approvers again and again.
     by_delegator = read_many_once_per_batch("delegations in force", sorted(approvers), read)

@@ -220,6 +220,34 @@ def delegations(user_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     return _per_user("delegations", user_ids, load_delegations)
 
 
+def delegations_from(delegator_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+    """Per delegator, the delegations not yet ended when read (with their delegate), in force or not:
+    the caller decides at the moment of use (new approval cards also go to an approver's delegate)."""
+    return _per_user("delegations from", delegator_ids, load_delegations_from)
+
+
+def kept(key: Any, load: Callable[[], Any]) -> Any:
+    """``load()`` kept in this process under the stamp, like the rules: for other configuration the hot
+    path reads and admins edit (notification rules), whose model is ``watch``ed so that a change bumps the
+    stamp. Return values that callers will not change (rows, not model instances they might cache on)."""
+    stamp = current_stamp()
+    if stamp is None:
+        return load()
+    found, value = _kept(("kept", key), stamp)
+    if not found:
+        read_at = _clock()
+        value = load()
+        _keep(("kept", key), stamp, read_at, value)
+    return value
+
+
+def watch(*models: Any) -> None:
+    """A save or delete of these models bumps the stamp (for what ``kept`` keeps of them)."""
+    for model in models:
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"permcache-{model._meta.label}")
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"permcache-{model._meta.label}")
+
+
 # --- the reads ------------------------------------------------------------------------------------------
 
 
@@ -266,6 +294,18 @@ def load_delegations(user_ids: list[int], now: datetime | None = None) -> dict[i
     for delegation in (Delegation.objects.filter(delegate_id__in=user_ids, ends_at__gt=now or timezone.now())
                        .select_related("delegator").order_by("starts_at", "pk")):
         found[delegation.delegate_id].append(delegation)
+    return {pk: tuple(rows) for pk, rows in found.items()}
+
+
+def load_delegations_from(user_ids: list[int], now: datetime | None = None) -> dict[int, tuple[Any, ...]]:
+    from django.utils import timezone
+
+    from sso.models import Delegation
+
+    found: dict[int, list[Any]] = {pk: [] for pk in user_ids}
+    for delegation in (Delegation.objects.filter(delegator_id__in=user_ids, ends_at__gt=now or timezone.now())
+                       .select_related("delegate").order_by("delegator_id", "pk")):
+        found[delegation.delegator_id].append(delegation)
     return {pk: tuple(rows) for pk, rows in found.items()}
 
 

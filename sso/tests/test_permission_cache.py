@@ -303,3 +303,31 @@ def test_a_second_widget_request_reads_no_permissions(world, client, django_asse
     with CaptureQueriesContext(connection) as second, django_assert_max_num_queries(budget):
         assert client.get(path).status_code == 200
     assert permission_queries(second) == []
+
+
+def test_notification_rules_and_delegations_by_delegator_are_kept_until_a_change(world, django_user_model):
+    """The hot path's other configuration reads (notifications.engine): the enabled rules of an event type
+    and an approver's delegations are kept per process under the same stamp; a rule switched off in admin
+    (a save) and a delegation ended count at the next event."""
+    from notifications.engine import rules_for_event
+    from notifications.models import NotificationRule
+
+    ann = django_user_model.objects.get(username="ann")
+    rule = NotificationRule.objects.create(name="big", event_type="erp.test.kept", min_amount="100")
+    assert [r.pk for r in rules_for_event("erp.test.kept")] == [rule.pk]
+    with CaptureQueriesContext(connection) as queries:
+        again = rules_for_event("erp.test.kept")
+        delegations = snapshot.delegations_from([ann.pk])
+        assert snapshot.delegations_from([ann.pk]) == delegations
+    assert [r.pk for r in again] == [rule.pk] and again[0] is not rules_for_event("erp.test.kept")[0]
+    assert not [q for q in queries.captured_queries if "notifications_notificationrule" in q["sql"]]
+    assert len([q for q in queries.captured_queries if "sso_delegation" in q["sql"]]) == 1
+    assert [d.delegate.username for d in delegations[ann.pk]] == ["eve"]
+
+    rule.enabled = False
+    rule.save()
+    assert rules_for_event("erp.test.kept") == []
+    delegation = Delegation.objects.get(delegator=ann)
+    delegation.ends_at = timezone.now() - dt.timedelta(seconds=1)
+    delegation.save()
+    assert snapshot.delegations_from([ann.pk]) == {ann.pk: ()}
