@@ -96,6 +96,8 @@ def bench_databases(url: str) -> Iterator[dict[str, str]]:
         yield {name: with_database(url, name) for name in DB_NAMES}
     finally:
         for name in DB_NAMES:
+            if os.environ.get("BENCH_KEEP_DB"):  # to look at the rows afterwards (timings per event)
+                continue
             with suppress(Exception):
                 run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

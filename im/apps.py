@@ -41,6 +41,10 @@ class ImConfig(AppConfig):
                          .values_list("dedupe_key", flat=True)[:20])
         from erp.handling import register_batch_context
         from im.services import collect_outbox
+        from sso import snapshot
 
+        # One read of the permission stamp for a whole batch and the sending of its cards (outermost, so
+        # the send after the commit is inside it): what one batch decides is decided on one stamp.
+        register_batch_context(snapshot.pinned)
         # A worker handling a batch of ERP events sends their cards itself, right after the commit.
         register_batch_context(collect_outbox)

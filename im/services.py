@@ -228,6 +228,14 @@ def send_batch(delivery_ids: list[int]) -> dict[int, float]:
        append for the batch); if the database is gone at that moment, keep trying to record for
        ``RECORD_SENT_SECONDS`` rather than leave an accepted card queued to be sent again.
     """
+    from sso import snapshot
+
+    with snapshot.pinned():  # one read of the permission stamp for the batch's cards
+        return _send_batch(delivery_ids)
+
+
+def _send_batch(delivery_ids: list[int]) -> dict[int, float]:
+    """``send_batch``'s body, on one permission stamp."""
     claimed = _claim(delivery_ids)
     if not claimed:
         return {}

@@ -3,6 +3,7 @@ layer, and /readyz checking Redis. These skip without the services, and fail und
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -100,6 +101,43 @@ async def test_live_updates_travel_through_the_redis_channel_layer(transactional
 
     pushed = await communicator.receive_json_from(timeout=3)
     assert pushed["topic"] == document.topic and pushed["version"] > document.version
+    await communicator.disconnect()
+
+
+async def test_a_publish_from_a_thread_without_a_loop_uses_one_publisher_loop(transactional_db, redis_layer):
+    """A Celery worker publishes from sync code with no event loop: through this process's one publisher
+    loop (widgets.live), whose Redis connection is kept, not a new loop and connection per publish."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+
+    from portal.demo import setup_demo
+    from widgets import live
+
+    await sync_to_async(setup_demo)()
+    li_si = await get_user_model().objects.aget(username="li.si")
+    document = await ApprovalDocument.objects.aget(external_id=DOCUMENT)
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = li_si
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"subscribe": document.topic})
+    assert await communicator.receive_json_from(timeout=2) == {"subscribed": document.topic}
+
+    loops = []
+
+    def worker_thread() -> None:  # like a pool process's task: no loop, no Daphne thread-local
+        for version in (document.version + 1, document.version + 2):
+            live.publish_now(document.topic, version)
+            loops.append(live._loop)
+
+    thread = threading.Thread(target=worker_thread)
+    thread.start()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join)
+    assert loops[0] is not None and loops[0] is loops[1]
+    seen = [(await communicator.receive_json_from(timeout=3))["version"]]
+    while seen[-1] < document.version + 2:
+        seen.append((await communicator.receive_json_from(timeout=3))["version"])
+    assert seen[-1] == document.version + 2
     await communicator.disconnect()
 
 

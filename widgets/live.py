@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -22,6 +25,45 @@ logger = logging.getLogger(__name__)
 
 def group_name(topic: str) -> str:
     return "live." + topic
+
+
+# Seconds a publish from sync code may take before it is given up (logged; pages refetch on reconnect).
+PUBLISH_TIMEOUT = 5.0
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for publishing from sync code where no loop runs (a Celery worker),
+    started once. ``async_to_sync`` there made a new loop per call, and the Redis channel layer, which
+    keeps its connection per loop, a new connection per publish (a worker handling one event at a time
+    paid about 1 ms of CPU per publish for it)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # a forked pool process starts its own
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+def _run_sync(layer: Any, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Run a publish coroutine to its end from sync code."""
+    from asgiref.sync import SyncToAsync
+    from channels.layers import InMemoryChannelLayer
+
+    local = SyncToAsync.threadlocal  # set in the threads Daphne runs sync code in: its server loop
+    server_loop = getattr(local, "main_event_loop", None) is not None and getattr(
+        local, "main_event_loop_pid", None) == os.getpid()
+    # The in-memory layer's queues belong to the loop of its consumers (the demo's, a test's), and a
+    # thread of Daphne's has the server's loop, which async_to_sync uses: only elsewhere (a worker) is
+    # the publisher loop used.
+    if server_loop or isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(make)()
+        return
+    asyncio.run_coroutine_threadsafe(make(), _publisher_loop()).result(PUBLISH_TIMEOUT)
 
 
 def publish(topic: str, version: int) -> None:
@@ -117,7 +159,7 @@ def publish_many(versions: dict[str, int]) -> None:
                 logger.error("live publish failed", exc_info=result, extra={"topic": topic})
 
     try:
-        async_to_sync(send_all)()
+        _run_sync(layer, send_all)
     except Exception:
         logger.exception("live publish failed", extra={"topics": len(versions)})
 
@@ -135,9 +177,10 @@ def publish_now(topic: str, version: int) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            group_name(topic), {"type": "live.update", "topic": topic, "version": version}
-        )
+        async def send_one() -> None:
+            await layer.group_send(group_name(topic), {"type": "live.update", "topic": topic, "version": version})
+
+        _run_sync(layer, send_one)
     except Exception:
         # A live update is a convenience: pages also refresh on reconnect. Never fail the caller.
         logger.exception("live publish failed", extra={"topic": topic})
