@@ -533,18 +533,27 @@ def bulk_decide(user: Any, document_ids: list[int], outcome: str, *, batch: str,
 # --- Writeback --------------------------------------------------------------------------------
 
 
-def write_back(decision_id: int) -> float | None:
+def write_back(decision_id: int, attempt: int | None = None) -> float | None:
     """Write one decision to its ERP. Returns seconds until a retry, or None when finished.
 
     Safe to run twice, concurrently or after a crash: the ERP connector applies an idempotency
-    key at most once, and a finished writeback is never attempted again.
+    key at most once, and a finished writeback is never attempted again. ``attempt`` is the attempt a
+    scheduled retry was queued to make: the same task delivered twice (Redis hands a countdown held
+    past its visibility timeout to another worker) makes it once, so the second delivery does not use
+    up an attempt. Without it (the first try, the safety net, an admin's retry) the next one is made.
+    Two tasks at once claim an attempt each through the same compare-and-set of the count.
     """
     decision = Decision.objects.select_related("document__connector").filter(pk=decision_id).first()
     if decision is None or decision.writeback_status != Decision.Writeback.PENDING:
         return None
+    made = decision.writeback_attempts if attempt is None else attempt - 1
+    if attempt is not None and decision.writeback_attempts != made:
+        return None  # this attempt was made already, by another delivery of this task
+    if not Decision.objects.filter(pk=decision_id, writeback_status=Decision.Writeback.PENDING,
+                                   writeback_attempts=made).update(writeback_attempts=made + 1):
+        return None  # another task claimed this attempt meanwhile
+    decision.writeback_attempts = made + 1
     observe.writeback_started(decision)
-    Decision.objects.filter(pk=decision_id).update(writeback_attempts=decision.writeback_attempts + 1)
-    decision.writeback_attempts += 1
     document = decision.document
     try:
         result = get_connector(document.connector.kind, document.connector).decide(

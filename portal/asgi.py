@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django (the ERP intake through its lean route first, erp/asgi.py),
 websockets through Channels (session auth, origin check)."""
 
+import gc
 import os
 
 import django
@@ -35,3 +36,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What is loaded by now (Django, the apps, the compiled templates) lives as long as the process: left
+# out of the garbage collector's full passes, as a Celery pool process does (portal/celery.py).
+gc.freeze()

@@ -90,6 +90,28 @@ def test_transient_erp_failure_is_retried_and_visible(users, document, committed
     assert PurchaseRequisition.objects.get(number="PR-2026-0042").state == "approved"
 
 
+def test_a_retry_delivered_twice_makes_its_attempt_once(users, document, committed):
+    """Redis hands a countdown task held past its visibility timeout to another worker, so a scheduled
+    retry can run twice: the second copy finds its attempt made and uses up none (a 6 s ERP outage once
+    reached WRITEBACK_MAX_ATTEMPTS in the fault suite this way). Untargeted runs (the safety net) go on."""
+    FaultPlan.objects.update_or_create(pk=1, defaults={"transient_failures_left": 3})
+    with committed():
+        decision = decide(users["li.si"], document).decision
+    decision.refresh_from_db()
+    assert decision.writeback_attempts == 1 and decision.writeback_status == Decision.Writeback.PENDING
+
+    assert services.write_back(decision.pk, attempt=2) is not None  # the retry: refused again, attempt 2
+    assert services.write_back(decision.pk, attempt=2) is None  # its second delivery: nothing
+    assert services.write_back(decision.pk, attempt=2) is None
+    decision.refresh_from_db()
+    assert decision.writeback_attempts == 2
+    assert services.write_back(decision.pk) is not None  # the safety net's run: attempt 3, refused
+    assert services.write_back(decision.pk, attempt=4) is None  # attempt 4: written back
+    decision.refresh_from_db()
+    assert decision.writeback_attempts == 4 and decision.writeback_status == Decision.Writeback.DONE
+    assert AppliedDecision.objects.filter(idempotency_key=decision.idempotency_key).count() == 1
+
+
 def test_permanent_erp_failure_stops_visibly_and_can_be_retried(client, users, document, committed):
     FaultPlan.objects.update_or_create(pk=1, defaults={"permanent_failure": True})
     with committed():
