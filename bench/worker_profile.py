@@ -136,6 +136,8 @@ def setup(database_url: str | None, sink_url: str, tmp: Path) -> None:
         "IM_ADAPTERS": "webhook", "IM_WEBHOOK_URL": f"{sink_url}/im", "IM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CELERY_TASK_ALWAYS_EAGER": "1", "REDIS_URL": os.environ.get("PROFILE_REDIS_URL", ""),
         "LOG_LEVEL": os.environ.get("PROFILE_LOG_LEVEL", "WARNING"), "DEBUG": "0",
+        # A production worker has Redis, and with it the permission snapshot (off without Redis by default).
+        "PERMISSION_CACHE_SECONDS": os.environ.get("PERMISSION_CACHE_SECONDS", "5"),
         "PORTAL_VAR_DIR": str(tmp / "var"), "STATIC_ROOT": str(tmp / "static"),
         "DATABASE_URL": database_url or f"sqlite:///{tmp / 'profile.sqlite3'}",
     })

@@ -179,7 +179,9 @@ CACHES = (
 # Seconds a process may keep the permission reads (rules, a user's groups, ERP roles and delegations:
 # sso.snapshot) while no change through the portal bumped their stamp in the cache above; a write that
 # bypasses the portal (raw SQL, another deployment) is seen within this time. 0: read them at every check.
-PERMISSION_CACHE_SECONDS = env_float("PERMISSION_CACHE_SECONDS", 5, minimum=0)
+# Off by default without Redis: the in-process cache is not shared, so a second process (a manage.py
+# command beside the demo, a test's live server) would not see the other's bumps.
+PERMISSION_CACHE_SECONDS = env_float("PERMISSION_CACHE_SECONDS", 5 if REDIS_URL else 0, minimum=0)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # a host, or kombu warns on every start
 CELERY_RESULT_BACKEND = None
