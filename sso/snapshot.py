@@ -286,26 +286,26 @@ def load_principals(user_ids: list[int]) -> dict[int, Who]:
 
 
 def load_delegations(user_ids: list[int], now: datetime | None = None) -> dict[int, tuple[Any, ...]]:
-    from django.utils import timezone
-
-    from sso.models import Delegation
-
-    found: dict[int, list[Any]] = {pk: [] for pk in user_ids}
-    for delegation in (Delegation.objects.filter(delegate_id__in=user_ids, ends_at__gt=now or timezone.now())
-                       .select_related("delegator").order_by("starts_at", "pk")):
-        found[delegation.delegate_id].append(delegation)
-    return {pk: tuple(rows) for pk, rows in found.items()}
+    """Per delegate, the delegations not yet ended (with their delegator), by start."""
+    return _load_delegations("delegate", user_ids, now, ("starts_at", "pk"))
 
 
 def load_delegations_from(user_ids: list[int], now: datetime | None = None) -> dict[int, tuple[Any, ...]]:
+    """Per delegator, the delegations not yet ended (with their delegate)."""
+    return _load_delegations("delegator", user_ids, now, ("pk",))
+
+
+def _load_delegations(side: str, user_ids: list[int], now: datetime | None, order: tuple[str, ...],
+                      ) -> dict[int, tuple[Any, ...]]:
     from django.utils import timezone
 
     from sso.models import Delegation
 
+    other = "delegator" if side == "delegate" else "delegate"
     found: dict[int, list[Any]] = {pk: [] for pk in user_ids}
-    for delegation in (Delegation.objects.filter(delegator_id__in=user_ids, ends_at__gt=now or timezone.now())
-                       .select_related("delegate").order_by("delegator_id", "pk")):
-        found[delegation.delegator_id].append(delegation)
+    for delegation in (Delegation.objects.filter(**{f"{side}_id__in": user_ids}, ends_at__gt=now or timezone.now())
+                       .select_related(other).order_by(*order)):
+        found[getattr(delegation, f"{side}_id")].append(delegation)
     return {pk: tuple(rows) for pk, rows in found.items()}
 
 
