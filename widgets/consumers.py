@@ -140,19 +140,22 @@ class TopicHub:
             if version is None or not sockets:
                 return
             viewers = {}
+            keyed = []
             for consumer in sockets:
                 viewer = consumer._viewer_for(topic)
-                viewers.setdefault(_viewer_key(viewer), viewer)
+                key = _viewer_key(viewer)
+                viewers.setdefault(key, viewer)
+                keyed.append((consumer, key))
             keys = list(viewers)
             # Every push is checked again, once per viewer (cached for LIVE_RECHECK_SECONDS).
             allowed = dict(zip(keys, await asyncio.gather(*(_allowed_now(viewers[k], topic) for k in keys)),
                                strict=True))
             text = json.dumps({"topic": topic, "version": version})
-            for consumer in sockets:
+            for consumer, key in keyed:
                 try:
                     if topic not in consumer.topics:
                         continue
-                    if allowed[_viewer_key(consumer._viewer_for(topic))]:
+                    if allowed[key]:
                         await consumer.send(text_data=text)
                     else:
                         await consumer.revoke(topic)
