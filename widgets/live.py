@@ -15,8 +15,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
@@ -51,9 +51,6 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
 
 def _run_sync(layer: Any, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
     """Run a publish coroutine to its end from sync code."""
-    from asgiref.sync import SyncToAsync
-    from channels.layers import InMemoryChannelLayer
-
     local = SyncToAsync.threadlocal  # set in the threads Daphne runs sync code in: its server loop
     server_loop = getattr(local, "main_event_loop", None) is not None and getattr(
         local, "main_event_loop_pid", None) == os.getpid()
