@@ -394,6 +394,8 @@ def describe_decision(document: ApprovalDocument) -> str:
 class DecideResult:
     decision: Decision
     replayed: bool
+    # The document as this decision left it (a fresh decision only): the caller's answer need not read it again.
+    document: ApprovalDocument | None = None
 
 
 def decide(
@@ -474,7 +476,7 @@ def decide(
         if existing is None:
             raise
         return DecideResult(existing, replayed=True)
-    return DecideResult(decision, replayed=False)
+    return DecideResult(decision, replayed=False, document=document)
 
 
 def write_back_task() -> Any:

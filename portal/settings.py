@@ -176,6 +176,12 @@ CACHES = (
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
 
+# Sessions: with Redis, read from the shared cache and written through to the database (one query less
+# on every signed-in request; a session the cache lost is read from the database). Without Redis the
+# in-process cache is not shared between processes: the database alone.
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
+                  else "django.contrib.sessions.backends.db")
+
 # Seconds a process may keep the permission reads (rules, a user's groups, ERP roles and delegations:
 # sso.snapshot) while no change through the portal bumped their stamp in the cache above; a write that
 # bypasses the portal (raw SQL, another deployment) is seen within this time. 0: read them at every check.
