@@ -42,6 +42,7 @@ class ApprovalsConfig(AppConfig):
         register_requeuer("writebacks", requeue.claim_writebacks, write_back)
         register_subject_kind("approval", event_types=("erp.approval.",),
                               from_event=subjects.from_event, from_id=subjects.from_id,
+                              from_object=subjects.document_subject,
                               status_label=lambda code: str(ApprovalDocument.STATUS_LABELS.get(code, code)))
         audit_decisions(Decision)
         register_export("decision", selectors.DECISION_EXPORT_FIELDS, selectors.decisions_for_export)

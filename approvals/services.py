@@ -424,8 +424,11 @@ def decide(
 
     try:
         with transaction.atomic():
+            # Only the document's row is locked (a join's rows would be too: every decision on a connector
+            # waited for the others); its approvers and lines serve the checks, the rules and the answer.
             document = (
-                ApprovalDocument.objects.select_for_update().select_related("connector").filter(pk=document_id).first()
+                ApprovalDocument.objects.select_for_update(of=("self",)).select_related("connector")
+                .prefetch_related("assignments", "lines").filter(pk=document_id).first()
             )
             if document is None or not authorize(user, "approvals.view", document):
                 raise NotFoundOrForbidden()
@@ -444,7 +447,7 @@ def decide(
             # A delegate decides in the name of the approver the ERP named: that is whose login the
             # ERP receives; both names are kept here.
             approver = verdict.acting_for or user
-            assignment = document.assignments.filter(user=approver).first()
+            assignment = next((a for a in document.assignments.all() if a.user_id == approver.pk), None)
             decision = Decision.objects.create(
                 document=document,
                 step=document.step,
@@ -501,7 +504,10 @@ def _announce(document: ApprovalDocument, *, involved: set[int] | None = None, c
 
 
 def _involved_user_ids(document: ApprovalDocument) -> set[int]:
-    ids = set(document.assignments.exclude(user=None).values_list("user_id", flat=True))
+    if "assignments" in getattr(document, "_prefetched_objects_cache", {}):  # read already: no query
+        ids = {a.user_id for a in document.assignments.all() if a.user_id is not None}
+    else:
+        ids = set(document.assignments.exclude(user=None).values_list("user_id", flat=True))
     if document.requester_id:
         ids.add(document.requester_id)
     return ids

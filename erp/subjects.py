@@ -37,6 +37,7 @@ class EventSubject:
 
 FromEvent = Callable[[ErpEvent], EventSubject | None]
 FromId = Callable[[int], EventSubject | None]
+FromObject = Callable[[Any], EventSubject | None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class SubjectKind:
     from_id: FromId
     # The ERP's status code (``approved``, ``delayed``) as a label in the active language.
     status_label: Callable[[str], str] | None = None
+    # The subject of an object the caller holds already (read and locked by it): saves reading it again.
+    from_object: FromObject | None = None
 
     def handles(self, event_type: str) -> bool:
         return any(event_type == t or (t.endswith(".") and event_type.startswith(t)) for t in self.event_types)
@@ -56,9 +59,10 @@ _KINDS: dict[str, SubjectKind] = {}
 
 
 def register_subject_kind(kind: str, *, event_types: Iterable[str], from_event: FromEvent, from_id: FromId,
-                          status_label: Callable[[str], str] | None = None) -> None:
+                          status_label: Callable[[str], str] | None = None,
+                          from_object: FromObject | None = None) -> None:
     """Make topics ``<kind>.<pk>`` and the listed event types resolvable (idempotent per kind)."""
-    _KINDS[kind] = SubjectKind(kind, tuple(event_types), from_event, from_id, status_label)
+    _KINDS[kind] = SubjectKind(kind, tuple(event_types), from_event, from_id, status_label, from_object)
 
 
 def status_label(kind: str, code: str) -> str:
@@ -84,12 +88,15 @@ def subject_of(event: ErpEvent) -> EventSubject | None:
     return None
 
 
-def subject_for_topic(topic: str) -> EventSubject | None:
-    """The subject of a stored topic (``approval.12``) as it is now: cards are built at send time."""
+def subject_for_topic(topic: str, held: Any = None) -> EventSubject | None:
+    """The subject of a stored topic (``approval.12``) as it is now: cards are built at send time.
+    ``held``: the topic's object as the caller has it in hand (its current state), not read again."""
     prefix, _sep, ident = topic.partition(".")
     kind = _KINDS.get(prefix)
     if kind is None or not ident.isdigit():
         return None
+    if held is not None and kind.from_object is not None and getattr(held, "pk", None) == int(ident):
+        return kind.from_object(held)
     return kind.from_id(int(ident))
 
 

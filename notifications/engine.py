@@ -227,8 +227,8 @@ def on_decision_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) 
     """A decision made in the portal (page, card, bulk) runs the rules on erp.approval.decided."""
     if not created:
         return
-    document = instance.document
-    subject = subject_for_topic(document.topic)
+    document = instance.document  # as decide() read it, locked, in this transaction
+    subject = subject_for_topic(document.topic, document)
     if subject is None:
         return
     subject.facts["status"] = subject.facts["outcome"] = instance.outcome

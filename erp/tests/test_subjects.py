@@ -30,6 +30,22 @@ def test_lookups_dispatch_through_the_registry_and_unknown_is_none():
         subjects._KINDS.pop("widget")
 
 
+def test_an_object_in_hand_is_not_read_again_unless_it_is_another_one():
+    read, held_subjects = [], []
+    subjects.register_subject_kind(
+        "widget", event_types=(), from_event=lambda event: None,
+        from_id=lambda pk: read.append(pk) or EventSubject(f"widget.{pk}", None, "widgets.view", {}),
+        from_object=lambda obj: held_subjects.append(obj) or EventSubject(f"widget.{obj.pk}", obj, "widgets.view", {}),
+    )
+    try:
+        held = SimpleNamespace(pk=3)
+        assert subject_for_topic("widget.3", held).obj is held and read == []
+        assert subject_for_topic("widget.4", held).obj is None and read == [4]  # not the topic's object
+        assert subject_for_topic("widget.5").obj is None and read == [4, 5] and held_subjects == [held]
+    finally:
+        subjects._KINDS.pop("widget")
+
+
 def test_formatting_helpers():
     assert money(1234.5) == "1,234.50" and money(None) == ""
     assert quantity("10.000") == "10" and quantity("2.50") == "2.5" and quantity(7) == "7"
