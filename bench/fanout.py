@@ -41,7 +41,8 @@ def start_daphne(port: int, env: dict[str, str], log: Path, profile: Path | None
     # --profile: each Daphne under cProfile, its stats written when it stops (py-spy is not installed here).
     profiled = ["-m", "cProfile", "-o", str(profile / f"daphne-{port}.prof")] if profile else []
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, *profiled, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        [sys.executable, *profiled, "-m", "portal.daphne_main", "-b", "127.0.0.1", "-p", str(port),
+         "portal.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
 

@@ -117,7 +117,9 @@ def bare_floor(connections: int, seconds: float, tmp: Path) -> tuple[float, floa
 
     (tmp / "bare_app.py").write_text(BARE_APP)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-p", str(port), "bare_app:app"], cwd=tmp,  # noqa: S603
+    # The same Daphne as the portal's (portal.daphne_main: no per-request access log lines either).
+    process = subprocess.Popen([sys.executable, "-m", "portal.daphne_main", "-p", str(port), "bare_app:app"],  # noqa: S603
+                               cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/"

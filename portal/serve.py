@@ -234,7 +234,7 @@ def start(processes: int = 2, workers: int = 2, env: Mapping[str, str] | None = 
             served.children.append(_spawn(
                 f"daphne-{i}", "daphne",
                 # --server-name: the Server header says which process answered (tests, debugging).
-                [python, "-m", "daphne", "--fd", str(sock.fileno()), "--server-name", f"daphne-{i}",
+                [python, "-m", "portal.daphne_main", "--fd", str(sock.fileno()), "--server-name", f"daphne-{i}",
                  "portal.asgi:application"],
                 daphne_env, log_dir, pass_fds=(sock.fileno(),)))
         for i in range(workers):

@@ -160,7 +160,8 @@ def run_live_server(
         log_path = log_dir / f"daphne-{port}-{attempt}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+                [sys.executable, "-m", "portal.daphne_main", "-b", "127.0.0.1", "-p", str(port),
+                 "portal.asgi:application"],
                 cwd=BASE_DIR,
                 env={**server_env(port, db, secret_key, static_root), **(extra_env or {})},
                 stdout=log,
