@@ -187,6 +187,12 @@ def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
     return sock
 
 
+def daphne_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """A Daphne process's environment: a pool of at most DB_POOL_MAX_SIZE (10) PostgreSQL connections,
+    not a connection per request (Daphne runs each request on a thread of its own)."""
+    return {**env, "DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": env.get("DB_POOL_MAX_SIZE") or "10"}
+
+
 def _spawn(name: str, kind: str, argv: list[str], env: Mapping[str, str], log_dir: Path | None,
            pass_fds: tuple[int, ...] = ()) -> Child:
     log_path = log_dir / f"{name}.log" if log_dir is not None else None
@@ -221,8 +227,7 @@ def start(processes: int = 2, workers: int = 2, env: Mapping[str, str] | None = 
     # connection (CONN_MAX_AGE > 0) would be left behind by every request until PostgreSQL runs out of
     # slots. Daphne gets a pool of at most DB_POOL_MAX_SIZE connections per process instead (settings:
     # PostgreSQL only); a Celery pool process runs one task at a time and keeps one connection.
-    daphne_env = {**child_env, "DB_CONN_MAX_AGE": "0",
-                  "DB_POOL_MAX_SIZE": child_env.get("DB_POOL_MAX_SIZE") or "10"}
+    daphne_env = daphne_environment(child_env)
     worker_env = {**child_env, "DB_CONN_MAX_AGE": child_env.get("DB_CONN_MAX_AGE") or "60"}
     worker_env.pop("DB_POOL_MAX_SIZE", None)
     sock = bind(host, port) if processes else None  # a worker-only machine listens on nothing
