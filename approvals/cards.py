@@ -41,9 +41,10 @@ def _document(topic: str) -> ApprovalDocument | None:
 
 
 def _documents(topics: set[str]) -> dict[str, ApprovalDocument]:
-    """The documents of ``topics``, in one query."""
+    """The documents of ``topics`` with their approvers (for authorize() pair by pair), in two queries."""
     ids = {topic: int(ident) for topic in topics if (ident := topic.partition(".")[2]).isdigit()}
-    found = ApprovalDocument.objects.filter(pk__in=set(ids.values())).select_related("requester").in_bulk()
+    found = (ApprovalDocument.objects.filter(pk__in=set(ids.values())).select_related("requester")
+             .prefetch_related("assignments").in_bulk())
     return {topic: found[pk] for topic, pk in ids.items() if pk in found}
 
 
