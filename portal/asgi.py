@@ -14,10 +14,12 @@ from portal.asgi_handler import PooledSyncASGIHandler  # noqa: E402
 # Not django.core.asgi.get_asgi_application(): one thread hop per request (portal/asgi_handler.py).
 django_asgi_app = PooledSyncASGIHandler()
 
-from portal.warmup import warm_up  # noqa: E402
+from portal.warmup import open_database_pool, warm_up  # noqa: E402
 
-# Before Daphne listens: the URL conf and the templates, not on the first person's request.
+# Before Daphne listens: the URL conf, the templates and a database connection, not on the first
+# person's request.
 warm_up()
+open_database_pool()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -83,3 +83,20 @@ def warm_up() -> None:
         except Exception:  # a template that does not compile fails where it is used, as before
             logger.debug("template not compiled at start", extra={"template": name}, exc_info=True)
     logger.debug("warmed up", extra={"templates": compiled})
+
+
+def open_database_pool() -> None:
+    """Daphne with a connection pool (``DB_POOL_MAX_SIZE``): the pool and its first connection before the
+    server listens, not in the first request (about 25 ms here). A database that cannot be reached now
+    is the first request's problem, as before: the server still starts."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.DATABASES["default"].get("OPTIONS", {}).get("pool"):
+        return
+    try:
+        connection.ensure_connection()
+    except Exception:
+        logger.warning("database not reachable at start; the first request connects", exc_info=True)
+    finally:
+        connection.close()  # back to the pool: requests run on threads of their own

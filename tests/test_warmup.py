@@ -33,3 +33,21 @@ def test_the_reverse_lookups_of_every_language_are_built_at_start(monkeypatch, s
             reverse("approvals:mine")
             reverse("healthz")
     assert built == []
+
+
+def test_a_database_that_cannot_be_reached_at_start_does_not_stop_the_server(settings, monkeypatch):
+    from django.db import OperationalError, connection
+
+    from portal.warmup import open_database_pool
+
+    settings.DATABASES = {"default": {**settings.DATABASES["default"], "OPTIONS": {"pool": {"max_size": 2}}}}
+    tried = []
+
+    def unreachable():
+        tried.append(True)
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "ensure_connection", unreachable)
+    monkeypatch.setattr(connection, "close", lambda: None)
+    open_database_pool()  # logs a warning, raises nothing
+    assert tried == [True]
