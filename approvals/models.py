@@ -58,6 +58,13 @@ class ApprovalDocument(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("approvals:detail", args=[self.pk])
 
+    def approvers_read(self) -> list | None:
+        """The approvers (assignments) when they were read with the document (``prefetch_related``),
+        else None: the caller asks the database."""
+        if "assignments" in getattr(self, "_prefetched_objects_cache", {}):
+            return list(self.assignments.all())
+        return None
+
     @property
     def topic(self) -> str:
         return f"approval.{self.pk}"

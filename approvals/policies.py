@@ -17,8 +17,9 @@ from sso.permissions import ConstraintFields, grant, granted_queryset
 
 
 def _is_approver(user, document: ApprovalDocument) -> bool:
-    if "assignments" in getattr(document, "_prefetched_objects_cache", {}):  # read already: no query
-        return any(a.user_id == user.pk for a in document.assignments.all())
+    approvers = document.approvers_read()
+    if approvers is not None:  # read already: no query
+        return any(a.user_id == user.pk for a in approvers)
     return document.assignments.filter(user=user).exists()
 
 

@@ -504,8 +504,9 @@ def _announce(document: ApprovalDocument, *, involved: set[int] | None = None, c
 
 
 def _involved_user_ids(document: ApprovalDocument) -> set[int]:
-    if "assignments" in getattr(document, "_prefetched_objects_cache", {}):  # read already: no query
-        ids = {a.user_id for a in document.assignments.all() if a.user_id is not None}
+    approvers = document.approvers_read()
+    if approvers is not None:  # read already: no query
+        ids = {a.user_id for a in approvers if a.user_id is not None}
     else:
         ids = set(document.assignments.exclude(user=None).values_list("user_id", flat=True))
     if document.requester_id:
