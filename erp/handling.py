@@ -77,8 +77,10 @@ def register_batch_context(factory: Callable[[], AbstractContextManager]) -> Non
         BATCH_CONTEXTS.append(factory)
 
 
-def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE) -> int:
-    """Handle up to ``limit`` received events (of ``event_ids`` when given). Returns how many."""
+def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE,
+                    when_full: Callable[[list[int]], object] | None = None) -> int:
+    """Handle up to ``limit`` received events (of ``event_ids`` when given). Returns how many.
+    ``when_full(ids)`` is called right after a claim that took ``limit`` events: more may be waiting."""
     with contextlib.ExitStack() as around, transaction.atomic():
         for batch_context in BATCH_CONTEXTS:  # e.g. im: the batch's cards sent after its commit
             around.enter_context(batch_context())
@@ -88,6 +90,8 @@ def handle_received(event_ids: list[int] | None = None, limit: int = BATCH_SIZE)
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True, of=("self",))
         rows = list(pending.select_related("connector").order_by("pk")[:limit])
+        if when_full is not None and len(rows) >= limit and connection.features.has_select_for_update_skip_locked:
+            when_full([row.pk for row in rows])  # another claim skips the rows this one holds
         token = _batch_reads.set({})
         try:
             start = 0

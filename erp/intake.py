@@ -104,9 +104,6 @@ def _store(row: InboundEvent) -> bool:
     """With a broker: verify, validate, store, answer. One insert (its savepoint is the de-duplication
     on (connector, webhook-id)); the handling is queued after commit for the workers, in batches
     (erp/handling.py). Returns whether the event was a duplicate."""
-    from erp import tasks
-    from portal.tasks import queue_after_commit
-
     row.status = InboundEvent.Status.RECEIVED
     try:
         with transaction.atomic():
@@ -116,7 +113,7 @@ def _store(row: InboundEvent) -> bool:
         if InboundEvent.objects.filter(connector=row.connector, webhook_id=row.webhook_id).exists():
             return True
         raise _unstorable(exc) from exc
-    queue_after_commit(tasks.handle_events, [row.pk])
+    transaction.on_commit(lambda: tell_workers([row.pk]))
     return False
 
 
@@ -170,16 +167,23 @@ def _insert_ignoring_duplicates(rows: list[InboundEvent]) -> dict[tuple[int, str
         return {(connector_id, webhook_id): pk for pk, connector_id, webhook_id in cursor.fetchall()}
 
 
-def tell_workers(event_ids: list[int]) -> None:
-    """Queue the handling of events just stored, at once (not on a beat tick): one task per batch of
-    ``erp.handling.BATCH_SIZE``. With the broker down nothing is lost: the failure is logged, the
-    events stay ``received`` and the safety net queues them (erp/requeue.py)."""
-    from erp import tasks
+def tell_workers(event_ids: list[int]) -> bool:
+    """Wake the workers for events just committed, at once (not on a beat tick): one task per batch of
+    ``erp.handling.BATCH_SIZE``, unless a handling task is already waiting to start, which will claim
+    these too (erp/doorbell.py). With the broker down nothing is lost: the failure is logged, the events
+    stay ``received`` and the safety net queues them (erp/requeue.py). Returns whether a task was queued."""
+    from erp import doorbell, tasks
     from erp.handling import BATCH_SIZE
     from portal.tasks import queue_now
 
+    if not doorbell.ring():
+        return False
+    queued = False
     for start in range(0, len(event_ids), BATCH_SIZE):
-        queue_now(tasks.handle_events, event_ids[start:start + BATCH_SIZE])
+        queued = queue_now(tasks.handle_events, event_ids[start:start + BATCH_SIZE]) or queued
+    if not queued:
+        doorbell.answer()  # nothing is waiting after all: the next events try the broker again
+    return queued
 
 
 def _store_and_handle(row: InboundEvent, handler: Callable[[ErpEvent], None]) -> bool:

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from erp.models import ConnectorSettings
@@ -17,11 +18,15 @@ POLLED_KINDS = {"tryton"}
 @shared_task(acks_late=True)
 def handle_events(event_ids: list[int]) -> int:
     """Events the intake stored (``received``): one batch of the oldest received ones, not only
-    ``event_ids`` (erp/handling.py). Under load the first task takes a whole batch and the tasks queued
-    for those events find nothing left to do; a quiet system handles each event as it comes."""
+    ``event_ids`` (erp/handling.py). It answers the doorbell before it claims (erp/doorbell.py), and a
+    full batch rings it again so that another process takes the next one while this one sends."""
+    from erp import doorbell
     from erp.handling import handle_received
+    from erp.intake import tell_workers
 
-    return handle_received()
+    doorbell.answer()
+    # In-process (eager) the task would run inside this one's transaction: no second process to wake.
+    return handle_received(when_full=None if django_settings.CELERY_TASK_ALWAYS_EAGER else tell_workers)
 
 
 @shared_task(acks_late=True)

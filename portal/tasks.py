@@ -100,9 +100,9 @@ def queue_after_commit(task: Any, *args: Any) -> None:
     transaction.on_commit(lambda: queue_now(task, *args))
 
 
-def queue_now(task: Any, *args: Any) -> None:
+def queue_now(task: Any, *args: Any) -> bool:
     """``queue_after_commit`` for rows already committed, from code that holds no database connection
-    (the intake's notifier thread, erp/asgi.py)."""
+    (the intake's notifier thread, erp/asgi.py). Returns whether the task was queued."""
     from django.conf import settings
 
     try:
@@ -111,3 +111,5 @@ def queue_now(task: Any, *args: Any) -> None:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             raise
         logger.warning("could not queue %s%r; the safety net will", task.name, args, exc_info=True)
+        return False
+    return True

@@ -385,10 +385,13 @@ def test_a_broker_that_is_down_does_not_fail_the_transaction_that_opens_a_group(
 
 @pytest.fixture
 def broker(settings, monkeypatch) -> list[list[int]]:
-    """Tasks go to a broker (captured here) instead of running in-process."""
+    """Tasks go to a broker (captured here) instead of running in-process; every ring of the doorbell is
+    answered (tests/test_doorbell.py checks the doorbell)."""
+    from erp import doorbell
     from erp import tasks as erp_tasks
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(doorbell, "ring", lambda: True)
     queued: list[list[int]] = []
     monkeypatch.setattr(erp_tasks.handle_events, "delay", queued.append)
     monkeypatch.setattr("im.tasks.send_delivery.delay", lambda ids: queued.append(("send", ids)))
