@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -7,11 +8,12 @@ class ApprovalsConfig(AppConfig):
     verbose_name = _("Approvals")
 
     def ready(self) -> None:
-        from approvals import cards, policies, requeue, schemas, selectors, services, subjects
+        from approvals import cards, held, policies, requeue, schemas, selectors, services, subjects
         from approvals.kinds import KINDS
         from approvals.models import ApprovalDocument, Decision
         from approvals.tasks import write_back
         from erp.events import register, register_many
+        from erp.handling import register_batch_context
         from erp.subjects import register_subject_kind
         from im.cards import register_card_kind
         from portal.tasks import register_requeuer
@@ -31,6 +33,9 @@ class ApprovalsConfig(AppConfig):
         register_policy("approvals.decide", policies.DECIDE)
         register("erp.approval.requested", services.handle_approval_requested, schemas.APPROVAL_REQUESTED)
         register_many("erp.approval.requested", services.handle_approval_requested_many)
+        # Outermost: the documents a batch wrote are kept until im has sent that batch's cards.
+        register_batch_context(held.holding, outermost=True)
+        post_save.connect(held.on_document_saved, sender=ApprovalDocument)
         register("erp.approval.decided", services.handle_approval_decided, schemas.APPROVAL_DECIDED)
         register_card_kind("approval", cards.build, cards.handle_action, build_many=cards.build_many)
         # A document changes a few times in its life and people wait for each change: no coalescing.

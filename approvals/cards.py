@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from approvals.held import held
 from approvals.models import ApprovalAssignment, ApprovalDocument
 from approvals.services import DecisionError, decide, describe_decision
 from im.cards import Card, CardAction, CardField, no_access_card
@@ -41,10 +42,13 @@ def _document(topic: str) -> ApprovalDocument | None:
 
 
 def _documents(topics: set[str]) -> dict[str, ApprovalDocument]:
-    """The documents of ``topics`` with their approvers (for authorize() pair by pair), in two queries."""
+    """The documents of ``topics`` with their approvers (for authorize() pair by pair): those the current
+    handling batch wrote as it wrote them, the others in two queries."""
     ids = {topic: int(ident) for topic in topics if (ident := topic.partition(".")[2]).isdigit()}
-    found = (ApprovalDocument.objects.filter(pk__in=set(ids.values())).select_related("requester")
-             .prefetch_related("assignments").in_bulk())
+    found = held(ids.values())  # written by the handling batch whose cards these are (approvals/held.py)
+    if missing := set(ids.values()) - found.keys():
+        found |= (ApprovalDocument.objects.filter(pk__in=missing).select_related("requester")
+                  .prefetch_related("assignments").in_bulk())
     return {topic: found[pk] for topic, pk in ids.items() if pk in found}
 
 

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from approvals.held import hold_after_commit, touched
 from approvals.kinds import allows_credit
 from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, Decision, HistoryEntry
 from approvals.subjects import approval_facts, document_subject
@@ -213,10 +214,12 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
         logins = list(dict.fromkeys(login for (event, *_parts), logins in zip(fresh, logins_of, strict=True)
                                     if event.connector.pk == pk for login in logins))
         users[pk] = _users(connector, logins)
-    ApprovalAssignment.objects.bulk_create([
-        ApprovalAssignment(document=document, erp_login=login, user=users[document.connector_id].get(login))
-        for document, logins in zip(documents, logins_of, strict=True) for login in logins
-    ])
+    assignments_of = [[ApprovalAssignment(document=document, erp_login=login,
+                                          user=users[document.connector_id].get(login)) for login in logins]
+                      for document, logins in zip(documents, logins_of, strict=True)]
+    ApprovalAssignment.objects.bulk_create([assignment for assignments in assignments_of
+                                            for assignment in assignments])
+    hold_after_commit(zip(documents, assignments_of, strict=True))  # for their cards (approvals/held.py)
     history: list[HistoryEntry] = []
     outbox: list[OutboxItem] = []
     recipients_of = []
@@ -246,6 +249,7 @@ def _mirror_document(connector, external_id: str, fields: dict, parsed_lines: li
     document, created = ApprovalDocument.objects.select_for_update().get_or_create(
         connector=connector, external_id=external_id, defaults=fields
     )
+    touched(document.pk)  # its lines, approvers or state may change below (approvals/held.py)
     if not created and step > document.step and document.status == ApprovalDocument.Status.APPROVED:
         # The next step of a multi-step approval: the document waits again, for new approvers.
         HistoryEntry.objects.create(
@@ -350,6 +354,7 @@ def handle_approval_decided(event: ErpEvent) -> None:
     )
     if document is None:
         raise EventDataError(f"unknown document {external_id}")
+    touched(document.pk)
     if document.status == outcome:
         return  # our own writeback echoed by the ERP, or a repeat
     actor = user_for_login(event.connector, decided_by) if decided_by else None

@@ -72,8 +72,13 @@ def read_many_once_per_batch(kind: str, keys: list[Any], load: Callable[[list[An
     return {key: known[key] for key in keys}
 
 
-def register_batch_context(factory: Callable[[], AbstractContextManager]) -> None:
-    if factory not in BATCH_CONTEXTS:
+def register_batch_context(factory: Callable[[], AbstractContextManager], *, outermost: bool = False) -> None:
+    """``outermost``: entered before (and left after) the others, e.g. to outlive im's sends."""
+    if factory in BATCH_CONTEXTS:
+        return
+    if outermost:
+        BATCH_CONTEXTS.insert(0, factory)
+    else:
         BATCH_CONTEXTS.append(factory)
 
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.models import ApprovalAssignment, ApprovalLine, HistoryEntry
+from approvals.models import ApprovalAssignment, ApprovalDocument, ApprovalLine, HistoryEntry
 from erp.signing import make_cloudevent, sign
 from im import cards as im_cards
 from im import services
@@ -873,3 +873,40 @@ def test_a_failed_set_based_write_is_rolled_back_and_its_events_handled_one_by_o
         assert document.lines.count() == 1 and document.assignments.count() == 1
         assert list(document.history.values_list("action", flat=True)) == ["requested"]
         assert Delivery.objects.filter(topic=document.topic).count() == 1
+
+
+def test_a_worker_builds_its_batchs_cards_from_the_documents_it_wrote_unless_the_batch_changed_them(
+        transactional_db, connector, users, platform, monkeypatch):
+    """approvals/held.py: the cards of documents a batch wrote set-based are built from the documents in
+    hand (no read back), and are the cards a read of the database gives; a document a later event of the
+    same batch revised is read again, so its cards show the revision."""
+    from approvals import held as held_module
+    from approvals.cards import build_many
+    from erp import handling
+
+    monkeypatch.setattr(services, "_in_worker", lambda: True)  # sent at the batch's end, as a worker does
+    kept: list[set[int]] = []
+    held = held_module.held
+
+    def spy(pks):
+        found = held(pks)
+        kept.append(set(found))
+        return found
+
+    monkeypatch.setattr("approvals.cards.held", spy)
+    store(connector, approval_requested("PR-HELD-A", approvers=["li.si"], amount="100.00"))
+    store(connector, approval_requested("PR-HELD-B", approvers=["li.si", "wang.wu"], amount="250.00",
+                                        urgent=True))
+    store(connector, approval_requested("PR-HELD-A", approvers=["li.si"], amount="120.00", title="修订"))
+
+    assert handling.handle_received() == 3
+
+    documents = {d.external_id: d for d in ApprovalDocument.objects.filter(external_id__startswith="PR-HELD-")}
+    assert set().union(*kept) == {documents["PR-HELD-B"].pk}  # A was revised in the same batch: read again
+    sent = Delivery.objects.filter(topic__in=[d.topic for d in documents.values()]).select_related("recipient")
+    assert sent.count() == 4 and {d.status for d in sent} == {"sent"}
+    for delivery in sent:
+        fresh = build_many([(delivery.topic, delivery.recipient)])[0].to_dict()
+        assert {**delivery.card, "link": ""} == {**fresh, "link": ""}, delivery.topic
+    revised = [d.card for d in sent if d.topic == documents["PR-HELD-A"].topic]
+    assert revised and all("修订" in card["title"] and "120" in card["amount"] for card in revised)
