@@ -72,10 +72,14 @@ def build_many(wanted: list[tuple[str, Any]]) -> list[Card | None]:
     """
     documents = _documents({topic for topic, _recipient in wanted})
     recipients = [recipient for _topic, recipient in wanted if recipient is not None]
+    pairs = [(recipient, documents[topic]) for topic, recipient in wanted
+             if recipient is not None and topic in documents]
     with read_once(recipients):
-        viewers = authorize_many(recipients, "approvals.view", documents.values())
+        viewers = authorize_many(recipients, "approvals.view", documents.values(), asked=pairs)
         pending = [d for d in documents.values() if d.status == ApprovalDocument.Status.PENDING]
-        deciders = authorize_many(recipients, "approvals.decide", pending) if pending else set()
+        deciders = authorize_many(recipients, "approvals.decide", pending, asked=[
+            (recipient, document) for recipient, document in pairs
+            if document.status == ApprovalDocument.Status.PENDING]) if pending else set()
     assigned = _assigned_without_access(wanted, documents, viewers)
     rendered: dict[tuple, Card] = {}
     cards: list[Card | None] = []

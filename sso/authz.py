@@ -141,13 +141,18 @@ def _restrict(queryset: QuerySet, user: Any, action: str) -> QuerySet:
 PAIRWISE_UP_TO = 24
 
 
-def authorize_many(users: Iterable[Any], action: str, objects: Iterable[Model]) -> set[tuple[int, int]]:
+def authorize_many(users: Iterable[Any], action: str, objects: Iterable[Model], *,
+                   asked: Iterable[tuple[Any, Model]] | None = None) -> set[tuple[int, int]]:
     """The ``(user pk, object pk)`` pairs of ``users`` × ``objects`` that ``authorize()`` allows, decided
     set-based: ``restrict()`` of each user over the objects, as one EXISTS per user, in one statement
     per model (a batch of cards asks this once instead of ``authorize()`` once per card). The verdict
     is ``authorize()``'s, pair by pair (``sso/tests/test_authorize_many.py``); use ``read_once`` around
     it for a constant number of queries whatever the number of users. Up to ``PAIRWISE_UP_TO`` pairs it
-    is ``authorize()`` itself, pair by pair (cheaper than building the statement for so few)."""
+    is ``authorize()`` itself, pair by pair (cheaper than building the statement for so few).
+
+    ``asked``: the (user, object) pairs the caller needs (a batch of cards: each recipient with their own
+    document, not every recipient with every document). Up to ``PAIRWISE_UP_TO`` of them they alone are
+    decided, pair by pair; the answer then holds only those of them that are allowed."""
     people = [user for user in dict.fromkeys(users) if _signed_in(user)]
     by_model: dict[type, list[Any]] = {}
     for obj in objects:
@@ -161,6 +166,11 @@ def authorize_many(users: Iterable[Any], action: str, objects: Iterable[Model]) 
 
     with pinned():
         objects_ = [obj for objs in by_model.values() for obj in objs]
+        if asked is not None:
+            wanted = {(user.pk, obj.pk): (user, obj) for user, obj in asked if _signed_in(user)}
+            if len(wanted) <= PAIRWISE_UP_TO:
+                # A batch of 5 cards to 5 people is 5 pairs, not the 25 of every person × every document.
+                return {pair for pair, (user, obj) in wanted.items() if authorize(user, action, obj)}
         if len(people) * len(objects_) <= PAIRWISE_UP_TO:
             # A quiet system's batch (one card, one approver): authorize() itself, pair by pair, reads
             # who is who from sso.snapshot and costs no query for it, where restrict()'s EXISTS statement

@@ -150,3 +150,28 @@ def test_small_sets_are_decided_pair_by_pair_without_the_statement(world, monkey
     monkeypatch.setattr(authz, "restrict", lambda *args: built.append(args))
     assert authorize_many([ann, bob], "approvals.view", documents) == expected
     assert built == []
+
+
+def test_the_pairs_asked_for_are_decided_alone_pair_by_pair(world, people, monkeypatch):
+    """A batch of cards asks for each recipient with their own document: 6 people × 6 documents is 36
+    pairs, more than PAIRWISE_UP_TO, but the 6 asked for are decided pair by pair with authorize()'s
+    verdicts, and nothing is said of the pairs not asked for."""
+    erp, ann, bob, document, stock, order = world
+    monkeypatch.setattr(authz, "PAIRWISE_UP_TO", 8)
+    PermissionRule.objects.create(name="v", actions=["approvals.view"], own_department=True).users.add(
+        ann, people["carl"], people["dave"])
+    users = [people[name] for name in ("ann", "bob", "carl", "dave", "eve", "gone")]
+    documents = [document(department="财务部" if i % 2 else "采购部") for i in range(6)]
+    asked = list(zip(users, documents, strict=True))
+    expected = {(u.pk, d.pk) for u, d in asked if authorize(u, "approvals.view", d)}
+    assert expected and len(expected) < len(asked)  # some allowed, some refused
+    built = []
+    restrict = authz.restrict
+    monkeypatch.setattr(authz, "restrict", lambda *args: built.append(args) or restrict(*args))
+    assert authorize_many(users, "approvals.view", documents, asked=asked) == expected
+    assert built == []
+    # More pairs asked for than PAIRWISE_UP_TO: the statement, whose answer covers the pairs asked for.
+    many = [(u, d) for u in users for d in documents]
+    assert {pair for pair in authorize_many(users, "approvals.view", documents, asked=many)} == {
+        (u.pk, d.pk) for u, d in many if authorize(u, "approvals.view", d)}
+    assert built
