@@ -30,6 +30,7 @@ from erp.events import ErpEvent, EventDataError
 from erp.handling import read_many_once_per_batch
 from erp.payload import boolean, decimal_for, integer, read, text
 from im.services import OutboxItem, Recipient, card_items, enqueue_cards, refresh_cards, write_outbox
+from portal.bulk import insert_rows
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -200,13 +201,12 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
 
     # A concurrent writer of one of these documents makes this insert fail: the run is then handled one
     # by one (erp.handling), where get_or_create finds that writer's document.
-    documents = ApprovalDocument.objects.bulk_create([
-        ApprovalDocument(connector=event.connector, external_id=external_id, **fields)
-        for event, fields, _lines, _approvers, external_id in fresh
-    ])
+    documents = [ApprovalDocument(connector=event.connector, external_id=external_id, **fields)
+                 for event, fields, _lines, _approvers, external_id in fresh]
+    insert_rows(ApprovalDocument, documents)
     lines_of = [[ApprovalLine(document=document, **line) for line in parsed_lines]
                 for document, (_e, _f, parsed_lines, _a, _x) in zip(documents, fresh, strict=True)]
-    ApprovalLine.objects.bulk_create([line for lines in lines_of for line in lines])
+    insert_rows(ApprovalLine, [line for lines in lines_of for line in lines])
     logins_of = [list(dict.fromkeys(approvers)) for _e, _f, _l, approvers, _x in fresh]
     users: dict[int, dict[str, Any]] = {}
     connectors = {event.connector.pk: event.connector for event, *_parts in fresh}
@@ -217,8 +217,7 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
     assignments_of = [[ApprovalAssignment(document=document, erp_login=login,
                                           user=users[document.connector_id].get(login)) for login in logins]
                       for document, logins in zip(documents, logins_of, strict=True)]
-    ApprovalAssignment.objects.bulk_create([assignment for assignments in assignments_of
-                                            for assignment in assignments])
+    insert_rows(ApprovalAssignment, [assignment for assignments in assignments_of for assignment in assignments])
     hold_after_commit(zip(documents, assignments_of, strict=True))  # for their cards (approvals/held.py)
     history: list[HistoryEntry] = []
     outbox: list[OutboxItem] = []
@@ -229,7 +228,7 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
         history += unrouted
         recipients_of.append(recipients)
         outbox += card_items(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
-    HistoryEntry.objects.bulk_create(history)
+    insert_rows(HistoryEntry, history)
     write_outbox(outbox)
     for position, (document, lines, recipients, (event, *_parts)) in enumerate(
             zip(documents, lines_of, recipients_of, fresh, strict=True)):

@@ -53,6 +53,55 @@ def update_rows(model: type[Model], rows: Sequence[Model], fields: list[str], *,
     return ids
 
 
+# PostgreSQL takes at most 65,535 parameters per statement.
+_MAX_PARAMS = 65_000
+
+
+def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
+    """INSERT new ``rows`` (instances of ``model`` without ids) and set their ids, as ``bulk_create`` does
+    (no signals; defaults and ``auto_now`` through each field's ``pre_save``); on PostgreSQL in one
+    statement built from the model's metadata, at a fraction of the ORM's CPU: a worker's batch of one
+    event inserts into four tables. A unique violation raises ``IntegrityError`` as ``bulk_create`` does."""
+    if not rows:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_create(rows)
+        return
+    fields, head, row_part, pk_attname = _insert_statement(model, using)
+    size = max(1, _MAX_PARAMS // max(len(fields), 1))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start:start + size]
+            params = [field.get_db_prep_save(field.pre_save(row, True), connection) for row in chunk
+                      for field in fields]
+            cursor.execute(head + ", ".join([row_part] * len(chunk)) + f" RETURNING {_quoted_pk(model, using)}",
+                           params)
+            # PostgreSQL returns the rows of a multi-row VALUES in their order (bulk_create relies on it too).
+            for row, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                setattr(row, pk_attname, pk)
+                row._state.adding = False
+                row._state.db = using
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(model: type[Model], alias: str) -> tuple[list, str, str, str]:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    opts = model._meta
+    fields = [field for field in opts.concrete_fields
+              if not getattr(field, "generated", False) and not (field is opts.pk and field.db_returning)]
+    columns = ", ".join(quote(field.column) for field in fields)
+    # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
+    head = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES "  # noqa: S608
+    return fields, head, "(" + ", ".join(["%s"] * len(fields)) + ")", opts.pk.attname
+
+
+def _quoted_pk(model: type[Model], alias: str) -> str:
+    return connections[alias].ops.quote_name(model._meta.pk.column)
+
+
 def _split(model: type[Model], rows: Sequence[Model], fields: list[str]) -> tuple[dict[str, Any], list]:
     """The fields every row holds the same value of (name → value), and the rest (field, values)."""
     shared: dict[str, Any] = {}

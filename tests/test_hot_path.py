@@ -842,22 +842,24 @@ def test_a_failed_set_based_write_is_rolled_back_and_its_events_handled_one_by_o
 ):
     """A unique violation in the batch's insert (a concurrent writer's document) rolls the set-based
     write back, leaving nothing of it, and the run is handled one by one: every event once, counted."""
+    from approvals import services as approval_services
     from approvals.models import ApprovalDocument
     from erp import handling
     from erp.models import InboundEvent
     from portal.observability import metrics
 
-    real = ApprovalDocument.objects.bulk_create
+    real = approval_services.insert_rows
     attempts = []
 
-    def a_concurrent_writer_got_there_first(objs, *args, **kwargs):
-        objs = list(objs)
-        attempts.append(len(objs))
-        ApprovalDocument.objects.create(connector=connector, external_id=objs[1].external_id, kind="x",
-                                        title="concurrent", amount=1, requester_login="zhang.san")
-        return real(objs, *args, **kwargs)  # raises IntegrityError: the second document exists now
+    def a_concurrent_writer_got_there_first(model, objs):
+        if model is ApprovalDocument:
+            objs = list(objs)
+            attempts.append(len(objs))
+            ApprovalDocument.objects.create(connector=connector, external_id=objs[1].external_id, kind="x",
+                                            title="concurrent", amount=1, requester_login="zhang.san")
+        return real(model, objs)  # raises IntegrityError: the second document exists now
 
-    monkeypatch.setattr(ApprovalDocument.objects, "bulk_create", a_concurrent_writer_got_there_first)
+    monkeypatch.setattr(approval_services, "insert_rows", a_concurrent_writer_got_there_first)
     fallbacks = metrics.ERP_BATCH_FALLBACKS.labels("erp.approval.requested")._value.get()
     rows = [store(connector, approval_requested(f"PR-FALLBACK-{i}")) for i in range(3)]
     assert handling.handle_received() == 3

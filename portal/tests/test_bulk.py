@@ -39,3 +39,37 @@ def test_shared_and_per_row_values_are_written_in_one_statement(django_user_mode
     untouched.refresh_from_db()
     assert untouched.status == "queued" and untouched.attempts == 0
     update_rows(Delivery, [], ["status"])  # nothing to write: no statement
+
+
+def test_insert_rows_writes_what_bulk_create_writes_and_sets_the_ids(django_user_model, monkeypatch):
+    """``insert_rows``: defaults, ``auto_now_add``, JSON, NULLs and quotes as ``bulk_create`` saves them, one
+    statement on PostgreSQL, the ids set in order; a duplicate key raises as ``bulk_create`` does."""
+    from django.db import IntegrityError, transaction
+
+    from portal.bulk import insert_rows
+
+    user = django_user_model.objects.create(username="inserted")
+
+    def rows(prefix: str) -> list[Delivery]:
+        return [Delivery(dedupe_key=f"{prefix}:{i}", topic="t", platform="devinbox", recipient=user if i else None,
+                         card={"title": f"卡片 {i}"} if i % 2 else None,
+                         last_error="it's \"quoted\"; DROP TABLE x" if i == 2 else "") for i in range(3)]
+
+    ours, theirs = rows("insert"), rows("bulk")
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(Delivery, ours)
+    if connection.vendor == "postgresql":
+        assert len(queries.captured_queries) == 1
+    Delivery.objects.bulk_create(theirs)
+    assert all(row.pk is not None and not row._state.adding for row in ours)
+    assert [row.pk for row in ours] == sorted(row.pk for row in ours)  # in their order
+
+    def saved(row: Delivery) -> tuple:
+        stored = Delivery.objects.get(pk=row.pk)
+        return (stored.dedupe_key.split(":")[1], stored.topic, stored.platform, stored.recipient_id, stored.card,
+                stored.last_error, stored.status, stored.attempts, stored.kind, stored.created_at is not None)
+
+    assert [saved(row) for row in ours] == [saved(row) for row in theirs]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Delivery, [Delivery(dedupe_key="insert:1", topic="t", platform="devinbox")])
+    insert_rows(Delivery, [])  # nothing to insert: no statement
