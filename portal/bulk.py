@@ -69,15 +69,14 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
     if connection.vendor != "postgresql":
         model._default_manager.using(using).bulk_create(rows)
         return
-    fields, head, row_part, pk_attname = _insert_statement(model, using)
+    fields, head, row_part, returning, pk_attname = _insert_statement(model, using)
     size = max(1, _MAX_PARAMS // max(len(fields), 1))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start:start + size]
             params = [field.get_db_prep_save(field.pre_save(row, True), connection) for row in chunk
                       for field in fields]
-            cursor.execute(head + ", ".join([row_part] * len(chunk)) + f" RETURNING {_quoted_pk(model, using)}",
-                           params)
+            cursor.execute(head + ", ".join([row_part] * len(chunk)) + returning, params)
             # PostgreSQL returns the rows of a multi-row VALUES in their order (bulk_create relies on it too).
             for row, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                 setattr(row, pk_attname, pk)
@@ -86,7 +85,7 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_statement(model: type[Model], alias: str) -> tuple[list, str, str, str]:
+def _insert_statement(model: type[Model], alias: str) -> tuple[list, str, str, str, str]:
     connection = connections[alias]
     quote = connection.ops.quote_name
     opts = model._meta
@@ -95,11 +94,8 @@ def _insert_statement(model: type[Model], alias: str) -> tuple[list, str, str, s
     columns = ", ".join(quote(field.column) for field in fields)
     # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
     head = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES "  # noqa: S608
-    return fields, head, "(" + ", ".join(["%s"] * len(fields)) + ")", opts.pk.attname
-
-
-def _quoted_pk(model: type[Model], alias: str) -> str:
-    return connections[alias].ops.quote_name(model._meta.pk.column)
+    row_part = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return fields, head, row_part, f" RETURNING {quote(opts.pk.column)}", opts.pk.attname
 
 
 def _split(model: type[Model], rows: Sequence[Model], fields: list[str]) -> tuple[dict[str, Any], list]:
