@@ -131,7 +131,8 @@ def _render(topic: str, document: ApprovalDocument, language: str, time_zone: st
                                     if document.urgent_reason else _("Urgent")))
         for source in _extra_fields:
             fields.extend(source(document))
-        what = {"number": document.external_id, "amount": format_amount(document.amount, document.currency)}
+        amount = format_amount(document.amount, document.currency)
+        what = {"number": document.external_id, "amount": amount}
         actions = (
             [
                 CardAction("approve", _("Approve"), "primary",
@@ -152,7 +153,7 @@ def _render(topic: str, document: ApprovalDocument, language: str, time_zone: st
             link="",
             link_label=_("Open"),
             locale=translation.get_language(),
-            amount=format_amount(document.amount, document.currency),
+            amount=amount,
             fields=fields,
             actions=actions,
         )

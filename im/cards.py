@@ -95,22 +95,30 @@ def build_card(topic: str, recipient: Any, platform: str = "") -> Card | None:
 def build_cards(wanted: list[tuple[str, Any, str]]) -> list[Card | None]:
     """``build_card`` for each ``(topic, recipient, platform)``, in order: a kind with ``build_many``
     builds all of its cards in one call."""
+    from sso.links import LOGIN_FREE_PLATFORMS, card_link_for
+    from sso.tokens import links_for_platform
+
     cards: list[Card | None] = [None] * len(wanted)
+    named: set[int] = set()  # cards whose links were made for their platform
     by_kind: dict[str, list[int]] = {}
     for index, (topic, _recipient, _platform) in enumerate(wanted):
         by_kind.setdefault(topic_kind(topic), []).append(index)
     for kind, indexes in by_kind.items():
-        many = _many_builders.get(kind)
-        if many is not None:
-            built = many([(wanted[i][0], wanted[i][1]) for i in indexes])
-        else:
-            built = [_builders[kind](wanted[i][0], wanted[i][1]) for i in indexes]
+        platforms = {wanted[i][2] for i in indexes}
+        one_platform = platforms.pop() if len(platforms) == 1 else ""
+        if one_platform:  # the usual batch: its links are made for the platform at once
+            named.update(indexes)
+        with links_for_platform(one_platform):
+            many = _many_builders.get(kind)
+            if many is not None:
+                built = many([(wanted[i][0], wanted[i][1]) for i in indexes])
+            else:
+                built = [_builders[kind](wanted[i][0], wanted[i][1]) for i in indexes]
         for index, card in zip(indexes, built, strict=True):
             cards[index] = card
-    from sso.links import card_link_for
-
     for index, (card, (_topic, recipient, platform)) in enumerate(zip(cards, wanted, strict=True)):
-        if card is not None and platform and card.link:
+        # A link made for its platform is final unless that platform proves who taps (a login-free link).
+        if card is not None and platform and card.link and (index not in named or platform in LOGIN_FREE_PLATFORMS):
             cards[index] = replace(card, link=card_link_for(platform, card.link, recipient))
     return cards
 

@@ -3,7 +3,8 @@
 Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` arm per row and field and resolves (and
 copies) each of them: for a worker's batch of 50 outbox rows or events that was most of the CPU of
 recording it (issue #19, by cProfile). Here a value every row shares is set once, and on PostgreSQL the
-per-row values come from one ``VALUES`` list joined on the id; elsewhere (SQLite) they fall back to the
+per-row values come from one JSON parameter read into the table's row type (``_json_source``; a
+``VALUES`` list where a value has no JSON form) joined on the id; elsewhere (SQLite) they fall back to the
 CASE arms. The PostgreSQL statements are built from the model's own metadata (quoted names) with every
 value a parameter, and cost a fraction of an ORM query's CPU; ``update_sql``/``values_sql`` let a caller
 combine them with other statements in one ``WITH`` (im.services records a batch so).
@@ -11,12 +12,18 @@ combine them with other statements in one ``WITH`` (im.services records a batch 
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import functools
+import json
+import math
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, router
 from django.db.models import Case, Model, Value, When
+from psycopg.types.json import Json, Jsonb
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: list[str], *,
@@ -70,18 +77,81 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
         model._default_manager.using(using).bulk_create(rows)
         return
     fields, head, row_part, returning, pk_attname = _insert_statement(model, using)
-    size = max(1, _MAX_PARAMS // max(len(fields), 1))
     with connection.cursor() as cursor:
+        source = _json_source(model, fields, rows, connection, pre_save=True)
+        if source is not None:
+            cursor.execute(head + source[0] + returning, source[1])
+            _set_ids(model, rows, cursor.fetchall(), pk_attname, using)
+            return
+        size = max(1, _MAX_PARAMS // max(len(fields), 1))
         for start in range(0, len(rows), size):
             chunk = rows[start:start + size]
             params = [field.get_db_prep_save(field.pre_save(row, True), connection) for row in chunk
                       for field in fields]
-            cursor.execute(head + ", ".join([row_part] * len(chunk)) + returning, params)
-            # PostgreSQL returns the rows of a multi-row VALUES in their order (bulk_create relies on it too).
-            for row, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                setattr(row, pk_attname, pk)
-                row._state.adding = False
-                row._state.db = using
+            cursor.execute(head + "VALUES " + ", ".join([row_part] * len(chunk)) + returning, params)
+            _set_ids(model, chunk, cursor.fetchall(), pk_attname, using)
+
+
+def _set_ids(model: type[Model], rows: Sequence[Model], found: Sequence[Sequence[Any]], pk_attname: str,
+             using: str) -> None:
+    # PostgreSQL returns the rows of a multi-row VALUES or of an unnest() in their order (bulk_create
+    # relies on it too).
+    for row, (pk,) in zip(rows, found, strict=True):
+        setattr(row, pk_attname, pk)
+        row._state.adding = False
+        row._state.db = using
+
+
+class _NotJson(Exception):
+    """A value that has no faithful JSON form here (bytes, a duration, NaN…): the caller uses VALUES."""
+
+
+_AS_IS = (str, int, type(None))  # bool is an int
+
+
+def _json_ready(value: Any) -> Any:
+    """A prepared database value (``get_db_prep_save``'s) as PostgreSQL's JSON input of its column reads it."""
+    if isinstance(value, _AS_IS):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise _NotJson
+    if isinstance(value, Json | Jsonb):  # a JSONField's value, dumped with the field's own encoder
+        return value.obj if value.dumps in (None, json.dumps) else json.loads(value.dumps(value.obj))
+    if isinstance(value, datetime.date | datetime.time):  # datetimes too; ISO 8601 keeps the offset
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        if isinstance(value, decimal.Decimal) and not value.is_finite():
+            raise _NotJson
+        return str(value)
+    raise _NotJson
+
+
+def _json_source(model: type[Model], fields: Sequence[Any], rows: Sequence[Any], connection: Any, *,
+                 pre_save: bool) -> tuple[str, list[str]] | None:
+    """``SELECT <columns> FROM json_populate_recordset(NULL::<table>, %s)``: the rows as ONE JSON
+    parameter read into the table's own row type (its columns' types, lengths included), or None when a
+    value has no JSON form. Why JSON: the statement stays short and the same whatever the batch's size,
+    so psycopg parses it once (a VALUES list of 50 rows was parsed on every execute), and one C-encoded
+    string costs a fraction of dumping a parameter per value or an array per column (issue #19).
+    ``rows`` are instances (``pre_save``: their fields' ``pre_save`` is applied, as an INSERT does) or
+    sequences of raw values in ``fields``' order."""
+    columns = [field.column for field in fields]
+    try:
+        if pre_save:
+            data = [{column: _json_ready(field.get_db_prep_save(field.pre_save(row, True), connection))
+                     for column, field in zip(columns, fields, strict=True)} for row in rows]
+        else:
+            data = [{column: _json_ready(field.get_db_prep_save(value, connection))
+                     for column, field, value in zip(columns, fields, row, strict=True)} for row in rows]
+    except _NotJson:
+        return None
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in columns)
+    # Only quoted names from the model's own metadata are formatted in; the rows are the one parameter.
+    sql = f"SELECT {names} FROM json_populate_recordset(NULL::{quote(model._meta.db_table)}, %s::json)"  # noqa: S608
+    return sql, [json.dumps(data, ensure_ascii=False, separators=(",", ":"))]
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,7 +163,7 @@ def _insert_statement(model: type[Model], alias: str) -> tuple[list, str, str, s
               if not getattr(field, "generated", False) and not (field is opts.pk and field.db_returning)]
     columns = ", ".join(quote(field.column) for field in fields)
     # Only quoted names from the model's own metadata are formatted in; every value is a parameter.
-    head = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES "  # noqa: S608
+    head = f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
     row_part = "(" + ", ".join(["%s"] * len(fields)) + ")"
     return fields, head, row_part, f" RETURNING {quote(opts.pk.column)}", opts.pk.attname
 
@@ -147,13 +217,21 @@ def update_sql(model: type[Model], rows: Sequence[Model], fields: list[str], con
 
 
 def values_sql(model: type[Model], rows: Sequence[Model], fields: list[str], connection: Any) -> tuple[str, list]:
-    """PostgreSQL: ``VALUES (…), (…)`` of new ``rows``' ``fields`` as an INSERT would save them (defaults,
-    ``auto_now``: each field's ``pre_save``), typed, for ``INSERT INTO … (fields) SELECT … FROM (VALUES …)``."""
+    """PostgreSQL: a typed row source (``_json_source``'s ``SELECT``, or ``VALUES (…), (…)``) of new
+    ``rows``' ``fields`` as an INSERT would save them (defaults, ``auto_now``: each field's ``pre_save``),
+    for ``INSERT INTO … (fields) <source>`` or ``SELECT … FROM (<source>) AS v(fields)``."""
     columns = [model._meta.get_field(name) for name in fields]
     return _values(columns, [[field.pre_save(row, True) for field in columns] for row in rows], connection)
 
 
 def _values(columns: list, rows: Sequence[Sequence[Any]], connection: Any) -> tuple[str, list]:
+    """The rows as a typed row source: ``_json_source``'s when it can (every column of one model, every
+    value with a JSON form), else ``VALUES (…), (…)`` with a cast on each placeholder."""
+    model = columns[0].model
+    if all(field.model is model for field in columns):
+        source = _json_source(model, columns, rows, connection, pre_save=False)
+        if source is not None:
+            return source
     casts = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in columns)
     params = [field.get_db_prep_save(value, connection) for row in rows
               for field, value in zip(columns, row, strict=True)]

@@ -287,3 +287,26 @@ def test_card_link_tokens_never_reach_the_logs():
 
     line = "Service Unavailable: /s/eyJ1IjoyLCJ0IjoiL2FwcHJvdmFscy8xLyJ9:1xaPXA:RHV3KNFg0b28oCCJXBVS/"
     assert "eyJ1" not in redact(line) and "/s/***" in redact(line)
+
+
+@pytest.mark.django_db
+def test_a_batchs_card_links_name_each_rows_platform_and_are_signed_once_each(users, document, monkeypatch):
+    from django.core import signing
+
+    from im.cards import build_cards
+    from sso.tokens import read_link_token
+
+    real_dumps, signed = signing.dumps, []
+    monkeypatch.setattr(signing, "dumps", lambda *args, **kwargs: signed.append(args) or real_dumps(*args, **kwargs))
+
+    def platforms_of(cards) -> list[str]:
+        return [read_link_token(card.link.split("/s/", 1)[1].rstrip("/")).platform for card in cards]
+
+    li_si = users["li.si"]
+    same = build_cards([(document.topic, li_si, "webhook"), (document.topic, li_si, "webhook")])
+    assert len(signed) == 2 and platforms_of(same) == ["webhook", "webhook"]
+    assert same[0].link != same[1].link  # a token per card, each single-use
+    mixed = build_cards([(document.topic, li_si, "webhook"), (document.topic, li_si, "devinbox")])
+    assert platforms_of(mixed) == ["webhook", "devinbox"]
+    assert {read_link_token(card.link.split("/s/", 1)[1].rstrip("/")).target for card in same + mixed} == {
+        document.get_absolute_url()}
