@@ -236,14 +236,22 @@ def main() -> None:
         install(clock)
         store_events(args.events, logins)
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall (database waits)
+        backend = database_backend(connection)
+        backend_before = cpu_seconds(backend)
         started_cpu, started_wall = time.process_time(), time.perf_counter()
         queries = [0]
+
+        by_statement: dict[str, list[float]] = defaultdict(list)
 
         def count(execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
             queries[0] += 1
             if os.environ.get("SHOW_SQL"):
                 print("SQL", sql[:230])
-            return execute(sql, params, many, context)
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                by_statement[sql[:150]].append(time.perf_counter() - started)
 
         if profiler:
             profiler.enable()
@@ -252,6 +260,7 @@ def main() -> None:
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started_wall
+        backend_cpu = cpu_seconds(backend) - backend_before if backend else None
         cards = arrivals(sink_url) - before
 
         from im.models import Delivery
@@ -272,9 +281,34 @@ def main() -> None:
         print(f"| **total** | **{cpu * per_card:.2f}** | 100% | |")
         print(f"\nwall {wall:.2f} s, {cards / wall:.0f} cards/s in one process; CPU {cpu:.2f} s; "
               f"{queries[0] / max(cards, 1):.1f} queries per card")
+        if os.environ.get("SQL_TIMES"):  # each statement's wall time in this process (the server's work in it)
+            for sql, times in sorted(by_statement.items(), key=lambda item: -sum(item[1]))[:25]:
+                print(f"{sum(times) * per_card * 1000:7.3f} ms/card {len(times):5d}× {sql}")
+        if backend_cpu is not None:
+            print(f"PostgreSQL: its backend for this process used {backend_cpu * per_card:.2f} ms CPU per card "
+                  "(not in the table above)")
         if profiler:
             print()
             print_profile(profiler, args.top)
+
+
+def database_backend(connection: Any) -> int | None:
+    """The pid of this process's PostgreSQL backend when the server runs on this machine, else None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    return pid if cpu_seconds(pid) is not None else None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    import psutil
+
+    try:
+        return sum(psutil.Process(pid).cpu_times()[:2]) if pid else None
+    except psutil.Error:
+        return None
 
 
 def print_profile(profiler: cProfile.Profile, top: int) -> None:

@@ -1,11 +1,14 @@
 """Who someone is in an ERP: the one place the portal looks up ERP identities (HackSoft's selectors:
-reading only). Roles and logins are read from the database on every call, as ``authorize()`` does, so
-a role revoked by the ERP sync stops counting at once."""
+reading only). Roles and logins are read as ``authorize()`` reads them: from the database, or for the
+hot path's lookup by login from ``sso.snapshot``, kept only under the permission stamp that every saved
+identity or user bumps, so a role revoked by the ERP sync stops counting at once."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from sso import snapshot
 from sso.models import ErpIdentity
 
 
@@ -36,9 +39,20 @@ def users_for_logins(connector: Any, logins: list[str]) -> dict[str, Any]:
 
 def identities_for_logins(connector: Any, logins: list[str]) -> dict[str, tuple[Any, str]]:
     """{ERP login: (active portal user or None, ERP department)} for those of ``logins`` that have an
-    identity, in one query (a document's requester and approvers together)."""
-    identities = ErpIdentity.objects.filter(connector=connector, erp_login__in=logins).select_related("user")
-    return {i.erp_login: (i.user if i.user.is_active else None, i.department or "") for i in identities}
+    identity: one query for those not kept by ``sso.snapshot`` (who is who, kept per process under the
+    permission stamp). Each call gets its own copies of the users: nothing one caller caches on them
+    reaches another."""
+
+    def read(missing: list[str]) -> dict[str, tuple[Any, str] | None]:
+        found: dict[str, tuple[Any, str] | None] = dict.fromkeys(missing)
+        for i in ErpIdentity.objects.filter(connector=connector, erp_login__in=missing).select_related("user"):
+            i.user._state.fields_cache.clear()  # kept bare: no related rows of this read ride along
+            found[i.erp_login] = (i.user if i.user.is_active else None, i.department or "")
+        return found
+
+    return {login: (copy.copy(user) if user is not None else None, department)
+            for login, value in snapshot.erp_identities(connector.pk, logins, read).items()
+            if value is not None for user, department in [value]}
 
 
 def users_for_login(connector: Any, login: str) -> list[Any]:

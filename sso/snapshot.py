@@ -188,7 +188,8 @@ def rules() -> list[tuple[Any, frozenset[int], frozenset[int]]]:
     return value
 
 
-def _per_user(kind: str, user_ids: Iterable[int], load: Callable[[list[int]], dict[int, Any]]) -> dict[int, Any]:
+def _per_user(kind: str, user_ids: Iterable[Any], load: Callable[[list[Any]], dict[Any, Any]]) -> dict[Any, Any]:
+    """``load(missing keys)`` (a value for every key) kept per ``(kind, key)``: by user, or by any key."""
     ids = list(dict.fromkeys(user_ids))
     stamp = current_stamp()
     if stamp is None:
@@ -207,6 +208,17 @@ def _per_user(kind: str, user_ids: Iterable[int], load: Callable[[list[int]], di
             _keep((kind, pk), stamp, read_at, loaded[pk])
         result.update(loaded)
     return result
+
+
+def erp_identities(connector_id: int, logins: Iterable[str],
+                   load: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
+    """Per ERP login of one connector, what ``load`` (a value for every login it is given) said of it:
+    who holds that login is who-is-who (an ``ErpIdentity`` or a user's ``is_active`` saved bumps the
+    stamp), and a worker's every batch asks it again for the same approvers."""
+    found = _per_user("erp login", [(connector_id, login) for login in logins],
+                      lambda keys: {(connector_id, login): value
+                                    for login, value in load([login for _c, login in keys]).items()})
+    return {login: value for (_connector, login), value in found.items()}
 
 
 def principals(user_ids: Iterable[int]) -> dict[int, Who]:

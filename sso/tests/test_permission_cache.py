@@ -329,3 +329,31 @@ def test_notification_rules_and_delegations_by_delegator_are_kept_until_a_change
     delegation.ends_at = timezone.now() - dt.timedelta(seconds=1)
     delegation.save()
     assert snapshot.delegations_from([ann.pk]) == {ann.pk: ()}
+
+
+def test_who_holds_an_erp_login_is_kept_until_an_identity_or_the_user_changes_and_each_caller_gets_copies(
+        world, monkeypatch):
+    from sso.selectors import identities_for_logins
+
+    erp, carl = world["erp"], world["carl"]
+    first = identities_for_logins(erp, ["carl.e", "nobody"])
+    assert first == {"carl.e": (carl, "")}
+    with CaptureQueriesContext(connection) as queries:
+        again = identities_for_logins(erp, ["carl.e", "nobody"])  # a login nobody holds is kept too
+    assert permission_queries(queries) == [] and again == first
+    again["carl.e"][0].note = "one caller's"
+    assert again["carl.e"][0] is not first["carl.e"][0] and not hasattr(first["carl.e"][0], "note")
+    kept = dict(snapshot._entries)
+
+    identity = world["identity"]
+    identity.department = "采购部"
+    identity.save()  # the ERP sync moved carl: seen at once, here and in a process that kept the old read
+    assert identities_for_logins(erp, ["carl.e"]) == {"carl.e": (carl, "采购部")}
+    in_another_process(monkeypatch, kept)
+    assert identities_for_logins(erp, ["carl.e"])["carl.e"][1] == "采购部"
+
+    carl.is_active = False
+    carl.save()
+    assert identities_for_logins(erp, ["carl.e"]) == {"carl.e": (None, "采购部")}
+    ErpIdentity.objects.create(user=world["ann"], connector=erp, erp_login="nobody")
+    assert identities_for_logins(erp, ["nobody"]) == {"nobody": (world["ann"], "")}
