@@ -68,7 +68,8 @@ class Who:
     departments: frozenset[str] = frozenset()
 
 
-# key -> (stamp, read at (_clock), value). Keys: "rules", ("who", user pk), ("delegations", user pk).
+# key -> (stamp, read at (_clock), value). Keys: "rules", ("who", user pk), ("delegations", user pk),
+# ("erp login", (connector pk, login)), ("im identity", (user pk, platform)), ("kept", key).
 _entries: dict[Any, tuple[int, float, Any]] = {}
 _warned_at = -1e9
 _pinned: contextvars.ContextVar[int | None] = contextvars.ContextVar("permission_stamp", default=None)
@@ -210,6 +211,13 @@ def _per_user(kind: str, user_ids: Iterable[Any], load: Callable[[list[Any]], di
     return result
 
 
+def im_identities(keys: Iterable[tuple[int, str]],
+                  load: Callable[[list[tuple[int, str]]], dict[tuple[int, str], Any]]) -> dict[tuple[int, str], Any]:
+    """Per (user pk, platform), the user's account on that IM platform as ``load`` read it (or None):
+    where a worker sends their cards (a saved or deleted ``ImIdentity`` bumps the stamp)."""
+    return _per_user("im identity", keys, load)
+
+
 def erp_identities(connector_id: int, logins: Iterable[str],
                    load: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
     """Per ERP login of one connector, what ``load`` (a value for every login it is given) said of it:
@@ -348,10 +356,10 @@ def _on_migrated(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> N
 def connect() -> None:
     from django.contrib.auth.models import Group
 
-    from sso.models import Delegation, ErpIdentity, PermissionRule
+    from sso.models import Delegation, ErpIdentity, ImIdentity, PermissionRule
 
     User = get_user_model()
-    for model in (PermissionRule, ErpIdentity, Delegation):
+    for model in (PermissionRule, ErpIdentity, Delegation, ImIdentity):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"permcache-{model._meta.label}")
         post_delete.connect(_on_change, sender=model, dispatch_uid=f"permcache-{model._meta.label}")
     post_save.connect(_on_user_saved, sender=User, dispatch_uid="permcache-user")

@@ -73,14 +73,24 @@ _identities_read: contextvars.ContextVar[dict[tuple[int, str], str | None] | Non
 @contextlib.contextmanager
 def identities_read_once(users: Iterable[Any], platforms: Iterable[str]) -> Iterator[None]:
     """Inside this block ``linked_external_id`` answers for ``users`` × ``platforms`` from one query (the
-    recipients of a batch of sends), where each card would read its recipient's identity again."""
+    recipients of a batch of sends), where each card would read its recipient's identity again; the
+    answers are kept per process by ``sso.snapshot`` under the stamp a saved or deleted ``ImIdentity``
+    bumps, so a worker's next batch to the same people reads nothing."""
+    from sso import snapshot
     from sso.models import ImIdentity
 
     user_ids, platforms = {u.pk for u in users if u is not None}, set(platforms)
-    read: dict[tuple[int, str], str | None] = {(pk, p): None for pk in user_ids for p in platforms}
-    for user_id, platform, external_id in (ImIdentity.objects.filter(user_id__in=user_ids, platform__in=platforms)
-                                           .order_by("-pk").values_list("user_id", "platform", "external_id")):
-        read[(user_id, platform)] = external_id  # the first (lowest pk) wins, as one by one
+
+    def load(keys: list[tuple[int, str]]) -> dict[tuple[int, str], str | None]:
+        found: dict[tuple[int, str], str | None] = dict.fromkeys(keys)
+        rows = (ImIdentity.objects.filter(user_id__in={pk for pk, _p in keys}, platform__in={p for _pk, p in keys})
+                .order_by("-pk").values_list("user_id", "platform", "external_id"))
+        for user_id, platform, external_id in rows:
+            if (user_id, platform) in found:
+                found[(user_id, platform)] = external_id  # the first (lowest pk) wins, as one by one
+        return found
+
+    read = snapshot.im_identities([(pk, p) for pk in user_ids for p in platforms], load)
     token = _identities_read.set(read)
     try:
         yield

@@ -357,3 +357,26 @@ def test_who_holds_an_erp_login_is_kept_until_an_identity_or_the_user_changes_an
     assert identities_for_logins(erp, ["carl.e"]) == {"carl.e": (None, "采购部")}
     ErpIdentity.objects.create(user=world["ann"], connector=erp, erp_login="nobody")
     assert identities_for_logins(erp, ["nobody"]) == {"nobody": (world["ann"], "")}
+
+
+def test_where_a_users_cards_go_is_kept_until_an_im_identity_is_saved_or_deleted(world, monkeypatch):
+    from im.platforms.base import identities_read_once, linked_external_id
+    from sso.models import ImIdentity
+
+    ann = world["ann"]
+    identity = ImIdentity.objects.create(user=ann, platform="webhook", external_id="ann@old")
+    with identities_read_once([ann], ["webhook"]):
+        assert linked_external_id(ann, "webhook") == "ann@old"
+    kept = dict(snapshot._entries)
+    with CaptureQueriesContext(connection) as queries, identities_read_once([ann], ["webhook"]):
+        assert linked_external_id(ann, "webhook") == "ann@old"
+    assert not [q for q in queries.captured_queries if "sso_imidentity" in q["sql"]]
+
+    identity.external_id = "ann@new"
+    identity.save()  # relinked: the next batch sends to the new account, here and in another process
+    in_another_process(monkeypatch, kept)
+    with identities_read_once([ann], ["webhook"]):
+        assert linked_external_id(ann, "webhook") == "ann@new"
+    identity.delete()
+    with identities_read_once([ann], ["webhook"]):
+        assert linked_external_id(ann, "webhook") is None
