@@ -122,6 +122,7 @@ class Memory:
 
     def __init__(self) -> None:
         self.roots: dict[str, int] = {}
+        self.services: dict[str, int] = {}  # CPU only (their RSS is not ours): PostgreSQL, Redis
         self.rest: dict[str, float] = {}
         self.peak: dict[str, float] = defaultdict(float)
         self._stop = threading.Event()
@@ -129,6 +130,20 @@ class Memory:
 
     def add(self, name: str, pid: int) -> None:
         self.roots[name] = pid
+
+    def add_services(self) -> None:
+        """PostgreSQL's server (every backend) and Redis when they run on this machine: their CPU per card
+        too. They are shared: anything else using them meanwhile is counted as well."""
+        import psutil
+
+        for process in psutil.process_iter(["name", "ppid"]):
+            with suppress(psutil.Error):
+                name = process.info["name"] or ""
+                parent = psutil.Process(process.info["ppid"]).name() if process.info["ppid"] else ""
+                if name == "postgres" and parent != "postgres":
+                    self.services["postgresql"] = process.pid
+                elif name.startswith("redis-server"):
+                    self.services["redis"] = process.pid
 
     def read(self) -> dict[str, float]:
         import psutil
@@ -149,7 +164,7 @@ class Memory:
         import psutil
 
         used: dict[str, float] = {}
-        for name, pid in self.roots.items():
+        for name, pid in {**self.roots, **self.services}.items():
             try:
                 process = psutil.Process(pid)
                 times = [process.cpu_times()] + [child.cpu_times() for child in process.children(recursive=True)]
@@ -369,9 +384,11 @@ def throughput_and_latency(url: str, sink_: Sink, secret: str, args, phases: tup
     for index, rate in enumerate(args.rates):
         phase = steady_phase + "ABCDEFGHIJ"[index]  # letters: the sink knows numbers PR-B<letters>-<n>
         log(f"{label}: {rate:.0f} events/s for {args.seconds:.0f} s (open loop)")
+        cpu_before = memory.cpu()
         with memory.under_load():
             run = asyncio.run(open_loop(url, Events(secret, phase), rate, args.seconds))
             result = measure(sink_, run, phase, drain=args.drain)
+        add_cpu(result, cpu_before, memory.cpu())
         steady.append((rate, result))
         log(f"{label}: {result.summary()}" + (f"; {purge()} left in the outbox dropped" if purge else ""))
         time.sleep(1)
@@ -380,15 +397,22 @@ def throughput_and_latency(url: str, sink_: Sink, secret: str, args, phases: tup
     with memory.under_load():
         run = asyncio.run(closed_loop(url, Events(secret, saturated_phase), args.connections, args.seconds))
         saturated = measure(sink_, run, saturated_phase, drain=args.drain)
-    # Where the time goes: CPU of each kind of process per card delivered in this run.
-    cpu_after = memory.cpu()
-    for name, seconds in cpu_after.items():
-        kind = re.sub(r"-\d+$", "", name.split(" ")[0])  # daphne-0 -> daphne, node-red stays
-        if name in cpu_before and kind != "sink":
-            saturated.cpu_ms[kind] = saturated.cpu_ms.get(kind, 0.0) + (seconds - cpu_before[name]) * 1000 / max(
-                1, saturated.delivered)
+    add_cpu(saturated, cpu_before, memory.cpu())
     log(f"{label}: {saturated.summary()}" + (f"; {purge()} left in the outbox dropped" if purge else ""))
     return steady, saturated
+
+
+def add_cpu(result: Result, before: dict[str, float], after: dict[str, float]) -> None:
+    """Where the time goes: CPU of each kind of process per card delivered in this run."""
+    for name, seconds in after.items():
+        kind = re.sub(r"-\d+$", "", name.split(" ")[0])  # daphne-0 -> daphne, node-red stays
+        if name in before and kind != "sink":
+            result.cpu_ms[kind] = result.cpu_ms.get(kind, 0.0) + (seconds - before[name]) * 1000 / max(
+                1, result.delivered)
+
+
+def cpu_text(result: Result) -> str:
+    return " + ".join(f"{kind} {ms_:.1f}" for kind, ms_ in result.cpu_ms.items()) + " ms"
 
 
 def purge_outbox(redis_url: str, queue: str) -> int:
@@ -703,6 +727,7 @@ def run_all(args, tmp: Path, databases: dict[str, str], redis_url: str, tag: str
         handle.wait_ready(timeout=90)
         for child in handle.children:
             memory.add(child.name, child.pid)
+        memory.add_services()
         # Warm up: every process imports lazily on first use (URL conf, templates, adapters).
         warm = asyncio.run(closed_loop(intake, Events(setup["webhook_secret"], "W"), 8, 3))
         measure(sink_, warm, "W", drain=30)
@@ -799,11 +824,9 @@ def intake_rows(args, ours: tuple, theirs: tuple | None) -> list[tuple[str, ...]
                  f"{saturated.accept_rate:.0f}/s; {saturated.delivered}/{saturated.accepted} delivered, "
                  f"{saturated.errors} errors"))
     rows.append(("intake → IM send", "CPU per card at saturation",
-                 " + ".join(f"{kind} {ms_:.0f}" for kind, ms_ in saturated.cpu_ms.items()) + " ms",
-                 " + ".join(f"{kind} {ms_:.0f}" for kind, ms_ in n_saturated.cpu_ms.items()) + " ms"
-                 if n_saturated else "—", "—", "—",
-                 "user + system time of our processes (worker: main + pool) / cards delivered; "
-                 "PostgreSQL and Redis not included"))
+                 cpu_text(saturated), cpu_text(n_saturated) if n_saturated else "—", "—", "—",
+                 "user + system time / cards delivered (worker: main + pool; postgresql: every backend; "
+                 "both systems ran on the same PostgreSQL and Redis servers, Node-RED uses neither)"))
     rows.append(("intake → IM send", "latency p50 / p99 at saturation", ms(saturated.latencies_ms),
                  ms(n_saturated.latencies_ms) if n_saturated else "—", "—", "—",
                  "event posted → card at the sink (queueing included)"))
@@ -818,6 +841,8 @@ def intake_rows(args, ours: tuple, theirs: tuple | None) -> list[tuple[str, ...]
                      verdict(met) if targeted else "—",
                      f"open loop {args.seconds:.0f} s; {steady.delivered}/{steady.accepted} delivered, "
                      f"{steady.errors} errors" + (f" ({steady.error_kinds})" if steady.errors else "")))
+        rows.append(("intake → IM send", f"CPU per card at {rate:.0f} events/s", cpu_text(steady),
+                     cpu_text(n_steady) if n_steady else "—", "—", "—", "as at saturation"))
         rows.append(("intake → IM send", f"intake HTTP answer p50 / p99 at {rate:.0f}/s", ms(steady.answer_ms),
                      ms(n_steady.answer_ms) if n_steady else "—", "—", "—",
                      "portal: 202 after the event is stored; Node-RED: after the sink answered"))

@@ -76,6 +76,15 @@ def validate(event_type: str, data: Any) -> None:
         raise EventDataError(f"data{where}: {error.message}")
 
 
+def compile_validators() -> None:
+    """Compile every published schema now (at process start, ``portal.warmup``), not on the first event
+    of each type: importing and compiling jsonschema made that event's answer about 100 ms slower."""
+    for event_type, schema in list(EVENT_SCHEMAS.items()):
+        cached = _validators.get(event_type)
+        if cached is None or cached[0] is not schema:
+            _validators[event_type] = (schema, *_compile(schema))
+
+
 def _compile(schema: dict[str, Any]) -> tuple[Any, Any]:
     from jsonschema import Draft202012Validator, FormatChecker
 

@@ -78,7 +78,24 @@ def warm_up() -> None:
             compiled += 1
         except Exception:  # a template that does not compile fails where it is used, as before
             logger.debug("template not compiled at start", extra={"template": name}, exc_info=True)
+    warm_intake()
     logger.debug("warmed up", extra={"templates": compiled})
+
+
+def warm_intake() -> None:
+    """What the ERP intake's first event would load otherwise (its route resolves no URL, so the above
+    does not cover it): every event type's schema compiled, and the Celery app finalized with its broker
+    transport imported, for the first task it publishes. A cold Daphne answered its first events about
+    100 ms late (py-spy at 100 events/s: jsonschema's import, Celery's finalize, kombu's transport).
+    Nothing here connects to the broker."""
+    from erp.events import compile_validators
+    from portal.celery import app
+
+    compile_validators()
+    app.finalize(auto=True)
+    with contextlib.suppress(Exception):  # a broker URL that cannot be read fails at the first publish, as before
+        app.connection_for_write().transport  # noqa: B018 - imports the transport, without connecting
+        app.amqp.producer_pool  # noqa: B018
 
 
 def open_database_pool() -> None:
