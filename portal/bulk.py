@@ -118,6 +118,8 @@ def _json_ready(value: Any) -> Any:
             return value
         raise _NotJson
     if isinstance(value, Json | Jsonb):  # a JSONField's value, dumped with the field's own encoder
+        if value.obj is None:  # JSON null: the JSON input would make it SQL NULL, bulk_create stores 'null'
+            raise _NotJson
         return value.obj if value.dumps in (None, json.dumps) else json.loads(value.dumps(value.obj))
     if isinstance(value, datetime.date | datetime.time):  # datetimes too; ISO 8601 keeps the offset
         return value.isoformat()

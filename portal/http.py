@@ -131,7 +131,8 @@ def _dropped(sock: Any) -> bool:
     """A kept-alive socket that reads as ready has been closed by the server (or sent something
     unasked): either way it cannot carry the next request."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller = select.poll()  # not select(): a Daphne holding thousands of sockets has descriptors past 1024
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)

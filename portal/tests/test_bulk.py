@@ -70,6 +70,15 @@ def test_insert_rows_writes_what_bulk_create_writes_and_sets_the_ids(django_user
                 stored.last_error, stored.status, stored.attempts, stored.kind, stored.created_at is not None)
 
     assert [saved(row) for row in ours] == [saved(row) for row in theirs]
+    if connection.vendor == "postgresql":  # JSON null (as an expression asks for it) stays JSON null, not SQL NULL
+        from django.db.models import JSONField, Value
+
+        json_null = Delivery(dedupe_key="insert:null", topic="t", platform="devinbox",
+                             card=Value(None, output_field=JSONField()))
+        insert_rows(Delivery, [json_null])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT card IS NULL, card::text FROM im_delivery WHERE id = %s", [json_null.pk])
+            assert cursor.fetchone() == (False, "null")
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_rows(Delivery, [Delivery(dedupe_key="insert:1", topic="t", platform="devinbox")])
     insert_rows(Delivery, [])  # nothing to insert: no statement
