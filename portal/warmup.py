@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+# What other apps load at start (registered in their AppConfig.ready(): erp compiles its event schemas).
+_hooks: list[Callable[[], None]] = []
+
+
+def register(hook: Callable[[], None]) -> None:
+    if hook not in _hooks:
+        _hooks.append(hook)
 
 
 def project_templates() -> list[str]:
@@ -84,14 +93,14 @@ def warm_up() -> None:
 
 def warm_intake() -> None:
     """What the ERP intake's first event would load otherwise (its route resolves no URL, so the above
-    does not cover it): every event type's schema compiled, and the Celery app finalized with its broker
-    transport imported, for the first task it publishes. A cold Daphne answered its first events about
-    100 ms late (py-spy at 100 events/s: jsonschema's import, Celery's finalize, kombu's transport).
-    Nothing here connects to the broker."""
-    from erp.events import compile_validators
+    does not cover it): the registered hooks (every event type's schema compiled, by erp), and the Celery
+    app finalized with its broker transport imported, for the first task it publishes. A cold Daphne
+    answered its first events about 100 ms late (py-spy at 100 events/s: jsonschema's import, Celery's
+    finalize, kombu's transport). Nothing here connects to the broker."""
     from portal.celery import app
 
-    compile_validators()
+    for hook in _hooks:
+        hook()
     app.finalize(auto=True)
     with contextlib.suppress(Exception):  # a broker URL that cannot be read fails at the first publish, as before
         app.connection_for_write().transport  # noqa: B018 - imports the transport, without connecting
