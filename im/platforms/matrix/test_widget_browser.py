@@ -6,6 +6,7 @@ the live stock widget for the linked portal user. A token the homeserver does no
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -170,3 +171,11 @@ def test_the_pinned_board_opens_as_the_member_the_openid_token_names(
         assert "PO-2026-0301" in html and "2650" in html and "赵六" in html
     finally:
         context.close()
+        # The server records the board's socket joining and leaving (boards.presence): let it finish
+        # before the test database is flushed, or the flush and that write can deadlock.
+        from boards.models import BoardPresence
+
+        for _ in range(WAIT_MS // 50):
+            if not BoardPresence.objects.filter(group_id=group_id).exists():
+                break
+            time.sleep(0.05)
