@@ -30,7 +30,7 @@ from erp.events import ErpEvent, EventDataError
 from erp.handling import read_many_once_per_batch
 from erp.payload import boolean, decimal_for, integer, read, text
 from im.services import OutboxItem, Recipient, card_items, enqueue_cards, refresh_cards, write_outbox
-from portal.bulk import insert_rows
+from portal.bulk import insert_rows, insert_rows_together
 from portal.observability import hooks as observe
 from portal.retry import backoff_seconds, next_attempt_at
 from portal.tasks import queue_after_commit
@@ -206,7 +206,6 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
     insert_rows(ApprovalDocument, documents)
     lines_of = [[ApprovalLine(document=document, **line) for line in parsed_lines]
                 for document, (_e, _f, parsed_lines, _a, _x) in zip(documents, fresh, strict=True)]
-    insert_rows(ApprovalLine, [line for lines in lines_of for line in lines])
     logins_of = [list(dict.fromkeys(approvers)) for _e, _f, _l, approvers, _x in fresh]
     users: dict[int, dict[str, Any]] = {}
     connectors = {event.connector.pk: event.connector for event, *_parts in fresh}
@@ -217,8 +216,6 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
     assignments_of = [[ApprovalAssignment(document=document, erp_login=login,
                                           user=users[document.connector_id].get(login)) for login in logins]
                       for document, logins in zip(documents, logins_of, strict=True)]
-    insert_rows(ApprovalAssignment, [assignment for assignments in assignments_of for assignment in assignments])
-    hold_after_commit(zip(documents, assignments_of, strict=True))  # for their cards (approvals/held.py)
     history: list[HistoryEntry] = []
     outbox: list[OutboxItem] = []
     recipients_of = []
@@ -228,7 +225,12 @@ def handle_approval_requested_many(events: list[ErpEvent]) -> int:
         history += unrouted
         recipients_of.append(recipients)
         outbox += card_items(document.topic, recipients, dedupe_prefix=f"{event.connector.slug}:{event.id}")
-    insert_rows(HistoryEntry, history)
+    # The documents' lines, approvers and history refer to the documents only: one statement for the three.
+    insert_rows_together([(ApprovalLine, [line for lines in lines_of for line in lines]),
+                          (ApprovalAssignment, [assignment for assignments in assignments_of
+                                                for assignment in assignments]),
+                          (HistoryEntry, history)])
+    hold_after_commit(zip(documents, assignments_of, strict=True))  # for their cards (approvals/held.py)
     write_outbox(outbox)
     for position, (document, lines, recipients, (event, *_parts)) in enumerate(
             zip(documents, lines_of, recipients_of, fresh, strict=True)):

@@ -92,6 +92,50 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
             _set_ids(model, chunk, cursor.fetchall(), pk_attname, using)
 
 
+def insert_rows_together(groups: Sequence[tuple[type[Model], Sequence[Model]]]) -> None:
+    """``insert_rows`` for rows of several models that do not refer to each other, as ONE statement on
+    PostgreSQL (a data-modifying ``WITH`` per model): a worker's batch writes a document's lines,
+    approvers and history so, where each statement cost the database about 0.35 ms whatever its size
+    (parsing and planning; issue #19). Elsewhere, or when a value has no JSON form or a model's key is
+    not one the database numbers, one ``insert_rows`` per model."""
+    groups = [(model, rows) for model, rows in groups if rows]
+    if not groups:
+        return
+    using = router.db_for_write(groups[0][0])
+    connection = connections[using]
+    parts, params = [], []
+    if connection.vendor == "postgresql" and all(router.db_for_write(model) == using for model, _rows in groups):
+        for index, (model, rows) in enumerate(groups):
+            fields, head, _row_part, returning, _pk = _insert_statement(model, using)
+            source = _json_source(model, fields, rows, connection, pre_save=True)
+            if source is None or model._meta.pk.get_internal_type() not in _NUMBERED:
+                parts = []
+                break
+            parts.append((f"g{index}", head + source[0] + returning))
+            params += source[1]
+    if not parts:
+        for model, rows in groups:
+            insert_rows(model, rows)
+        return
+    quote = connection.ops.quote_name
+    selects = " UNION ALL ".join(
+        f"SELECT {index}, {quote(model._meta.pk.column)} FROM {name}"  # noqa: S608 - our CTE names and the model's
+        for index, ((name, _sql), (model, _rows)) in enumerate(zip(parts, groups, strict=True)))
+    sql = "WITH " + ", ".join(f"{name} AS ({insert})" for name, insert in parts) + " " + selects
+    ids: list[list[Any]] = [[] for _group in groups]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for index, pk in cursor.fetchall():
+            ids[index].append(pk)
+    for (model, rows), found in zip(groups, ids, strict=True):
+        # One INSERT numbers its rows in the order its SELECT gives them (the JSON array's): ascending ids,
+        # whatever order the rows come back in.
+        _set_ids(model, rows, [(pk,) for pk in sorted(found)], model._meta.pk.attname, using)
+
+
+_NUMBERED = ("AutoField", "BigAutoField", "SmallAutoField")
+
+
 def _set_ids(model: type[Model], rows: Sequence[Model], found: Sequence[Sequence[Any]], pk_attname: str,
              using: str) -> None:
     # PostgreSQL returns the rows of a multi-row VALUES or of an unnest() in their order (bulk_create

@@ -87,3 +87,24 @@ def test_insert_rows_writes_what_bulk_create_writes_and_sets_the_ids(django_user
         with pytest.raises(DataError), transaction.atomic():
             insert_rows(Delivery, [Delivery(dedupe_key="insert:long", topic=too_long, platform="devinbox"),
                                    Delivery(dedupe_key="insert:short", topic="t", platform="devinbox")])
+
+
+def test_insert_rows_together_writes_each_models_rows_in_one_statement_with_their_ids(django_user_model):
+    from django.db import connection as conn
+
+    from portal.bulk import insert_rows_together
+    from sso.models import ImIdentity
+
+    user = django_user_model.objects.create(username="together")
+    deliveries = [Delivery(dedupe_key=f"together:{i}", topic=f"t{i}", platform="devinbox") for i in range(3)]
+    identities = [ImIdentity(user=user, platform=platform, external_id=f"{platform}-id")
+                  for platform in ("webhook", "devinbox")]
+    with CaptureQueriesContext(conn) as queries:
+        insert_rows_together([(Delivery, deliveries), (ImIdentity, identities), (Delivery, [])])
+    if conn.vendor == "postgresql":
+        assert len(queries.captured_queries) == 1
+    assert [Delivery.objects.get(pk=row.pk).topic for row in deliveries] == ["t0", "t1", "t2"]
+    assert [row.pk for row in deliveries] == sorted(row.pk for row in deliveries)
+    assert [ImIdentity.objects.get(pk=row.pk).platform for row in identities] == ["webhook", "devinbox"]
+    assert not any(row._state.adding for row in deliveries + identities)
+    insert_rows_together([])  # nothing to insert: no statement
