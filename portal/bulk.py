@@ -138,8 +138,8 @@ _NUMBERED = ("AutoField", "BigAutoField", "SmallAutoField")
 
 def _set_ids(model: type[Model], rows: Sequence[Model], found: Sequence[Sequence[Any]], pk_attname: str,
              using: str) -> None:
-    # PostgreSQL returns the rows of a multi-row VALUES or of an unnest() in their order (bulk_create
-    # relies on it too).
+    # PostgreSQL returns the rows of a multi-row VALUES or of json_populate_recordset() in their order
+    # (bulk_create relies on it for VALUES and for unnest()).
     for row, (pk,) in zip(rows, found, strict=True):
         setattr(row, pk_attname, pk)
         row._state.adding = False
