@@ -59,11 +59,7 @@ def validate(event_type: str, data: Any) -> None:
     schema = EVENT_SCHEMAS.get(event_type)
     if schema is None:
         return
-    cached = _validators.get(event_type)
-    if cached is None or cached[0] is not schema:
-        cached = (schema, *_compile(schema))
-        _validators[event_type] = cached
-    _schema, slow, fast = cached
+    _schema, slow, fast = _validator(event_type, schema)
     if fast is not None:
         try:
             if fast.is_valid(data):
@@ -80,9 +76,15 @@ def compile_validators() -> None:
     """Compile every published schema now (at process start, ``portal.warmup``), not on the first event
     of each type: importing and compiling jsonschema made that event's answer about 100 ms slower."""
     for event_type, schema in list(EVENT_SCHEMAS.items()):
-        cached = _validators.get(event_type)
-        if cached is None or cached[0] is not schema:
-            _validators[event_type] = (schema, *_compile(schema))
+        _validator(event_type, schema)
+
+
+def _validator(event_type: str, schema: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """(schema, jsonschema's validator, the fast one or None), compiled once per schema object."""
+    cached = _validators.get(event_type)
+    if cached is None or cached[0] is not schema:
+        cached = _validators[event_type] = (schema, *_compile(schema))
+    return cached
 
 
 def _compile(schema: dict[str, Any]) -> tuple[Any, Any]:

@@ -103,7 +103,8 @@ def warm_intake() -> None:
         hook()
     app.finalize(auto=True)
     with contextlib.suppress(Exception):  # a broker URL that cannot be read fails at the first publish, as before
-        app.connection_for_write().transport  # noqa: B018 - imports the transport, without connecting
+        with app.connection_for_write() as broker:
+            broker.transport  # noqa: B018 - imports the transport, without connecting
         app.amqp.producer_pool  # noqa: B018
 
 

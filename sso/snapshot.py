@@ -189,9 +189,9 @@ def rules() -> list[tuple[Any, frozenset[int], frozenset[int]]]:
     return value
 
 
-def _per_user(kind: str, user_ids: Iterable[Any], load: Callable[[list[Any]], dict[Any, Any]]) -> dict[Any, Any]:
-    """``load(missing keys)`` (a value for every key) kept per ``(kind, key)``: by user, or by any key."""
-    ids = list(dict.fromkeys(user_ids))
+def _per_key(kind: str, keys: Iterable[Any], load: Callable[[list[Any]], dict[Any, Any]]) -> dict[Any, Any]:
+    """``load(missing keys)`` (a value for every key) kept per ``(kind, key)``: a user pk, or any key."""
+    ids = list(dict.fromkeys(keys))
     stamp = current_stamp()
     if stamp is None:
         return load(ids)
@@ -215,7 +215,7 @@ def im_identities(keys: Iterable[tuple[int, str]],
                   load: Callable[[list[tuple[int, str]]], dict[tuple[int, str], Any]]) -> dict[tuple[int, str], Any]:
     """Per (user pk, platform), the user's account on that IM platform as ``load`` read it (or None):
     where a worker sends their cards (a saved or deleted ``ImIdentity`` bumps the stamp)."""
-    return _per_user("im identity", keys, load)
+    return _per_key("im identity", keys, load)
 
 
 def erp_identities(connector_id: int, logins: Iterable[str],
@@ -223,27 +223,27 @@ def erp_identities(connector_id: int, logins: Iterable[str],
     """Per ERP login of one connector, what ``load`` (a value for every login it is given) said of it:
     who holds that login is who-is-who (an ``ErpIdentity`` or a user's ``is_active`` saved bumps the
     stamp), and a worker's every batch asks it again for the same approvers."""
-    found = _per_user("erp login", [(connector_id, login) for login in logins],
+    found = _per_key("erp login", [(connector_id, login) for login in logins],
                       lambda keys: {(connector_id, login): value
                                     for login, value in load([login for _c, login in keys]).items()})
     return {login: value for (_connector, login), value in found.items()}
 
 
 def principals(user_ids: Iterable[int]) -> dict[int, Who]:
-    return _per_user("who", user_ids, load_principals)
+    return _per_key("who", user_ids, load_principals)
 
 
 def delegations(user_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     """Per delegate, the delegations not yet ended when read (with their delegator): whether one is in
     force is for the caller to say at the moment of use, so one starting or ending later counts to the
     second without a new read."""
-    return _per_user("delegations", user_ids, load_delegations)
+    return _per_key("delegations", user_ids, load_delegations)
 
 
 def delegations_from(delegator_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     """Per delegator, the delegations not yet ended when read (with their delegate), in force or not:
     the caller decides at the moment of use (new approval cards also go to an approver's delegate)."""
-    return _per_user("delegations from", delegator_ids, load_delegations_from)
+    return _per_key("delegations from", delegator_ids, load_delegations_from)
 
 
 def kept(key: Any, load: Callable[[], Any]) -> Any:
